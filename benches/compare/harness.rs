@@ -1,0 +1,185 @@
+//! The runner: rounds of our rows, CPython's and C's, then a table of medians and ratios.
+
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A figure from the shared bench kit's JSON-lines records: a bench name and the params that
+/// select one of its records.
+pub struct Ref {
+    /// The name that selects the benchmark on the kit program's command line.
+    pub suite: &'static str,
+    /// The `bench` field of the records it writes.
+    pub bench: &'static str,
+    pub params: &'static [(&'static str, &'static str)],
+}
+
+/// One line of the table.
+pub struct Row {
+    pub label: &'static str,
+    /// The unit of all three figures, as the kit's records give it (`us`, `msgs/s`, ..).
+    pub unit: &'static str,
+    /// Rates are better higher; times, lower.
+    pub higher_is_better: bool,
+    /// Measures this crate once, at the given scale; returns the figure in `unit`.
+    pub ours: fn(scale: f64) -> f64,
+    pub python: Option<Ref>,
+    pub c_floor: Option<Ref>,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn kit() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench")
+}
+
+/// Compiles `limits.c` into the target directory (the kit's folder may be read-only).
+fn build_limits() -> Option<PathBuf> {
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/limits");
+    let status = Command::new("cc")
+        .args(["-O2", "-Wall", "-std=gnu11", "-o"])
+        .arg(&out)
+        .arg(kit().join("limits.c"))
+        .arg("-pthread")
+        .status()
+        .ok()?;
+    status.success().then_some(out)
+}
+
+/// Runs a kit program and parses its JSON-lines records.
+fn records(mut command: Command) -> Vec<Value> {
+    let Ok(output) = command.output() else {
+        eprintln!("could not run {command:?}");
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+fn matches(record: &Value, wanted: &Ref) -> bool {
+    record["bench"] == wanted.bench
+        && record["ok"] == true
+        && wanted.params.iter().all(|(key, value)| {
+            let got = &record["params"][*key];
+            got.as_str().map_or_else(|| got.to_string(), str::to_owned) == *value
+        })
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
+fn figure(value: Option<f64>, unit: &str) -> String {
+    match value {
+        None => "-".to_owned(),
+        Some(v) if v >= 1e6 => format!("{:.2} M {unit}", v / 1e6),
+        Some(v) if v >= 1e4 => format!("{:.1} k {unit}", v / 1e3),
+        Some(v) if v >= 100.0 => format!("{v:.0} {unit}"),
+        Some(v) => format!("{v:.3} {unit}"),
+    }
+}
+
+/// How many times better `ours` is than `other` (above 1: ours is faster).
+fn speedup(row: &Row, ours: Option<f64>, other: Option<f64>) -> String {
+    match (ours, other) {
+        (Some(o), Some(x)) if o > 0.0 && x > 0.0 => {
+            let ratio = if row.higher_is_better { o / x } else { x / o };
+            format!("{ratio:.2}x")
+        }
+        _ => "-".to_owned(),
+    }
+}
+
+pub fn run(rows: Vec<Row>) {
+    let rounds: usize = env_or("ROUNDS", 3);
+    let scale: f64 = env_or("SCALE", 1.0);
+    let only: Vec<String> = std::env::var("ONLY")
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .filter(|r| only.is_empty() || only.iter().any(|o| r.label.starts_with(o.as_str())))
+        .collect();
+    let py_benches: BTreeSet<&str> = rows
+        .iter()
+        .filter_map(|r| r.python.as_ref().map(|p| p.suite))
+        .collect();
+    let c_benches: BTreeSet<&str> = rows
+        .iter()
+        .filter_map(|r| r.c_floor.as_ref().map(|c| c.suite))
+        .collect();
+    let limits = build_limits();
+    if limits.is_none() {
+        eprintln!("could not compile limits.c: the C column stays empty");
+    }
+
+    let mut ours: HashMap<&str, Vec<f64>> = HashMap::new();
+    let mut python: Vec<Value> = Vec::new();
+    let mut c: Vec<Value> = Vec::new();
+    for round in 1..=rounds {
+        eprintln!("round {round}/{rounds}: multiproc");
+        for row in &rows {
+            ours.entry(row.label).or_default().push((row.ours)(scale));
+        }
+        if !py_benches.is_empty() {
+            eprintln!("round {round}/{rounds}: CPython");
+            let mut py = Command::new("python3");
+            py.arg(kit().join("py_mp_bench.py"))
+                .arg("--only")
+                .arg(py_benches.iter().copied().collect::<Vec<_>>().join(","));
+            py.arg("--scale").arg(scale.to_string());
+            python.extend(records(py));
+        }
+        if let (Some(limits), false) = (&limits, c_benches.is_empty()) {
+            eprintln!("round {round}/{rounds}: C floor");
+            let mut cmd = Command::new(limits);
+            cmd.args(c_benches.iter())
+                .arg("--scale")
+                .arg(scale.to_string());
+            c.extend(records(cmd));
+        }
+    }
+
+    let pick = |records: &[Value], wanted: &Option<Ref>| {
+        wanted.as_ref().and_then(|w| {
+            median(
+                records
+                    .iter()
+                    .filter(|r| matches(r, w))
+                    .filter_map(|r| r["value"].as_f64())
+                    .collect(),
+            )
+        })
+    };
+    println!("\nmedians of {rounds} interleaved rounds, scale {scale}\n");
+    println!("| measurement | multiproc | CPython 3.11 | C floor | multiproc vs CPython | multiproc vs C floor |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for row in &rows {
+        let mine = median(ours.remove(row.label).unwrap_or_default());
+        let py = pick(&python, &row.python);
+        let floor = pick(&c, &row.c_floor);
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            row.label,
+            figure(mine, row.unit),
+            figure(py, row.unit),
+            figure(floor, row.unit),
+            speedup(row, mine, py),
+            speedup(row, mine, floor),
+        );
+    }
+}

@@ -1,0 +1,344 @@
+//! Code generation: the task's marker type, argument struct, registration and argument binder.
+
+use crate::ast::{CallArg, Param, TaskCall, TaskFn, TaskItem};
+use crate::valid::type_ident;
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Ident, ItemImpl, ReturnType};
+
+pub fn task_item(item: &TaskItem) -> TokenStream {
+    match item {
+        TaskItem::Function(function) => task_fn(function),
+        TaskItem::RunImpl(item) => run_impl(item),
+    }
+}
+
+/// The parts of a function task that the generated items share.
+struct FnParts<'a> {
+    name: &'a Ident,
+    idents: Vec<&'a Ident>,
+    types: Vec<&'a syn::Type>,
+    params: &'a [Param],
+}
+
+impl<'a> FnParts<'a> {
+    fn new(function: &'a TaskFn) -> Self {
+        let params = &function.params[..];
+        FnParts {
+            name: &function.item.sig.ident,
+            idents: params.iter().filter_map(|p| p.ident.as_ref()).collect(),
+            types: params.iter().map(|p| &p.ty).collect(),
+            params,
+        }
+    }
+
+    /// `Builder<P0, .., Pn>` with parameter `i` replaced by `state`, the others generic.
+    fn builder_with(&self, i: usize, state: TokenStream) -> TokenStream {
+        let states = (0..self.params.len()).map(|j| {
+            if j == i {
+                state.clone()
+            } else {
+                state_param(j).into_token_stream()
+            }
+        });
+        quote!(__Builder<#(#states),*>)
+    }
+
+    /// A builder literal that takes every field from `self` but `i`, which becomes `value`.
+    fn rebuild(&self, i: usize, value: TokenStream) -> TokenStream {
+        let fields = self.idents.iter().enumerate().map(|(j, ident)| {
+            if j == i {
+                quote!(#ident: #value)
+            } else {
+                quote!(#ident: self.#ident)
+            }
+        });
+        quote!(__Builder { #(#fields),* })
+    }
+}
+
+fn state_param(i: usize) -> Ident {
+    format_ident!("__P{}", i)
+}
+
+fn task_fn(function: &TaskFn) -> TokenStream {
+    let item = &function.item;
+    let vis = &item.vis;
+    let parts = FnParts::new(function);
+    let name = parts.name;
+    let output = match &item.sig.output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, ty) => quote!(#ty),
+    };
+    let args_struct = args_struct(&parts);
+    let takes_args = takes_args(&parts);
+    let one_arg = one_arg(&parts);
+    let builder = builder(&parts);
+    let (idents, name_str) = (&parts.idents, name.to_string());
+    quote! {
+        #item
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #name {}
+
+        const _: () = {
+            use ::multiproc::__private as __mp;
+
+            #args_struct
+
+            impl __mp::Task for #name {
+                const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", #name_str);
+                type Args = __Args;
+                type Output = #output;
+                fn call(args: __Args) -> #output {
+                    #name(#(args.#idents),*)
+                }
+            }
+
+            __mp::inventory::submit! { __mp::TaskEntry::of::<#name>() }
+
+            #takes_args
+            #one_arg
+            #builder
+        };
+    }
+}
+
+/// The serde argument struct, one field per parameter.
+fn args_struct(parts: &FnParts) -> TokenStream {
+    let (idents, types) = (&parts.idents, &parts.types);
+    quote! {
+        #[derive(__mp::serde::Serialize, __mp::serde::Deserialize)]
+        #[serde(crate = "::multiproc::__private::serde")]
+        pub struct __Args {
+            #(pub #idents: #types),*
+        }
+    }
+}
+
+/// The value of parameter `i` when a call leaves it out.
+fn default_of(param: &Param) -> Option<TokenStream> {
+    match &param.default {
+        Some(Ok(expr)) => Some(quote!(#expr)),
+        _ => None,
+    }
+}
+
+/// `TakesArgs` for the full tuple and every shorter one that leaves off only defaulted
+/// parameters.
+fn takes_args(parts: &FnParts) -> TokenStream {
+    let name = parts.name;
+    let n = parts.params.len();
+    let shortest = parts
+        .params
+        .iter()
+        .rposition(|p| !p.is_optional())
+        .map_or(0, |i| i + 1);
+    let impls = (shortest..=n).map(|len| {
+        let types = &parts.types[..len];
+        let fields =
+            parts
+                .idents
+                .iter()
+                .zip(parts.params)
+                .enumerate()
+                .map(|(i, (ident, param))| {
+                    let index = syn::Index::from(i);
+                    let value = if i < len {
+                        quote!(args.#index)
+                    } else {
+                        default_of(param).unwrap_or_default()
+                    };
+                    quote!(#ident: #value)
+                });
+        quote! {
+            impl __mp::TakesArgs<(#(#types,)*)> for #name {
+                fn args_from(args: (#(#types,)*)) -> __Args {
+                    __Args { #(#fields),* }
+                }
+            }
+        }
+    });
+    quote!(#(#impls)*)
+}
+
+/// `OneArg` when a call with one positional argument is possible, for `Pool::map`.
+fn one_arg(parts: &FnParts) -> TokenStream {
+    let required = parts.params.iter().filter(|p| !p.is_optional()).count();
+    let Some(first) = parts.types.first().filter(|_| required <= 1) else {
+        return TokenStream::new();
+    };
+    let name = parts.name;
+    quote! {
+        impl __mp::OneArg for #name {
+            type Arg = #first;
+            fn args_from_one(arg: #first) -> __Args {
+                <#name as __mp::TakesArgs<(#first,)>>::args_from((arg,))
+            }
+        }
+    }
+}
+
+/// The typed builder behind `task!(f, ..)`: one state parameter per function parameter.
+fn builder(parts: &FnParts) -> TokenStream {
+    let name = parts.name;
+    let name_str = name.to_string();
+    let n = parts.params.len();
+    let states: Vec<Ident> = (0..n).map(state_param).collect();
+    let (idents, types) = (&parts.idents, &parts.types);
+    let unset = vec![quote!(__mp::Unset); n];
+
+    let setters = (0..n).map(|i| {
+        let (ident, ty, state) = (idents[i], types[i], &states[i]);
+        let next = parts.builder_with(i, quote!(__mp::Set<#ty>));
+        let body = parts.rebuild(i, quote!(__mp::Set(value)));
+        quote! {
+            pub fn #ident(self, value: #ty) -> #next where #state: __mp::NotGiven {
+                #body
+            }
+        }
+    });
+    let positional = (0..n).map(|i| {
+        let ty = types[i];
+        let others: Vec<&Ident> = states
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, s)| s)
+            .collect();
+        let this = parts.builder_with(i, quote!(__mp::Unset));
+        let next = parts.builder_with(i, quote!(__mp::Set<#ty>));
+        let body = parts.rebuild(i, quote!(__mp::Set(value)));
+        quote! {
+            impl<#(#others),*> __mp::PositionalArg<#i> for #this {
+                type Value = #ty;
+                type Next = #next;
+                fn set(self, value: #ty) -> #next {
+                    #body
+                }
+            }
+        }
+    });
+    let mut required_traits = Vec::new();
+    let mut bounds = Vec::new();
+    let mut values = Vec::new();
+    for (i, param) in parts.params.iter().enumerate() {
+        let (ident, ty, state) = (idents[i], types[i], &states[i]);
+        match default_of(param) {
+            Some(default) => {
+                bounds.push(quote!(#state: __mp::OrDefault<#ty>));
+                values.push(quote!(#ident: __mp::OrDefault::or_default(self.#ident, || #default)));
+            }
+            None => {
+                let required = format_ident!("__Requires_{}", ident);
+                let message = format!("missing argument `{ident}` for task `{name_str}`");
+                let label = format!("`{name_str}` needs a value for `{ident}`");
+                required_traits.push(quote! {
+                    #[diagnostic::on_unimplemented(message = #message, label = #label)]
+                    #[allow(non_camel_case_types)]
+                    pub trait #required<T> {
+                        fn value(self) -> T;
+                    }
+                    impl<T> #required<T> for __mp::Set<T> {
+                        fn value(self) -> T {
+                            self.0
+                        }
+                    }
+                });
+                bounds.push(quote!(#state: #required<#ty>));
+                values.push(quote!(#ident: #required::value(self.#ident)));
+            }
+        }
+    }
+
+    quote! {
+        pub struct __Builder<#(#states),*> {
+            #(#idents: #states),*
+        }
+
+        impl #name {
+            #[doc(hidden)]
+            pub fn __builder() -> __Builder<#(#unset),*> {
+                __Builder { #(#idents: __mp::Unset),* }
+            }
+        }
+
+        #(#required_traits)*
+
+        impl<#(#states),*> __Builder<#(#states),*> {
+            #(#setters)*
+
+            pub fn __multiproc_finish(self) -> __mp::Call<#name> where #(#bounds),* {
+                __mp::Call::new(__Args { #(#values),* })
+            }
+        }
+
+        #(#positional)*
+    }
+}
+
+/// `#[process_task] impl Run for MyType`: the type is its own argument struct.
+fn run_impl(item: &ItemImpl) -> TokenStream {
+    let ty = &item.self_ty;
+    let name_str = type_ident(ty).map(Ident::to_string).unwrap_or_default();
+    quote! {
+        #item
+
+        const _: () = {
+            use ::multiproc::__private as __mp;
+
+            impl __mp::Task for #ty {
+                const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", #name_str);
+                type Args = #ty;
+                type Output = ();
+                fn call(body: #ty) {
+                    <#ty as ::multiproc::Run>::run(body)
+                }
+            }
+
+            __mp::inventory::submit! { __mp::TaskEntry::of::<#ty>() }
+
+            impl __mp::Target for #ty {
+                type Output = ();
+                fn task_name(&self) -> ::core::option::Option<&'static str> {
+                    ::core::option::Option::Some(<#ty as __mp::Task>::NAME)
+                }
+                fn invoke(self) {
+                    <#ty as __mp::Task>::call(self)
+                }
+            }
+        };
+    }
+}
+
+/// `task!(f)`: the unbound task; `task!(f, ..)`: the builder, fed and finished.
+pub fn task_call(call: &TaskCall) -> TokenStream {
+    let path = &call.path;
+    if call.args.is_empty() {
+        return quote!(::multiproc::TaskRef::<#path>::new());
+    }
+    let builder = Ident::new("__builder", Span::mixed_site());
+    let mut position = 0usize;
+    let steps = call.args.iter().map(|arg| match arg {
+        CallArg::Positional(expr) => {
+            let i = position;
+            position += 1;
+            quote_spanned! {expr.span()=>
+                let #builder = ::multiproc::__private::PositionalArg::<#i>::set(#builder, #expr);
+            }
+        }
+        CallArg::Named(ident, expr) => quote! {
+            let #builder = #builder.#ident(#expr);
+        },
+    });
+    let finish = Ident::new("__multiproc_finish", path.span());
+    quote! {
+        {
+            let #builder = #path::__builder();
+            #(#steps)*
+            #builder.#finish()
+        }
+    }
+}

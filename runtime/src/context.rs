@@ -1,0 +1,149 @@
+//! Start methods, and the path a child process takes from fork to `_exit`.
+//!
+//! `fork` is the start method (Linux's default, as in Python): the child inherits the parent's
+//! memory, runs its target there, sends the encoded result back through a pipe, and leaves with
+//! `_exit`, never returning into the parent's stack. Forking from a multi-threaded parent (the
+//! `cargo test` harness is one) is safe because the child takes no lock another thread may have
+//! held: the locks it needs (the children registry, stdout, stderr) are held by the forking
+//! thread across `fork`, so the child inherits them consistent and owned by itself, and its
+//! identity is published through an atomic pointer. glibc's own fork handlers keep `malloc` usable.
+
+use crate::error::{Error, TaskFailure};
+use crate::process::children::{self, ChildCore};
+use crate::process::current::{self, Identity};
+use crate::sys;
+use crate::task::{catch_panic, registry, Target};
+use crate::wire;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Arc;
+
+/// The pipes between a parent and one child.
+struct Pipes {
+    result_read: OwnedFd,
+    result_write: OwnedFd,
+    /// For a daemonic child: its hang-up pipe, `(read end for the child, write end kept by the
+    /// parent)`.
+    hangup: Option<(OwnedFd, OwnedFd)>,
+}
+
+impl Pipes {
+    fn new(daemon: bool) -> io::Result<Self> {
+        let (result_read, result_write) = sys::pipe()?;
+        let hangup = if daemon { Some(sys::pipe()?) } else { None };
+        Ok(Pipes {
+            result_read,
+            result_write,
+            hangup,
+        })
+    }
+}
+
+/// Starts `target` in a forked child; returns its core, registered among this process's children.
+pub(crate) fn start_fork<T: Target>(
+    target: T,
+    name: Option<String>,
+    daemon: Option<bool>,
+) -> Result<Arc<ChildCore>, Error> {
+    if current::is_daemon() {
+        return Err(Error::DaemonicParent);
+    }
+    if let Some(task) = target.task_name() {
+        registry::lookup(task)?;
+    }
+    children::join_children_at_exit();
+    let daemon = daemon.unwrap_or_else(current::is_daemon);
+    let identity = current::next_child(name, daemon);
+    let Pipes {
+        result_read,
+        result_write,
+        hangup,
+    } = Pipes::new(daemon)?;
+
+    let mut registry = children::registry();
+    let stdout = io::stdout().lock();
+    let stderr = io::stderr().lock();
+    // SAFETY: fork has no memory-safety preconditions of its own. The child side only runs
+    // `child_main`, which takes no lock that another thread of this process could hold (see the
+    // module documentation) and leaves with `_exit`; the parent side just continues.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let (hangup_read, hangup_write) = hangup.unzip();
+        drop((result_read, hangup_write));
+        let mut for_parent = vec![result_write.as_raw_fd()];
+        for_parent.extend(hangup_read.as_ref().map(|fd| fd.as_raw_fd()));
+        registry.reset_in_child(&for_parent);
+        drop((registry, stdout, stderr));
+        child_main(target, identity, result_write, hangup_read);
+    }
+    drop((stdout, stderr, result_write));
+    if pid < 0 {
+        return Err(io::Error::last_os_error().into());
+    }
+    let (hangup_read, hangup_write) = hangup.unzip();
+    drop(hangup_read);
+    let pidfd = sys::pidfd_open(pid)?;
+    let core = Arc::new(ChildCore::new(
+        pid,
+        pidfd,
+        identity.name().to_owned(),
+        daemon,
+        result_read,
+    )?);
+    registry.add(core.clone(), hangup_write);
+    Ok(core)
+}
+
+/// The child's side: take the identity, arm the hang-up signal, run the target, send the result.
+fn child_main<T: Target>(
+    target: T,
+    identity: Identity,
+    result: OwnedFd,
+    hangup: Option<OwnedFd>,
+) -> ! {
+    current::enter_child(identity);
+    if let Some(hangup) = &hangup {
+        die_with_parent(hangup);
+    }
+    let outcome = catch_panic(|| target.invoke());
+    let code = if outcome.is_ok() { 0 } else { 1 };
+    let (frame, code) = match wire::encode_frame(&outcome) {
+        Ok(frame) => (frame, code),
+        Err(e) => {
+            let failure: Result<T::Output, _> = Err(TaskFailure::Encode(e.to_string()));
+            (wire::encode_frame(&failure).unwrap_or_default(), 1)
+        }
+    };
+    // The parent may be gone or have discarded the result; the exit code still tells.
+    let _ = File::from(result).write_all(&frame);
+    exit_child(code)
+}
+
+/// Arms the kernel to kill this (daemonic) process when its parent's end of the hang-up pipe
+/// closes, which happens when the parent dies, however it dies.
+fn die_with_parent(hangup: &OwnedFd) {
+    let armed = sys::signal_on_hangup(hangup.as_fd(), libc::SIGKILL);
+    // The parent may have died before the signal was armed: then the pipe has hung up already.
+    let parent_gone = sys::poll(
+        &[hangup.as_fd()],
+        libc::POLLIN,
+        Some(std::time::Instant::now()),
+    )
+    .map_or(true, |ready| ready[0]);
+    if armed.is_err() || parent_gone {
+        // SAFETY: _exit ends the process at once; it is async-signal-safe.
+        unsafe { libc::_exit(1) };
+    }
+}
+
+/// Leaves a child process: joins its own children (Python's `_exit_function`), flushes the
+/// standard streams, and `_exit`s without running the parent's exit handlers or destructors.
+pub(crate) fn exit_child(code: i32) -> ! {
+    children::finish_children();
+    let _ = io::stdout().flush();
+    let _ = io::stderr().flush();
+    // SAFETY: _exit ends the process at once, without unwinding into the parent's stack frames
+    // that this forked process inherited.
+    unsafe { libc::_exit(code) }
+}

@@ -1,0 +1,66 @@
+//! `multiproc` brings the programming model of Python's `multiprocessing` to Rust.
+//!
+//! A function annotated with [`#[process_task]`](process_task) becomes a task that runs in
+//! another process, with its arguments checked by the compiler; [`task!`] names a task and binds
+//! its arguments, positionally or by name. [`Process`] starts one in a child process and its
+//! handle's `join` returns the task's result; a panic, an exit code or a signal in the child
+//! becomes an [`Error`] in the caller.
+//!
+//! ```no_run
+//! use multiproc::prelude::*;
+//!
+//! #[process_task]
+//! fn dance(name: String, #[default(4)] num: u32) -> u32 {
+//!     for _ in 0..num {
+//!         println!("{name} dances");
+//!     }
+//!     num
+//! }
+//!
+//! fn main() -> multiproc::Result<()> {
+//!     let p = Process::new(task!(dance)).args(("Yuki".to_string(), 3)).name("dancer").start()?;
+//!     let q = Process::new(task!(dance, name = "Nagato".to_string())).start()?;
+//!     assert_eq!(p.join()?, 3);
+//!     assert_eq!(q.join()?, 4);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The module map follows CPython's `Lib/multiprocessing`: [`process`] (Python's `process` and
+//! `popen_fork`), [`task`] (what `#[process_task]` generates), [`wire`] (the codec), [`error`].
+
+extern crate self as multiproc;
+
+mod context;
+pub mod error;
+pub mod process;
+mod sys;
+pub mod task;
+pub mod wire;
+
+pub use error::Error;
+pub use multiproc_macros::{process_task, task};
+pub use process::{
+    active_children, cpu_count, current_process, exit, parent_process, Process, ProcessHandle,
+};
+pub use task::{Call, Run, Target, Task, TaskRef};
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What the tutorials use: `use multiproc::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        active_children, cpu_count, current_process, parent_process, process_task, task, Process,
+        ProcessHandle, Run,
+    };
+}
+
+/// What the macros' generated code refers to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::task::bind::{NotGiven, OrDefault, PositionalArg, Set, Unset};
+    pub use crate::task::{Call, OneArg, TakesArgs, Target, Task, TaskEntry, TaskRef};
+    pub use inventory;
+    pub use serde;
+}

@@ -1,0 +1,252 @@
+//! The children of this process: their registry, reaping, and what happens to them at exit.
+//!
+//! Every started child has a [`ChildCore`], shared by its handle and the registry. Reaping goes
+//! through the core's lock, so the handle, `active_children`, the exit routine and the reaper of
+//! a dropped handle may all wait for one child without stealing its status from each other.
+//! At a normal exit (Python's `_exit_function`), daemonic children are terminated and all
+//! children are joined; daemonic children also die with their parent however it dies, by the
+//! hang-up signal set up in `context`.
+
+use crate::sys::{self, ExitStatus};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+/// Locks `mutex`, ignoring poisoning: nothing here panics while holding a lock, and a caller's
+/// panic elsewhere must not make children unreachable.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The result pipe of a child, read as the child writes so that it never blocks on a full pipe.
+struct ResultPipe {
+    /// The read end; `None` once it reached end of file or the result was discarded. Shared,
+    /// so that a waiter can poll it without holding the lock.
+    fd: Option<Arc<File>>,
+    bytes: Vec<u8>,
+}
+
+/// One child process, as long as anyone needs it.
+pub(crate) struct ChildCore {
+    pid: i32,
+    pidfd: OwnedFd,
+    name: String,
+    daemon: bool,
+    status: Mutex<Option<ExitStatus>>,
+    result: Mutex<ResultPipe>,
+}
+
+impl ChildCore {
+    pub(crate) fn new(
+        pid: i32,
+        pidfd: OwnedFd,
+        name: String,
+        daemon: bool,
+        result: OwnedFd,
+    ) -> io::Result<Self> {
+        sys::set_nonblocking(&result)?;
+        Ok(ChildCore {
+            pid,
+            pidfd,
+            name,
+            daemon,
+            status: Mutex::new(None),
+            result: Mutex::new(ResultPipe {
+                fd: Some(Arc::new(File::from(result))),
+                bytes: Vec::new(),
+            }),
+        })
+    }
+
+    pub(crate) fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn daemon(&self) -> bool {
+        self.daemon
+    }
+
+    /// A descriptor that becomes readable when the child exits.
+    pub(crate) fn sentinel(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// Reads what the child has written so far, without blocking.
+    fn drain_result(&self) -> io::Result<()> {
+        let mut pipe = lock(&self.result);
+        let ResultPipe { fd, bytes } = &mut *pipe;
+        let Some(file) = fd.clone() else {
+            return Ok(());
+        };
+        loop {
+            match (&*file).read_to_end(bytes) {
+                Ok(_) => {
+                    *fd = None;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The result bytes the child wrote. Meaningful once it has been reaped.
+    pub(crate) fn with_result<T>(&self, read: impl FnOnce(&[u8]) -> T) -> T {
+        read(&lock(&self.result).bytes)
+    }
+
+    /// Closes the result pipe: nobody will read the result, and a child still writing it gets
+    /// `EPIPE` instead of blocking forever.
+    pub(crate) fn discard_result(&self) {
+        let mut pipe = lock(&self.result);
+        pipe.fd = None;
+        pipe.bytes = Vec::new();
+    }
+
+    /// Reaps the child if it has exited, without blocking.
+    pub(crate) fn try_reap(&self) -> io::Result<Option<ExitStatus>> {
+        let mut status = lock(&self.status);
+        if status.is_none() {
+            *status = sys::try_wait(self.pid)?;
+            if status.is_some() {
+                forget(self.pid);
+            }
+        }
+        Ok(*status)
+    }
+
+    /// Waits for the child to exit until `deadline` (`None`: no limit), reading its result
+    /// meanwhile. Returns `None` if it still runs at the deadline.
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> io::Result<Option<ExitStatus>> {
+        loop {
+            self.drain_result()?;
+            if let Some(status) = self.try_reap()? {
+                self.drain_result()?;
+                return Ok(Some(status));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+            let result = lock(&self.result).fd.clone();
+            let mut fds = vec![self.pidfd.as_fd()];
+            fds.extend(result.as_ref().map(|file| file.as_fd()));
+            sys::poll(&fds, libc::POLLIN, deadline)?;
+        }
+    }
+
+    /// Sends `signal` to the child, unless it has already been reaped.
+    pub(crate) fn signal(&self, signal: i32) -> io::Result<()> {
+        let status = lock(&self.status);
+        if status.is_none() {
+            sys::pidfd_send_signal(self.pidfd.as_fd(), signal)?;
+        }
+        Ok(())
+    }
+}
+
+/// The children of this process that have not been reaped, and what it holds for them.
+pub(crate) struct Children {
+    list: Vec<Arc<ChildCore>>,
+    /// Write ends of the hang-up pipes of daemonic children, by pid: closed when this process
+    /// dies, which kills them.
+    hangup_pipes: Vec<(i32, OwnedFd)>,
+    /// Descriptors this process holds for its own parent (its result pipe and hang-up pipe),
+    /// which its children must not inherit.
+    for_parent: Vec<RawFd>,
+}
+
+static CHILDREN: Mutex<Children> = Mutex::new(Children {
+    list: Vec::new(),
+    hangup_pipes: Vec::new(),
+    for_parent: Vec::new(),
+});
+
+/// Locks the registry. `context` holds this lock across fork, so that the child inherits it in
+/// a consistent state and owned by the forking thread.
+pub(crate) fn registry() -> MutexGuard<'static, Children> {
+    lock(&CHILDREN)
+}
+
+impl Children {
+    /// Adds a child started by this process.
+    pub(crate) fn add(&mut self, child: Arc<ChildCore>, hangup_pipe: Option<OwnedFd>) {
+        if let Some(pipe) = hangup_pipe {
+            self.hangup_pipes.push((child.pid, pipe));
+        }
+        self.list.push(child);
+    }
+
+    /// In a freshly forked child: drops the parent's children and closes what the parent held
+    /// for them and for its own parent, then records what this child holds for its parent.
+    pub(crate) fn reset_in_child(&mut self, for_parent: &[RawFd]) {
+        self.list.clear();
+        self.hangup_pipes.clear();
+        for fd in self.for_parent.drain(..) {
+            // SAFETY: these descriptors belong to the registry alone (they are raw numbers
+            // recorded at fork, owned by no OwnedFd in this process's live code), so closing
+            // them cannot close a descriptor that someone else owns.
+            unsafe { libc::close(fd) };
+        }
+        self.for_parent.extend_from_slice(for_parent);
+    }
+}
+
+/// Removes a reaped child from the registry and closes its hang-up pipe.
+fn forget(pid: i32) {
+    let mut children = registry();
+    children.list.retain(|c| c.pid != pid);
+    children.hangup_pipes.retain(|(p, _)| *p != pid);
+}
+
+/// The children not yet reaped, reaping those that have exited first (as Python does).
+pub(crate) fn active() -> Vec<Arc<ChildCore>> {
+    let children = registry().list.clone();
+    children
+        .into_iter()
+        .filter(|c| matches!(c.try_reap(), Ok(None)))
+        .collect()
+}
+
+/// Waits for a child whose handle was dropped, on a thread of its own, so that it leaves no
+/// zombie.
+pub(crate) fn reap_in_background(child: Arc<ChildCore>) {
+    // If no thread can be started, the exit routine (or init, after this process) reaps it.
+    let _ = std::thread::Builder::new()
+        .name(format!("multiproc-reap-{}", child.pid))
+        .stack_size(64 * 1024)
+        .spawn(move || child.wait(None));
+}
+
+/// Python's exit routine: terminate daemonic children, then join every child.
+pub(crate) fn finish_children() {
+    let children = registry().list.clone();
+    for child in children.iter().filter(|c| c.daemon) {
+        let _ = child.signal(libc::SIGTERM);
+    }
+    for child in &children {
+        let _ = child.wait(None);
+    }
+}
+
+extern "C" fn finish_children_at_exit() {
+    // A panic must not unwind into the C library's exit.
+    let _ = std::panic::catch_unwind(finish_children);
+}
+
+/// Makes a normal exit of this process (returning from `main`, `std::process::exit`) join its
+/// children first, as Python does. Registered once, before the first child starts; a forked
+/// child inherits the registration, and it acts on whatever children that process has.
+pub(crate) fn join_children_at_exit() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: registers a plain `extern "C" fn()` that never unwinds.
+        unsafe { libc::atexit(finish_children_at_exit) };
+    });
+}

@@ -1,0 +1,155 @@
+//! Who this process is: its name, daemon flag and parent, as Python's `current_process()` and
+//! `parent_process()` report them.
+//!
+//! The main process is `"MainProcess"`. A child gets its identity at fork, before its body runs:
+//! Python's scheme, `Process-N` for the N-th child a process starts and `Process-1:2` for the
+//! second child of the first. The identity lives in an atomic pointer, so that setting it in a
+//! freshly forked child takes no lock another thread of the parent might have held.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+
+/// What a process knows of itself.
+#[derive(Debug)]
+pub(crate) struct Identity {
+    name: Cow<'static, str>,
+    daemon: bool,
+    /// Python's `_identity`: the child numbers from the main process down to this one.
+    path: Vec<u32>,
+    parent: Option<ParentProcess>,
+}
+
+static MAIN: Identity = Identity {
+    name: Cow::Borrowed("MainProcess"),
+    daemon: false,
+    path: Vec::new(),
+    parent: None,
+};
+
+/// The identity of this process; null in the main process.
+static CURRENT: AtomicPtr<Identity> = AtomicPtr::new(std::ptr::null_mut());
+
+/// How many children this process has started, for their default names.
+static STARTED: AtomicU32 = AtomicU32::new(0);
+
+fn identity() -> &'static Identity {
+    let current = CURRENT.load(Ordering::Acquire);
+    if current.is_null() {
+        &MAIN
+    } else {
+        // SAFETY: a non-null CURRENT comes from Box::leak in `enter_child` and is never freed.
+        unsafe { &*current }
+    }
+}
+
+/// Whether this process is a child started by this library.
+pub(crate) fn is_child() -> bool {
+    !CURRENT.load(Ordering::Acquire).is_null()
+}
+
+/// Whether this process is daemonic (and so may not start children).
+pub(crate) fn is_daemon() -> bool {
+    identity().daemon
+}
+
+/// The identity of the next child this process starts.
+pub(crate) fn next_child(name: Option<String>, daemon: bool) -> Identity {
+    let me = identity();
+    let mut path = me.path.clone();
+    path.push(STARTED.fetch_add(1, Ordering::Relaxed) + 1);
+    let name = name.unwrap_or_else(|| {
+        let numbers: Vec<String> = path.iter().map(u32::to_string).collect();
+        format!("Process-{}", numbers.join(":"))
+    });
+    Identity {
+        name: Cow::Owned(name),
+        daemon,
+        path,
+        parent: Some(ParentProcess {
+            pid: std::process::id() as i32,
+            name: me.name.to_string(),
+        }),
+    }
+}
+
+impl Identity {
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Makes `identity` this process's own. Called in the child right after fork.
+pub(crate) fn enter_child(identity: Identity) {
+    STARTED.store(0, Ordering::Relaxed);
+    CURRENT.store(Box::into_raw(Box::new(identity)), Ordering::Release);
+}
+
+/// This process, as Python's `multiprocessing.current_process()` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentProcess {
+    name: String,
+    pid: i32,
+    daemon: bool,
+}
+
+impl CurrentProcess {
+    /// `"MainProcess"`, the name given at start, or `Process-N`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Whether the process is daemonic.
+    pub fn daemon(&self) -> bool {
+        self.daemon
+    }
+}
+
+/// The process this code runs in (Python's `current_process()`).
+pub fn current_process() -> CurrentProcess {
+    let me = identity();
+    CurrentProcess {
+        name: me.name.to_string(),
+        pid: std::process::id() as i32,
+        daemon: me.daemon,
+    }
+}
+
+/// The process that started this one (Python's `parent_process()`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentProcess {
+    pid: i32,
+    name: String,
+}
+
+impl ParentProcess {
+    /// The parent's process id.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The parent's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the parent still runs. When it ends, the kernel hands this process to another
+    /// parent, so the check is exact and immune to pid reuse.
+    pub fn is_alive(&self) -> bool {
+        nix::unistd::getppid().as_raw() == self.pid
+    }
+}
+
+/// The parent of this process, or `None` in the main process (Python's `parent_process()`).
+pub fn parent_process() -> Option<ParentProcess> {
+    identity().parent.clone()
+}
+
+/// The number of CPUs this process may run on (Python's `cpu_count()`, less any affinity mask).
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}

@@ -1,0 +1,182 @@
+//! The handle of a started process: wait for it, read its result, signal it.
+
+use super::children::{self, ChildCore};
+use crate::error::{Error, TaskFailure};
+use crate::sys::ExitStatus;
+use crate::wire;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::marker::PhantomData;
+use std::os::fd::BorrowedFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A started process whose task returns `R` (Python's `Process` after `start()`).
+///
+/// Dropping the handle without joining is allowed: the child keeps running (unless daemonic and
+/// this process exits) and is reaped in the background, so no zombie is left.
+pub struct ProcessHandle<R> {
+    core: Arc<ChildCore>,
+    output: PhantomData<fn() -> R>,
+}
+
+impl<R> ProcessHandle<R> {
+    pub(crate) fn new(core: Arc<ChildCore>) -> Self {
+        ProcessHandle {
+            core,
+            output: PhantomData,
+        }
+    }
+
+    /// The process id (Python's `pid`).
+    pub fn pid(&self) -> i32 {
+        self.core.pid()
+    }
+
+    /// The process name (Python's `name`).
+    pub fn name(&self) -> &str {
+        self.core.name()
+    }
+
+    /// Whether the process is daemonic (Python's `daemon`).
+    pub fn daemon(&self) -> bool {
+        self.core.daemon()
+    }
+
+    /// Python's `exitcode`: `None` while the process runs; then `0` if the task returned, `1` if
+    /// it panicked, `N` if it called `exit(N)`, `-N` if signal `N` killed it.
+    pub fn exitcode(&self) -> Option<i32> {
+        self.core
+            .wait(Some(Instant::now()))
+            .ok()
+            .flatten()
+            .map(ExitStatus::code)
+    }
+
+    /// Whether the process still runs (Python's `is_alive()`).
+    pub fn is_alive(&self) -> bool {
+        self.exitcode().is_none()
+    }
+
+    /// Asks the process to end with `SIGTERM` (Python's `terminate()`); its exit code becomes
+    /// `-15`. Nothing happens if it has already ended.
+    pub fn terminate(&self) -> Result<(), Error> {
+        Ok(self.core.signal(libc::SIGTERM)?)
+    }
+
+    /// Ends the process with `SIGKILL` (Python's `kill()`); its exit code becomes `-9`.
+    pub fn kill(&self) -> Result<(), Error> {
+        Ok(self.core.signal(libc::SIGKILL)?)
+    }
+
+    /// A descriptor that becomes readable when the process ends (Python's `sentinel`), for
+    /// `poll` or `multiproc::wait`.
+    pub fn sentinel(&self) -> BorrowedFd<'_> {
+        self.core.sentinel()
+    }
+
+    /// Releases the process's resources (Python's `close()`). It is an error while the process
+    /// still runs, and the handle comes back in the error; once closed, the handle is gone, so
+    /// no use after close can compile.
+    pub fn close(self) -> Result<(), CloseError<R>> {
+        match self.core.try_reap() {
+            Ok(Some(_)) => Ok(()),
+            _ => Err(CloseError { handle: self }),
+        }
+    }
+}
+
+impl<R: DeserializeOwned> ProcessHandle<R> {
+    /// Waits for the process to end and returns what its task returned (Python's `join()`).
+    ///
+    /// It may be called again: each call returns the result anew. Errors:
+    /// [`Error::Panicked`] with the panic message if the task panicked; [`Error::Exited`] if the
+    /// process exited with a code (and no result); [`Error::Signaled`] if a signal killed it;
+    /// [`Error::Task`] if the result could not be encoded in the child.
+    pub fn join(&self) -> Result<R, Error> {
+        let status = self
+            .core
+            .wait(None)?
+            .ok_or(Error::StillRunning { pid: self.pid() })?;
+        self.outcome(status)
+    }
+
+    /// Waits at most `timeout` (Python's `join(timeout)`): `Ok(None)` if the process still runs
+    /// then, otherwise what [`join`](ProcessHandle::join) returns. A zero timeout polls.
+    pub fn join_timeout(&self, timeout: Duration) -> Result<Option<R>, Error> {
+        let deadline = Instant::now() + timeout;
+        match self.core.wait(Some(deadline))? {
+            None => Ok(None),
+            Some(status) => self.outcome(status).map(Some),
+        }
+    }
+
+    /// The task's result, from what the child wrote and how it ended.
+    fn outcome(&self, status: ExitStatus) -> Result<R, Error> {
+        let pid = self.pid();
+        let sent = self.core.with_result(|bytes| {
+            wire::complete_frame(bytes).map(wire::decode::<Result<R, TaskFailure>>)
+        });
+        match (sent, status) {
+            (Some(result), _) => result?.map_err(|failure| Error::from_task_failure(pid, failure)),
+            // A body that ends with `exit(0)` has no result to send; for a `()` task that is
+            // still a success, and an empty message decodes as `()`.
+            (None, ExitStatus::Exited(0)) => {
+                wire::decode(&[]).map_err(|_| Error::Exited { pid, code: 0 })
+            }
+            (None, ExitStatus::Exited(code)) => Err(Error::Exited { pid, code }),
+            (None, ExitStatus::Signaled(signal)) => Err(Error::Signaled { pid, signal }),
+        }
+    }
+}
+
+impl<R> Drop for ProcessHandle<R> {
+    fn drop(&mut self) {
+        self.core.discard_result();
+        if !matches!(self.core.try_reap(), Ok(Some(_))) {
+            children::reap_in_background(self.core.clone());
+        }
+    }
+}
+
+impl<R> fmt::Debug for ProcessHandle<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessHandle")
+            .field("pid", &self.pid())
+            .field("name", &self.name())
+            .field("daemon", &self.daemon())
+            .finish()
+    }
+}
+
+/// The error of [`ProcessHandle::close`] on a process that still runs; it gives the handle back.
+pub struct CloseError<R> {
+    handle: ProcessHandle<R>,
+}
+
+impl<R> CloseError<R> {
+    /// The handle, still usable.
+    pub fn into_handle(self) -> ProcessHandle<R> {
+        self.handle
+    }
+}
+
+impl<R> fmt::Debug for CloseError<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CloseError")
+            .field("pid", &self.handle.pid())
+            .finish()
+    }
+}
+
+impl<R> fmt::Display for CloseError<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot close process {}: it is still running",
+            self.handle.pid()
+        )
+    }
+}
+
+impl<R> std::error::Error for CloseError<R> {}

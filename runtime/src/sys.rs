@@ -1,0 +1,169 @@
+//! Thin wrappers over the system calls the process layer needs (pidfd, poll, waitid, pipes),
+//! each retried on `EINTR` and returning `io::Result`.
+//!
+//! Linux is the first platform: pidfds make waiting for a child race-free and pollable.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Instant;
+
+/// How a child process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It exited with this code.
+    Exited(i32),
+    /// It was killed by this signal.
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    /// Python's `exitcode`: the code, or minus the signal number.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Exited(code) => code,
+            ExitStatus::Signaled(signal) => -signal,
+        }
+    }
+}
+
+/// Turns a `-1` return into the `errno` error.
+fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Retries `call` while it fails with `EINTR`.
+fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// A file descriptor that refers to the process `pid`, pollable until it exits.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; it touches
+    // no memory of ours.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: the kernel just returned this descriptor, so it is open and owned by no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Sends `signal` to the process behind `pidfd`; a process that already exited is not an error.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
+    // SAFETY: the descriptor is borrowed, so it stays open for the call; a null siginfo asks
+    // the kernel to fill it in as for kill(2).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    match check(ret) {
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+        other => other.map(drop),
+    }
+}
+
+/// Reaps the child `pid` if it has exited, without blocking.
+pub fn try_wait(pid: i32) -> io::Result<Option<ExitStatus>> {
+    retry(|| {
+        // SAFETY: siginfo_t is plain data, all zeroes is a valid value of it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid, writable siginfo_t for the duration of the call.
+        let ret = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG,
+            )
+        };
+        check(ret as libc::c_long)?;
+        // SAFETY: waitid filled `info` (or left it zeroed, which si_pid() reads as 0).
+        if unsafe { info.si_pid() } == 0 {
+            return Ok(None);
+        }
+        // SAFETY: as above; si_status is valid when si_pid is set.
+        let status = unsafe { info.si_status() };
+        Ok(Some(match info.si_code {
+            libc::CLD_EXITED => ExitStatus::Exited(status),
+            _ => ExitStatus::Signaled(status),
+        }))
+    })
+}
+
+/// Waits until one of `fds` is ready for `events`, or until `deadline` (`None`: no limit).
+/// Returns which descriptors are ready.
+pub fn poll(
+    fds: &[BorrowedFd<'_>],
+    events: i16,
+    deadline: Option<Instant>,
+) -> io::Result<Vec<bool>> {
+    let mut pollfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events,
+            revents: 0,
+        })
+        .collect();
+    retry(|| {
+        let timeout = match deadline {
+            None => -1,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                // Round up, so that a wait never returns before its deadline.
+                left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
+            }
+        };
+        // SAFETY: `pollfds` is a valid array of pollfd of the given length, and every
+        // descriptor in it is borrowed for the whole call.
+        let ret =
+            unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, timeout) };
+        check(ret as libc::c_long)
+    })?;
+    Ok(pollfds.iter().map(|p| p.revents != 0).collect())
+}
+
+/// A pipe whose two ends are closed on exec: `(read end, write end)`.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
+}
+
+/// Makes reads and writes on `fd` return `WouldBlock` instead of blocking.
+pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let fd = fd.as_fd();
+    let flags = OFlag::from_bits_retain(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// `F_SETSIG` from Linux's `<fcntl.h>` (the same on every architecture); the libc crate lacks it.
+const F_SETSIG: libc::c_int = 10;
+
+/// Asks the kernel to send `signal` to this process when every write end of the pipe whose read
+/// end is `fd` has closed: the death signal of a daemonic child, immune to which thread forked.
+pub fn signal_on_hangup(fd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we borrow, with integer arguments only.
+    unsafe {
+        check(libc::fcntl(raw, libc::F_SETOWN, libc::getpid()) as libc::c_long)?;
+        check(libc::fcntl(raw, F_SETSIG, signal) as libc::c_long)?;
+        let flags = check(libc::fcntl(raw, libc::F_GETFL) as libc::c_long)? as libc::c_int;
+        check(
+            libc::fcntl(raw, libc::F_SETFL, flags | libc::O_ASYNC | libc::O_NONBLOCK)
+                as libc::c_long,
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! Tasks: what `#[process_task]` makes of a function, and the values that name one to run.
+//!
+//! A task is a zero-sized marker type (named after the function) that implements [`Task`]: it
+//! knows its registered name, its argument struct and its output type. [`TaskRef`] is the task
+//! with no arguments bound (`task!(f)`, Python's `target=f`); [`Call`] is the task bound to its
+//! arguments (`task!(f, x, y = z)`, or `TaskRef::bind`), ready to run in another process.
+//! Anything a [`Process`](crate::Process) can run implements [`Target`].
+
+pub mod bind;
+pub(crate) mod registry;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt;
+use std::marker::PhantomData;
+
+pub use registry::TaskEntry;
+
+/// A function made runnable in another process by `#[process_task]`.
+///
+/// The macro implements this for a marker type named after the function; users do not implement
+/// it by hand.
+pub trait Task: Sized + 'static {
+    /// The registered name: the function's module path and name, e.g. `my_crate::jobs::square`.
+    const NAME: &'static str;
+    /// The argument struct, with one field per parameter, named after the parameters.
+    type Args: Serialize + DeserializeOwned + Send + 'static;
+    /// What the function returns.
+    type Output: Serialize + DeserializeOwned + Send + 'static;
+    /// Calls the function with its arguments.
+    fn call(args: Self::Args) -> Self::Output;
+}
+
+/// A task that can be called with the positional arguments `A`, a tuple (Python's `args=(..)`).
+///
+/// `#[process_task]` implements it for the full parameter tuple and for every shorter tuple that
+/// leaves off only parameters with a `#[default]`.
+#[diagnostic::on_unimplemented(
+    message = "task `{Self}` cannot be called with positional arguments of type `{A}`",
+    label = "these arguments do not match the task's parameters",
+    note = "pass the parameters in order as a tuple, e.g. `(x,)` for one; parameters with `#[default]` may be left off the end"
+)]
+pub trait TakesArgs<A>: Task {
+    /// Builds the argument struct from the tuple, filling in defaults.
+    fn args_from(args: A) -> Self::Args;
+}
+
+/// A task of exactly one argument, as `Pool::map` needs (Python's `map(f, items)`).
+#[diagnostic::on_unimplemented(
+    message = "task `{Self}` does not take exactly one argument",
+    label = "`map` needs a one-argument task",
+    note = "for a task of several parameters, pass tuples to `starmap`"
+)]
+pub trait OneArg: Task {
+    /// The type of the one argument.
+    type Arg;
+    /// Builds the argument struct from the one argument.
+    fn args_from_one(arg: Self::Arg) -> Self::Args;
+}
+
+/// A user type whose [`run`](Run::run) is a process body: the tutorials'
+/// `class MyProcess(Process)` with `def run(self)`.
+///
+/// Put `#[process_task]` on the `impl Run for MyType` block; then `Process::new(my_value)` runs
+/// `my_value.run()` in a child process. The value travels to the child, so it must be serde.
+pub trait Run: Serialize + DeserializeOwned + Send + 'static {
+    /// The body of the process (Python's `Process.run`).
+    fn run(self);
+}
+
+/// Something a [`Process`](crate::Process) can run in a child: a [`Call`], a [`TaskRef`] of a
+/// task whose parameters all have defaults, a [`Run`] value, or a closure.
+pub trait Target: Send + 'static {
+    /// What the child sends back to `join`.
+    type Output: Serialize + DeserializeOwned + Send + 'static;
+    /// The registered task name, or `None` for a closure (which only the fork start method can run).
+    fn task_name(&self) -> Option<&'static str>;
+    /// Runs the body. Called in the child process.
+    fn invoke(self) -> Self::Output;
+}
+
+/// The task `T` with no arguments bound: what `task!(f)` gives.
+///
+/// Bind arguments with [`TaskRef::bind`] or `Process::args`; pass it unbound to `Pool::map`.
+pub struct TaskRef<T>(PhantomData<fn() -> T>);
+
+impl<T: Task> TaskRef<T> {
+    /// The task `T`.
+    pub const fn new() -> Self {
+        TaskRef(PhantomData)
+    }
+
+    /// The registered name of the task.
+    pub fn name(self) -> &'static str {
+        T::NAME
+    }
+
+    /// Binds positional arguments (a tuple), giving a call ready to run.
+    pub fn bind<A>(self, args: A) -> Call<T>
+    where
+        T: TakesArgs<A>,
+    {
+        Call::new(T::args_from(args))
+    }
+}
+
+impl<T: Task> Default for TaskRef<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Clone for TaskRef<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for TaskRef<T> {}
+
+impl<T: Task> fmt::Debug for TaskRef<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TaskRef({})", T::NAME)
+    }
+}
+
+impl<T: Task + TakesArgs<()>> Target for TaskRef<T> {
+    type Output = T::Output;
+
+    fn task_name(&self) -> Option<&'static str> {
+        Some(T::NAME)
+    }
+
+    fn invoke(self) -> T::Output {
+        T::call(T::args_from(()))
+    }
+}
+
+/// The task `T` bound to its arguments: what `task!(f, ..)` gives.
+pub struct Call<T: Task> {
+    args: T::Args,
+}
+
+impl<T: Task> Call<T> {
+    /// Binds the task to its argument struct.
+    pub fn new(args: T::Args) -> Self {
+        Call { args }
+    }
+
+    /// The bound arguments.
+    pub fn args(&self) -> &T::Args {
+        &self.args
+    }
+
+    /// Runs the task here, in this process.
+    pub fn run(self) -> T::Output {
+        T::call(self.args)
+    }
+}
+
+impl<T: Task> Clone for Call<T>
+where
+    T::Args: Clone,
+{
+    fn clone(&self) -> Self {
+        Call::new(self.args.clone())
+    }
+}
+
+impl<T: Task> fmt::Debug for Call<T>
+where
+    T::Args: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("task", &T::NAME)
+            .field("args", &self.args)
+            .finish()
+    }
+}
+
+impl<T: Task> Target for Call<T> {
+    type Output = T::Output;
+
+    fn task_name(&self) -> Option<&'static str> {
+        Some(T::NAME)
+    }
+
+    fn invoke(self) -> T::Output {
+        self.run()
+    }
+}
+
+/// A closure run as a process body; see [`Process::from_fn`](crate::Process::from_fn).
+pub struct FnTarget<F>(pub(crate) F);
+
+impl<F, R> Target for FnTarget<F>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Serialize + DeserializeOwned + Send + 'static,
+{
+    type Output = R;
+
+    fn task_name(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn invoke(self) -> R {
+        (self.0)()
+    }
+}
+
+/// Runs `body`, turning a panic into [`TaskFailure::Panicked`] with the panic's message.
+pub(crate) fn catch_panic<R>(body: impl FnOnce() -> R) -> Result<R, crate::error::TaskFailure> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
+        .map_err(|payload| crate::error::TaskFailure::Panicked(panic_message(payload.as_ref())))
+}
+
+/// The message a panic was raised with.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-string payload".to_owned())
+}

@@ -1,0 +1,77 @@
+//! The registry of tasks by name, filled by `#[process_task]` through `inventory`.
+//!
+//! A child process that did not inherit the parent's memory (and a pool worker, which receives
+//! many tasks) runs a task by its name: it looks the name up here and calls the entry's invoke
+//! function on the encoded arguments. Two tasks registered under one name are an error the first
+//! time the registry is used, never a silent pick.
+
+use super::{catch_panic, Task};
+use crate::error::{Error, TaskFailure};
+use crate::wire;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// Decodes the arguments, calls the task and encodes its output.
+type Invoke = fn(&[u8]) -> Result<Vec<u8>, TaskFailure>;
+
+/// One registered task: its name and how to call it on encoded arguments.
+pub struct TaskEntry {
+    name: &'static str,
+    invoke: Invoke,
+}
+
+inventory::collect!(TaskEntry);
+
+impl TaskEntry {
+    /// The entry of task `T`; `#[process_task]` submits one per task.
+    pub const fn of<T: Task>() -> Self {
+        TaskEntry {
+            name: T::NAME,
+            invoke: invoke::<T>,
+        }
+    }
+
+    /// The registered name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Runs the task on arguments encoded with the wire format and returns its encoded output.
+    /// A panic in the task is caught and returned as [`TaskFailure::Panicked`].
+    pub fn invoke(&self, args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
+        (self.invoke)(args)
+    }
+}
+
+fn invoke<T: Task>(args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
+    let args: T::Args = wire::decode(args).map_err(|e| TaskFailure::Decode(e.to_string()))?;
+    let output = catch_panic(|| T::call(args))?;
+    wire::encode(&output).map_err(|e| TaskFailure::Encode(e.to_string()))
+}
+
+type Table = HashMap<&'static str, &'static TaskEntry>;
+
+/// The table of all registered tasks, or the first name registered twice.
+fn table() -> Result<&'static Table, &'static str> {
+    static TABLE: OnceLock<Result<Table, &'static str>> = OnceLock::new();
+    TABLE
+        .get_or_init(|| {
+            let mut table = Table::new();
+            for entry in inventory::iter::<TaskEntry> {
+                if table.insert(entry.name, entry).is_some() {
+                    return Err(entry.name);
+                }
+            }
+            Ok(table)
+        })
+        .as_ref()
+        .map_err(|name| *name)
+}
+
+/// The entry registered under `name`.
+pub fn lookup(name: &str) -> Result<&'static TaskEntry, Error> {
+    let table = table().map_err(|name| Error::DuplicateTask { name })?;
+    table.get(name).copied().ok_or_else(|| Error::UnknownTask {
+        name: name.to_owned(),
+    })
+}
