@@ -34,6 +34,8 @@ extern crate self as multiproc;
 mod context;
 pub mod error;
 pub mod process;
+pub mod shm;
+pub mod sync;
 mod sys;
 pub mod task;
 pub mod wire;
