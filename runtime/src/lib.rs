@@ -34,6 +34,7 @@ extern crate self as multiproc;
 mod context;
 pub mod error;
 pub mod process;
+pub mod sharedctypes;
 pub mod shm;
 pub mod sync;
 mod sys;
@@ -45,6 +46,8 @@ pub use multiproc_macros::{process_task, task};
 pub use process::{
     active_children, cpu_count, current_process, exit, parent_process, Process, ProcessHandle,
 };
+pub use sharedctypes::{Array, RawArray, RawValue, Value};
+pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 pub use task::{Call, Run, Target, Task, TaskRef};
 
 /// `Result` with this crate's [`Error`].
@@ -53,8 +56,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What the tutorials use: `use multiproc::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        active_children, cpu_count, current_process, parent_process, process_task, task, Process,
-        ProcessHandle, Run,
+        active_children, cpu_count, current_process, parent_process, process_task, task, Array,
+        Barrier, BoundedSemaphore, Condition, Event, Lock, Process, ProcessHandle, RLock, RawArray,
+        RawValue, Run, Semaphore, Value,
     };
 }
 

@@ -35,4 +35,20 @@ pub enum ShmError {
         /// Its descriptor number.
         fd: i32,
     },
+    /// An index past the end (Python's `IndexError`).
+    #[error("index {index} is out of range for length {len}")]
+    IndexOutOfRange {
+        /// The index given.
+        index: usize,
+        /// The length.
+        len: usize,
+    },
+    /// A slice assignment whose values do not match the slice's length.
+    #[error("slice of length {expected} cannot be assigned {got} values")]
+    LengthMismatch {
+        /// The slice's length.
+        expected: usize,
+        /// The number of values given.
+        got: usize,
+    },
 }

@@ -5,64 +5,66 @@ use super::raw::Acquired;
 use super::{Lock, RLock, SyncError};
 use crate::shm::Shared;
 use serde::{Deserialize, Serialize};
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// The lock under a [`Condition`]: an [`RLock`] (the default, as in Python) or a [`Lock`].
+/// A [`Lock`] or an [`RLock`]: the lock under a [`Condition`] (an `RLock` by default, as in
+/// Python), a `Value` or an `Array`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum ConditionLock {
+pub enum AnyLock {
     /// A recursive lock: a wait releases every level and takes them all back.
     RLock(RLock),
     /// A plain lock.
     Lock(Lock),
 }
 
-impl From<RLock> for ConditionLock {
+impl From<RLock> for AnyLock {
     fn from(lock: RLock) -> Self {
-        ConditionLock::RLock(lock)
+        AnyLock::RLock(lock)
     }
 }
 
-impl From<Lock> for ConditionLock {
+impl From<Lock> for AnyLock {
     fn from(lock: Lock) -> Self {
-        ConditionLock::Lock(lock)
+        AnyLock::Lock(lock)
     }
 }
 
-impl ConditionLock {
-    fn is_mine(&self) -> bool {
+impl AnyLock {
+    pub(crate) fn is_mine(&self) -> bool {
         match self {
-            ConditionLock::RLock(l) => l.is_mine(),
-            ConditionLock::Lock(l) => l.is_mine(),
+            AnyLock::RLock(l) => l.is_mine(),
+            AnyLock::Lock(l) => l.is_mine(),
         }
     }
 
-    fn acquire_until(&self, deadline: Option<Instant>) -> Acquired {
+    pub(crate) fn acquire_until(&self, deadline: Option<Instant>) -> Acquired {
         match self {
-            ConditionLock::RLock(l) => l.acquire_until(deadline),
-            ConditionLock::Lock(l) => l.acquire_until(deadline),
+            AnyLock::RLock(l) => l.acquire_until(deadline),
+            AnyLock::Lock(l) => l.acquire_until(deadline),
         }
     }
 
-    fn release(&self) -> Result<(), SyncError> {
+    pub(crate) fn release(&self) -> Result<(), SyncError> {
         match self {
-            ConditionLock::RLock(l) => l.release(),
-            ConditionLock::Lock(l) => l.release(),
+            AnyLock::RLock(l) => l.release(),
+            AnyLock::Lock(l) => l.release(),
         }
     }
 
     /// Releases the lock entirely; returns what [`restore`](Self::restore) needs.
-    fn release_all(&self) -> u32 {
+    pub(crate) fn release_all(&self) -> u32 {
         match self {
-            ConditionLock::RLock(l) => l.release_all(),
-            ConditionLock::Lock(l) => u32::from(l.release().is_ok()),
+            AnyLock::RLock(l) => l.release_all(),
+            AnyLock::Lock(l) => u32::from(l.release().is_ok()),
         }
     }
 
-    fn restore(&self, depth: u32) -> Acquired {
+    pub(crate) fn restore(&self, depth: u32) -> Acquired {
         match self {
-            ConditionLock::RLock(l) => l.restore(depth),
-            ConditionLock::Lock(l) => l.acquire_until(None),
+            AnyLock::RLock(l) => l.restore(depth),
+            AnyLock::Lock(l) => l.acquire_until(None),
         }
     }
 }
@@ -84,7 +86,7 @@ impl ConditionLock {
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Condition {
-    lock: ConditionLock,
+    lock: AnyLock,
     /// Bumped by every notify; waiters sleep on it.
     seq: Shared<AtomicU32>,
 }
@@ -94,6 +96,8 @@ pub struct Condition {
 #[derive(Debug)]
 pub struct ConditionGuard<'a> {
     cond: &'a Condition,
+    /// An `RLock` is owned by a thread: the guard must be dropped on it.
+    not_send: PhantomData<*const ()>,
 }
 
 impl Drop for ConditionGuard<'_> {
@@ -109,7 +113,7 @@ impl Condition {
     }
 
     /// A condition over `lock`, a [`Lock`] or an [`RLock`] (Python's `Condition(lock)`).
-    pub fn with_lock(lock: impl Into<ConditionLock>) -> crate::Result<Condition> {
+    pub fn with_lock(lock: impl Into<AnyLock>) -> crate::Result<Condition> {
         Ok(Condition {
             lock: lock.into(),
             seq: Shared::new()?,
@@ -117,7 +121,7 @@ impl Condition {
     }
 
     /// The lock under the condition.
-    pub fn get_lock(&self) -> &ConditionLock {
+    pub fn get_lock(&self) -> &AnyLock {
         &self.lock
     }
 
@@ -129,7 +133,10 @@ impl Condition {
                 let _ = self.lock.release();
                 Err(SyncError::OwnerDied { pid })
             }
-            _ => Ok(ConditionGuard { cond: self }),
+            _ => Ok(ConditionGuard {
+                cond: self,
+                not_send: PhantomData,
+            }),
         }
     }
 

@@ -10,17 +10,23 @@
 //! lock within about 100 ms of sleeping, with [`OwnerDied`], as `std::sync::Mutex` reports
 //! poisoning.
 
+mod barrier;
 mod condition;
+mod event;
 pub(crate) mod fork_safe;
 pub mod futex;
 mod lock;
 pub(crate) mod owner;
-mod raw;
+pub(crate) mod raw;
 mod rlock;
+mod semaphore;
 
-pub use condition::{Condition, ConditionGuard, ConditionLock};
+pub use barrier::Barrier;
+pub use condition::{AnyLock, Condition, ConditionGuard};
+pub use event::Event;
 pub use lock::{Lock, LockGuard};
 pub use rlock::{RLock, RLockGuard};
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -62,6 +68,9 @@ pub enum SyncError {
     /// so until `reset` (Python's `BrokenBarrierError`).
     #[error("the barrier is broken")]
     BrokenBarrier,
+    /// A barrier for zero parties (Python: `ValueError`).
+    #[error("a barrier needs at least one party")]
+    NoParties,
 }
 
 impl From<SyncError> for crate::Error {

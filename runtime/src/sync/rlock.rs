@@ -5,6 +5,7 @@ use super::raw::{self, Acquired};
 use super::{owner, LockResult, OwnerDied, SyncError, TryLockError, TryLockResult};
 use crate::shm::Shared;
 use serde::{Deserialize, Serialize};
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,8 @@ pub struct RLock {
 #[derive(Debug)]
 pub struct RLockGuard<'a> {
     lock: &'a RLock,
+    /// An `RLock` is owned by a thread: the guard must be dropped on it.
+    not_send: PhantomData<*const ()>,
 }
 
 impl Drop for RLockGuard<'_> {
@@ -66,8 +69,17 @@ impl RLock {
     /// Acquires the lock (again, if this thread owns it), waiting as long as it takes.
     pub fn lock(&self) -> LockResult<RLockGuard<'_>> {
         match self.acquire_until(None) {
-            Acquired::FromDead(pid) => Err(OwnerDied::new(RLockGuard { lock: self }, pid)),
-            _ => Ok(RLockGuard { lock: self }),
+            Acquired::FromDead(pid) => Err(OwnerDied::new(
+                RLockGuard {
+                    lock: self,
+                    not_send: PhantomData,
+                },
+                pid,
+            )),
+            _ => Ok(RLockGuard {
+                lock: self,
+                not_send: PhantomData,
+            }),
         }
     }
 
@@ -76,7 +88,13 @@ impl RLock {
         let acquired = self.acquire_until(Some(Instant::now()));
         match acquired {
             Acquired::No => Err(TryLockError::WouldBlock),
-            acquired => guard_for(acquired, RLockGuard { lock: self }),
+            acquired => guard_for(
+                acquired,
+                RLockGuard {
+                    lock: self,
+                    not_send: PhantomData,
+                },
+            ),
         }
     }
 
@@ -84,7 +102,10 @@ impl RLock {
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<RLockGuard<'_>> {
         guard_for(
             self.acquire_until(super::deadline(Some(timeout))),
-            RLockGuard { lock: self },
+            RLockGuard {
+                lock: self,
+                not_send: PhantomData,
+            },
         )
     }
 
