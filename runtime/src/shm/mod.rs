@@ -1,15 +1,20 @@
 //! Shared memory: segments that several processes map, and the pieces of them that shared
 //! objects live in (the machinery under Python's `multiprocessing.heap` and `shared_memory`).
 //!
+//! [`SharedMemory`] is Python's `shared_memory.SharedMemory`: a block in `/dev/shm` named so
+//! that unrelated processes can attach it, removed by a cleanup process if its creator dies.
 //! A [`Segment`] is a memfd mapped `MAP_SHARED`; a [`Block`] is a piece of one, allocated so
 //! that thousands of small objects share a few mappings. Both are inherited by a forked child
 //! and serialise to a reference that another process maps again.
 
 mod block;
+mod named;
 mod segment;
 mod shared;
+mod tracker;
 
 pub use block::Block;
+pub use named::SharedMemory;
 pub use segment::{Segment, SegmentRef};
 pub(crate) use shared::{Shared, SharedState};
 
@@ -35,6 +40,16 @@ pub enum ShmError {
         /// Its descriptor number.
         fd: i32,
     },
+    /// A `SharedMemory` name that is already taken (Python's `FileExistsError`).
+    #[error("shared memory `{0}` already exists")]
+    Exists(String),
+    /// No `SharedMemory` has this name (Python's `FileNotFoundError`).
+    #[error("no shared memory is named `{0}`")]
+    NotFound(String),
+    /// A name that cannot name a segment: empty, longer than 254 bytes, or with `/` or NUL
+    /// after its optional leading `/`.
+    #[error("bad shared memory name `{0}`")]
+    BadName(String),
     /// An index past the end (Python's `IndexError`).
     #[error("index {index} is out of range for length {len}")]
     IndexOutOfRange {
