@@ -40,6 +40,7 @@ impl Guarded {
     }
 
     /// Takes the lock and the borrow; `None` if this thread already borrows the data.
+    #[inline]
     fn enter(&self) -> Option<Entered> {
         let acquired = self.lock.acquire_until(None);
         if let crate::sync::raw::Acquired::FromDead(pid) = acquired {
@@ -47,19 +48,23 @@ impl Guarded {
             self.borrowed.store(1, Ordering::Relaxed);
             return Some(Entered::FromDead(pid));
         }
-        if self.borrowed.swap(1, Ordering::Relaxed) != 0 {
+        // Only the lock's holder touches the flag: plain loads and stores suffice.
+        if self.borrowed.load(Ordering::Relaxed) != 0 {
             let _ = self.lock.release();
             return None;
         }
+        self.borrowed.store(1, Ordering::Relaxed);
         Some(Entered::Clean)
     }
 
+    #[inline]
     fn leave(&self) {
         self.borrowed.store(0, Ordering::Relaxed);
         let _ = self.lock.release();
     }
 
     /// Runs `f` under the lock (taken over from a dead holder if need be).
+    #[inline]
     fn with<R>(&self, f: impl FnOnce() -> R) -> R {
         let _ = self.lock.acquire_until(None);
         let result = f();
@@ -69,6 +74,7 @@ impl Guarded {
 }
 
 /// The guard-style result of [`Guarded::enter`].
+#[inline]
 fn guard_result<G>(entered: Option<Entered>, guard: impl FnOnce() -> G) -> TryLockResult<G> {
     match entered {
         None => Err(TryLockError::WouldBlock),
@@ -121,11 +127,13 @@ impl<T: Pod> RawValue<T> {
         Ok(raw)
     }
 
+    #[inline]
     fn ptr(&self) -> *mut T {
         self.block.as_ptr().cast::<T>()
     }
 
     /// A copy of the value (Python's `.value`).
+    #[inline]
     pub fn get(&self) -> T {
         // SAFETY: the block holds a T (checked at creation or decoding), aligned; any bytes
         // are a valid T (Pod); a volatile read copies it even while another process writes.
@@ -133,6 +141,7 @@ impl<T: Pod> RawValue<T> {
     }
 
     /// Overwrites the value (Python's `.value = v`).
+    #[inline]
     pub fn set(&self, value: T) {
         // SAFETY: as in `get`; nothing in this process holds a reference into the block
         // (guards exist only on `Value`, which writes under its lock).
@@ -232,11 +241,13 @@ impl<T: Pod> Value<T> {
     }
 
     /// A copy of the value, read under the lock (Python's `.value`).
+    #[inline]
     pub fn get(&self) -> T {
         self.guarded.with(|| self.raw.get())
     }
 
     /// Overwrites the value under the lock (Python's `.value = v`).
+    #[inline]
     pub fn set(&self, value: T) {
         self.guarded.with(|| self.raw.set(value))
     }
@@ -244,6 +255,7 @@ impl<T: Pod> Value<T> {
     /// Takes the lock and returns a guard that derefs to the value. `WouldBlock` if this
     /// thread already holds a guard on it (a second would alias it); `OwnerDied` (with the
     /// guard) if the lock's holder died.
+    #[inline]
     pub fn lock(&self) -> TryLockResult<ValueGuard<'_, T>> {
         guard_result(self.guarded.enter(), || ValueGuard {
             value: self,
@@ -265,6 +277,7 @@ impl<T: Pod> Value<T> {
 impl<T: Pod> Deref for ValueGuard<'_, T> {
     type Target = T;
 
+    #[inline]
     fn deref(&self) -> &T {
         // SAFETY: the guard holds the lock and the borrow flag, so no other guard or locked
         // access in any process touches the value while this reference lives.
@@ -273,6 +286,7 @@ impl<T: Pod> Deref for ValueGuard<'_, T> {
 }
 
 impl<T: Pod> DerefMut for ValueGuard<'_, T> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in `deref`, and `&mut self` makes this reference unique in this guard.
         unsafe { &mut *self.value.raw.ptr() }
@@ -280,6 +294,7 @@ impl<T: Pod> DerefMut for ValueGuard<'_, T> {
 }
 
 impl<T: Pod> Drop for ValueGuard<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         self.value.guarded.leave();
     }

@@ -85,6 +85,7 @@ impl Block {
     }
 
     /// The block's first byte.
+    #[inline]
     pub fn as_ptr(&self) -> *mut u8 {
         self.segment.as_ptr().wrapping_add(self.offset)
     }

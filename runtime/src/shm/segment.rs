@@ -82,6 +82,7 @@ impl Segment {
     }
 
     /// The mapping's first byte.
+    #[inline]
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }

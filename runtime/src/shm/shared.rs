@@ -55,6 +55,7 @@ impl<S: SharedState> Shared<S> {
 impl<S: SharedState> Deref for Shared<S> {
     type Target = S;
 
+    #[inline]
     fn deref(&self) -> &S {
         // SAFETY: `from_block` checked size and alignment; the block starts zeroed, which is a
         // valid `S` (SharedState), and is only ever changed through S's atomics; the block keeps

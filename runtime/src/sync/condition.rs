@@ -32,6 +32,7 @@ impl From<Lock> for AnyLock {
 }
 
 impl AnyLock {
+    #[inline]
     pub(crate) fn is_mine(&self) -> bool {
         match self {
             AnyLock::RLock(l) => l.is_mine(),
@@ -39,6 +40,7 @@ impl AnyLock {
         }
     }
 
+    #[inline]
     pub(crate) fn acquire_until(&self, deadline: Option<Instant>) -> Acquired {
         match self {
             AnyLock::RLock(l) => l.acquire_until(deadline),
@@ -46,6 +48,7 @@ impl AnyLock {
         }
     }
 
+    #[inline]
     pub(crate) fn release(&self) -> Result<(), SyncError> {
         match self {
             AnyLock::RLock(l) => l.release(),

@@ -39,6 +39,7 @@ pub struct LockGuard<'a> {
 }
 
 impl Drop for LockGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         // Python lets another process release a Lock; then there is nothing left to release.
         let _ = self.lock.release();
@@ -55,6 +56,7 @@ impl Lock {
 
     /// Acquires the lock, waiting as long as it takes; `Err(OwnerDied)` carries the guard when
     /// the previous holder died holding it.
+    #[inline]
     pub fn lock(&self) -> LockResult<LockGuard<'_>> {
         match self.acquire_until(None) {
             Acquired::FromDead(pid) => Err(OwnerDied::new(LockGuard { lock: self }, pid)),
@@ -63,6 +65,7 @@ impl Lock {
     }
 
     /// Acquires the lock if it is free now (Python's `acquire(block=False)`).
+    #[inline]
     pub fn try_lock(&self) -> TryLockResult<LockGuard<'_>> {
         if raw::try_acquire(&self.word, owner::process()) {
             Ok(LockGuard { lock: self })
@@ -82,6 +85,7 @@ impl Lock {
     /// Python's `acquire(block=True, timeout=None)`: whether the lock was acquired. When its
     /// holder had died, returns [`SyncError::OwnerDied`] *with the lock held*: release it when
     /// done, as after `Ok(true)`.
+    #[inline]
     pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool, SyncError> {
         let acquired = if block {
             self.acquire_until(super::deadline(timeout))
@@ -99,6 +103,7 @@ impl Lock {
 
     /// Releases the lock, whoever acquired it (Python's `release()`); releasing an unlocked
     /// lock is [`SyncError::NotLocked`].
+    #[inline]
     pub fn release(&self) -> Result<(), SyncError> {
         match raw::release(&self.word) {
             0 => Err(SyncError::NotLocked),
@@ -116,6 +121,7 @@ impl Lock {
         raw::holder(&self.word) == owner::process()
     }
 
+    #[inline]
     pub(crate) fn acquire_until(&self, deadline: Option<Instant>) -> Acquired {
         raw::acquire(&self.word, owner::process(), deadline)
     }

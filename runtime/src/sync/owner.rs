@@ -29,43 +29,55 @@ thread_local! {
 }
 
 /// This process's pid, cached.
+#[inline]
 pub(crate) fn pid() -> u32 {
     match PID.load(Ordering::Relaxed) {
-        0 => {
-            watch_fork();
-            let pid = std::process::id();
-            PID.store(pid, Ordering::Relaxed);
-            pid
-        }
+        0 => learn_pid(),
         pid => pid,
     }
 }
 
+#[cold]
+fn learn_pid() -> u32 {
+    watch_fork();
+    let pid = std::process::id();
+    PID.store(pid, Ordering::Relaxed);
+    pid
+}
+
 /// This process's owner id (pid and start time), cached.
+#[inline]
 pub(crate) fn process() -> u64 {
     match PROCESS.load(Ordering::Relaxed) {
-        0 => {
-            let id = owner_id(pid(), "/proc/self/stat");
-            PROCESS.store(id, Ordering::Relaxed);
-            id
-        }
+        0 => learn_process(),
         id => id,
     }
 }
 
+#[cold]
+fn learn_process() -> u64 {
+    let id = owner_id(pid(), "/proc/self/stat");
+    PROCESS.store(id, Ordering::Relaxed);
+    id
+}
+
 /// The calling thread's owner id (thread id and start time), cached.
+#[inline]
 pub(crate) fn thread() -> u64 {
     THREAD.with(|cached| match cached.get() {
-        0 => {
-            watch_fork();
-            // SAFETY: gettid has no preconditions and cannot fail.
-            let tid = unsafe { libc::gettid() } as u32;
-            let id = owner_id(tid, "/proc/thread-self/stat");
-            cached.set(id);
-            id
-        }
+        0 => learn_thread(cached),
         id => id,
     })
+}
+
+#[cold]
+fn learn_thread(cached: &Cell<u64>) -> u64 {
+    watch_fork();
+    // SAFETY: gettid has no preconditions and cannot fail.
+    let tid = unsafe { libc::gettid() } as u32;
+    let id = owner_id(tid, "/proc/thread-self/stat");
+    cached.set(id);
+    id
 }
 
 /// The pid or thread id in an owner id.

@@ -52,6 +52,7 @@ pub struct RLockGuard<'a> {
 }
 
 impl Drop for RLockGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         // The guard's thread owns the lock (guards are not Send), so this cannot fail.
         let _ = self.lock.release();
@@ -67,6 +68,7 @@ impl RLock {
     }
 
     /// Acquires the lock (again, if this thread owns it), waiting as long as it takes.
+    #[inline]
     pub fn lock(&self) -> LockResult<RLockGuard<'_>> {
         match self.acquire_until(None) {
             Acquired::FromDead(pid) => Err(OwnerDied::new(
@@ -126,6 +128,7 @@ impl RLock {
 
     /// Releases one level (Python's `release()`); [`SyncError::NotOwner`] if this thread does
     /// not own the lock.
+    #[inline]
     pub fn release(&self) -> Result<(), SyncError> {
         if !self.is_mine() {
             return Err(SyncError::NotOwner);
@@ -141,6 +144,7 @@ impl RLock {
     }
 
     /// Whether the calling thread owns the lock.
+    #[inline]
     pub fn is_mine(&self) -> bool {
         raw::holder(&self.state.word) == owner::thread()
     }
@@ -171,6 +175,7 @@ impl RLock {
         acquired
     }
 
+    #[inline]
     pub(crate) fn acquire_until(&self, deadline: Option<Instant>) -> Acquired {
         let me = owner::thread();
         if raw::holder(&self.state.word) == me {
