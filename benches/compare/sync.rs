@@ -10,35 +10,37 @@ fn count(base: f64, scale: f64) -> u64 {
     ((base * scale) as u64).max(1000)
 }
 
-/// Nanoseconds per `acquire` + `release` of an uncontended `Lock`, with a counter increment
-/// inside, as the C row does.
-fn lock_uncontended(scale: f64) -> f64 {
-    let lock = Lock::new().expect("lock");
+/// Nanoseconds per call of `lock_unlock`, which takes and drops a guard, with a counter
+/// increment inside, as the C row does.
+fn per_lock(scale: f64, mut lock_unlock: impl FnMut(&mut u64)) -> f64 {
     let n = count(10_000_000.0, scale);
     let mut counter = 0u64;
     let start = Instant::now();
     for _ in 0..n {
-        let guard = lock.lock();
-        counter = black_box(counter + 1);
-        drop(guard);
+        lock_unlock(&mut counter);
     }
     assert_eq!(counter, n);
     start.elapsed().as_secs_f64() * 1e9 / n as f64
 }
 
-/// The same with an `RLock`.
+/// An uncontended `Lock`.
+fn lock_uncontended(scale: f64) -> f64 {
+    let lock = Lock::new().expect("lock");
+    per_lock(scale, |counter| {
+        let guard = lock.lock();
+        *counter = black_box(*counter + 1);
+        drop(guard);
+    })
+}
+
+/// An uncontended `RLock`.
 fn rlock_uncontended(scale: f64) -> f64 {
     let lock = RLock::new().expect("rlock");
-    let n = count(10_000_000.0, scale);
-    let mut counter = 0u64;
-    let start = Instant::now();
-    for _ in 0..n {
+    per_lock(scale, |counter| {
         let guard = lock.lock();
-        counter = black_box(counter + 1);
+        *counter = black_box(*counter + 1);
         drop(guard);
-    }
-    assert_eq!(counter, n);
-    start.elapsed().as_secs_f64() * 1e9 / n as f64
+    })
 }
 
 #[process_task]
@@ -131,46 +133,51 @@ fn event_pingpong(scale: f64) -> f64 {
 
 const C_FUTEX_MUTEX: &str = "futex mutex (Drepper #3)";
 
+/// A row for an uncontended lock, beside CPython's `bench` record and the C futex mutex.
+fn lock_row(
+    label: &'static str,
+    ours: fn(f64) -> f64,
+    bench: &'static str,
+    params: &'static [(&'static str, &'static str)],
+) -> Row {
+    Row {
+        label,
+        unit: "ns/op",
+        higher_is_better: false,
+        ours,
+        python: Some(Ref {
+            suite: "lock_uncontended",
+            bench,
+            params,
+        }),
+        c_floor: Some(Ref {
+            suite: "lock_uncontended",
+            bench: "lock_uncontended",
+            params: &[("lock", C_FUTEX_MUTEX)],
+        }),
+    }
+}
+
 pub fn rows() -> Vec<Row> {
     vec![
-        Row {
-            label: "Lock acquire+release, uncontended",
-            unit: "ns/op",
-            higher_is_better: false,
-            ours: lock_uncontended,
-            python: Some(Ref {
-                suite: "lock_uncontended",
-                bench: "lock_uncontended",
-                params: &[
-                    ("lock", "multiprocessing.Lock"),
-                    ("style", "acquire/release"),
-                ],
-            }),
-            c_floor: Some(Ref {
-                suite: "lock_uncontended",
-                bench: "lock_uncontended",
-                params: &[("lock", C_FUTEX_MUTEX)],
-            }),
-        },
-        Row {
-            label: "RLock acquire+release, uncontended",
-            unit: "ns/op",
-            higher_is_better: false,
-            ours: rlock_uncontended,
-            python: Some(Ref {
-                suite: "lock_uncontended",
-                bench: "rlock_uncontended",
-                params: &[
-                    ("lock", "multiprocessing.RLock"),
-                    ("style", "acquire/release"),
-                ],
-            }),
-            c_floor: Some(Ref {
-                suite: "lock_uncontended",
-                bench: "lock_uncontended",
-                params: &[("lock", C_FUTEX_MUTEX)],
-            }),
-        },
+        lock_row(
+            "Lock acquire+release, uncontended",
+            lock_uncontended,
+            "lock_uncontended",
+            &[
+                ("lock", "multiprocessing.Lock"),
+                ("style", "acquire/release"),
+            ],
+        ),
+        lock_row(
+            "RLock acquire+release, uncontended",
+            rlock_uncontended,
+            "rlock_uncontended",
+            &[
+                ("lock", "multiprocessing.RLock"),
+                ("style", "acquire/release"),
+            ],
+        ),
         Row {
             label: "Value locked increments, 2 processes",
             unit: "ops/s",

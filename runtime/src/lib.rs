@@ -27,7 +27,9 @@
 //! ```
 //!
 //! The module map follows CPython's `Lib/multiprocessing`: [`process`] (Python's `process` and
-//! `popen_fork`), [`task`] (what `#[process_task]` generates), [`wire`] (the codec), [`error`].
+//! `popen_fork`), [`task`] (what `#[process_task]` generates), [`wire`] (the codec), [`error`],
+//! [`sharedctypes`] (`Value`, `Array`), [`sync`] (Python's `synchronize`: the locks, semaphores,
+//! `Event`, `Condition`, `Barrier`) and [`shm`] (`heap` and `shared_memory`).
 
 extern crate self as multiproc;
 
@@ -47,6 +49,7 @@ pub use process::{
     active_children, cpu_count, current_process, exit, parent_process, Process, ProcessHandle,
 };
 pub use sharedctypes::{Array, RawArray, RawValue, Value};
+pub use shm::SharedMemory;
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 pub use task::{Call, Run, Target, Task, TaskRef};
 

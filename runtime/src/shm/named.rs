@@ -1,10 +1,11 @@
 //! `SharedMemory`: a named block of bytes in `/dev/shm` (Python's
 //! `multiprocessing.shared_memory.SharedMemory`).
 
+use super::segment::map_shared;
 use super::{tracker, ShmError};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 
 /// The longest name accepted (NAME_MAX, less the leading slash).
@@ -60,7 +61,7 @@ impl SharedMemory {
         let mapped = file
             .set_len(size as u64)
             .map_err(ShmError::from)
-            .and_then(|()| map(&file, size));
+            .and_then(|()| map_shared(&file, size));
         match mapped {
             Ok(ptr) => Ok(SharedMemory { name, ptr, size }),
             Err(e) => {
@@ -79,7 +80,7 @@ impl SharedMemory {
         if size == 0 {
             return Err(ShmError::BadSize(0));
         }
-        let ptr = map(&file, size)?;
+        let ptr = map_shared(&file, size)?;
         Ok(SharedMemory { name, ptr, size })
     }
 
@@ -204,23 +205,4 @@ fn named_error(name: &str, e: std::io::Error) -> ShmError {
         Some(libc::EINVAL | libc::ENAMETOOLONG) => ShmError::BadName(name.to_owned()),
         _ => e.into(),
     }
-}
-
-fn map(file: &std::fs::File, size: usize) -> Result<NonNull<u8>, ShmError> {
-    // SAFETY: a new shared mapping chosen by the kernel, backed by `file`, which is at least
-    // `size` bytes long.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            size,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            file.as_raw_fd(),
-            0,
-        )
-    };
-    if ptr == libc::MAP_FAILED {
-        return Err(std::io::Error::last_os_error().into());
-    }
-    NonNull::new(ptr.cast::<u8>()).ok_or(ShmError::BadSize(size))
 }

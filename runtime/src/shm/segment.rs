@@ -62,22 +62,7 @@ impl Segment {
             use std::os::unix::fs::MetadataExt;
             m.ino()
         })?;
-        // SAFETY: a fresh shared mapping chosen by the kernel (null hint), backed by `fd`, which
-        // is at least `len` bytes long; nothing else in this process refers to that range yet.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error().into());
-        }
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(ShmError::BadSize(len))?;
+        let ptr = map_shared(&fd, len)?;
         Ok(Segment { ptr, len, ino, fd })
     }
 
@@ -140,6 +125,27 @@ impl Drop for Segment {
         // no reference into it survives.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
+}
+
+/// Maps `len` bytes of the shared file `fd`, readable and writable, at an address the kernel
+/// chooses.
+pub(super) fn map_shared(fd: &impl AsRawFd, len: usize) -> Result<NonNull<u8>, ShmError> {
+    // SAFETY: a fresh shared mapping chosen by the kernel (null hint), backed by `fd`, which the
+    // callers made or found at least `len` bytes long; nothing else refers to that range yet.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    NonNull::new(ptr.cast::<u8>()).ok_or(ShmError::BadSize(len))
 }
 
 /// What names a segment across processes: a process that has it open, the descriptor number
