@@ -59,3 +59,30 @@ impl<T: Default> ForkSafeLock<T> {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    static TABLE: ForkSafeLock<Vec<u32>> = ForkSafeLock::new(Vec::new());
+
+    #[test]
+    fn a_child_forked_while_another_thread_holds_the_lock_can_take_it() {
+        let (held, wait_held) = mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            TABLE.with(|table| {
+                table.push(1);
+                let _ = held.send(());
+                std::thread::sleep(Duration::from_millis(500));
+            })
+        });
+        wait_held.recv().unwrap();
+        let child = crate::Process::spawn(|| TABLE.with(|table| table.len())).unwrap();
+        let seen = child.join_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(seen, Some(0), "the child starts from an empty table, without waiting");
+        holder.join().unwrap();
+        assert_eq!(TABLE.with(|table| table.len()), 1, "the parent keeps its table");
+    }
+}
