@@ -172,6 +172,8 @@ fn array_indexes_and_slice_lengths_are_checked() {
     array.set_slice(1..3, &[8, 9]).unwrap();
     array.set(0, 7).unwrap();
     assert_eq!(array.to_vec(), vec![7, 8, 9]);
+    let from_vec = Array::try_from(vec![4u8, 5]).unwrap();
+    assert_eq!(from_vec.to_vec(), vec![4, 5]);
     let empty = Array::<u64>::new(0).unwrap();
     assert!(empty.is_empty());
     assert!(empty.get(0).is_err());

@@ -627,6 +627,24 @@ impl<T: Pod> Array<T> {
     }
 }
 
+impl<T: Pod> TryFrom<&[T]> for Array<T> {
+    type Error = crate::Error;
+
+    /// A copy of the slice with its own [`RLock`] (as [`Array::from_slice`]).
+    fn try_from(items: &[T]) -> crate::Result<Array<T>> {
+        Array::from_slice(items)
+    }
+}
+
+impl<T: Pod> TryFrom<Vec<T>> for Array<T> {
+    type Error = crate::Error;
+
+    /// A copy of the vector's items with its own [`RLock`].
+    fn try_from(items: Vec<T>) -> crate::Result<Array<T>> {
+        Array::from_slice(&items)
+    }
+}
+
 impl<T: Pod> Deref for ArrayGuard<'_, T> {
     type Target = [T];
 

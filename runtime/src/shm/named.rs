@@ -55,11 +55,10 @@ impl SharedMemory {
             None => random_name()?,
         };
         let fd = open(&name, libc::O_CREAT | libc::O_EXCL | libc::O_RDWR)?;
-        // Registered before anything else can fail, so that a crash leaves nothing behind.
-        tracker::register(&name)?;
         let file = std::fs::File::from(fd);
-        let mapped = file
-            .set_len(size as u64)
+        // Registered before anything else can fail, so that a crash leaves nothing behind.
+        let mapped = tracker::register(&name)
+            .and_then(|()| file.set_len(size as u64))
             .map_err(ShmError::from)
             .and_then(|()| map_shared(&file, size));
         match mapped {

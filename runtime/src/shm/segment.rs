@@ -94,25 +94,31 @@ impl Segment {
 
     /// This process's mapping of the segment `r` names: an existing one, or a new one.
     pub fn attach(r: &SegmentRef) -> Result<Arc<Segment>, ShmError> {
-        if let Some(segment) = lookup(r.ino) {
-            return Ok(segment);
+        match lookup(r.ino) {
+            Some(segment) => Ok(segment),
+            None => Self::open(r),
         }
+    }
+
+    /// Maps the segment `r` names anew, through the sender's descriptor in `/proc`.
+    fn open(r: &SegmentRef) -> Result<Arc<Segment>, ShmError> {
+        use std::os::unix::fs::MetadataExt;
         let lost = || ShmError::Unreachable {
             pid: r.pid,
             fd: r.fd,
         };
-        let path = format!("/proc/{}/fd/{}", r.pid, r.fd);
         let file = File::options()
             .read(true)
             .write(true)
-            .open(&path)
+            .open(format!("/proc/{}/fd/{}", r.pid, r.fd))
             .map_err(|_| lost())?;
-        let len = usize::try_from(r.len).map_err(|_| lost())?;
-        let segment = Segment::map(OwnedFd::from(file), len)?;
-        if segment.ino != r.ino {
+        let meta = file.metadata()?;
+        // A recycled descriptor number names another file: refuse it rather than map it.
+        if meta.ino() != r.ino || meta.len() < r.len {
             return Err(lost());
         }
-        let segment = Arc::new(segment);
+        let len = usize::try_from(r.len).map_err(|_| lost())?;
+        let segment = Arc::new(Segment::map(OwnedFd::from(file), len)?);
         remember(&segment);
         Ok(segment)
     }
@@ -189,4 +195,42 @@ fn forget(ino: u64) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_maps_again_through_proc() {
+        let segment = Segment::create(4096).unwrap();
+        // SAFETY: the first byte of a live mapping of 4096 bytes.
+        unsafe { segment.as_ptr().write(42) };
+        let again = Segment::open(&segment.to_ref()).unwrap();
+        assert_ne!(again.as_ptr(), segment.as_ptr(), "a second mapping");
+        // SAFETY: as above, through the second mapping of the same memfd.
+        assert_eq!(unsafe { again.as_ptr().read() }, 42);
+    }
+
+    #[test]
+    fn a_reference_to_another_file_is_refused() {
+        let segment = Segment::create(64).unwrap();
+        let other = Segment::create(64).unwrap();
+        let wrong = SegmentRef {
+            ino: other.ino,
+            ..segment.to_ref()
+        };
+        assert!(matches!(
+            Segment::open(&wrong),
+            Err(ShmError::Unreachable { .. })
+        ));
+        let gone = SegmentRef {
+            fd: 100_000,
+            ..segment.to_ref()
+        };
+        assert!(matches!(
+            Segment::open(&gone),
+            Err(ShmError::Unreachable { .. })
+        ));
+    }
 }

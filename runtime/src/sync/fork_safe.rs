@@ -81,8 +81,16 @@ mod tests {
         wait_held.recv().unwrap();
         let child = crate::Process::spawn(|| TABLE.with(|table| table.len())).unwrap();
         let seen = child.join_timeout(Duration::from_secs(10)).unwrap();
-        assert_eq!(seen, Some(0), "the child starts from an empty table, without waiting");
+        assert_eq!(
+            seen,
+            Some(0),
+            "the child starts from an empty table, without waiting"
+        );
         holder.join().unwrap();
-        assert_eq!(TABLE.with(|table| table.len()), 1, "the parent keeps its table");
+        assert_eq!(
+            TABLE.with(|table| table.len()),
+            1,
+            "the parent keeps its table"
+        );
     }
 }
