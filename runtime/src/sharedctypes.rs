@@ -119,12 +119,18 @@ pub struct RawValue<T> {
 impl<T: Pod> RawValue<T> {
     /// A new shared `T` holding `value`.
     pub fn new(value: T) -> crate::Result<RawValue<T>> {
-        let raw = RawValue {
-            block: block_for::<T>(1)?,
-            value: PhantomData,
-        };
+        let raw = Self::in_block(block_for::<T>(1)?)?;
         raw.set(value);
         Ok(raw)
+    }
+
+    /// The `T` at the start of `block`, checked for size and alignment.
+    fn in_block(block: Block) -> Result<RawValue<T>, ShmError> {
+        check_block::<T>(&block, 1)?;
+        Ok(RawValue {
+            block,
+            value: PhantomData,
+        })
     }
 
     #[inline]
@@ -172,12 +178,7 @@ impl<T> Serialize for RawValue<T> {
 
 impl<'de, T: Pod> Deserialize<'de> for RawValue<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let block = Block::deserialize(deserializer)?;
-        check_block::<T>(&block, 1).map_err(serde::de::Error::custom)?;
-        Ok(RawValue {
-            block,
-            value: PhantomData,
-        })
+        Self::in_block(Block::deserialize(deserializer)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -227,8 +228,24 @@ pub struct ValueGuard<'a, T: Pod> {
 
 impl<T: Pod> Value<T> {
     /// A new shared `T` holding `value`, with its own [`RLock`] (Python's `Value(t, v)`).
+    ///
+    /// The lock, the borrow flag and (if it fits) the value share one cache line, so that a
+    /// locked update moves one line between processes, not three.
     pub fn new(value: T) -> crate::Result<Value<T>> {
-        Self::with_lock(value, RLock::new()?)
+        let flag_at = RLock::SIZE.next_multiple_of(4);
+        let value_at = (flag_at + 4).next_multiple_of(std::mem::align_of::<T>().max(8));
+        let size = std::mem::size_of::<T>();
+        let block = Block::new(value_at + size, std::mem::align_of::<T>())?;
+        let part = |offset, len| block.sub(offset, len).ok_or(ShmError::BadSize(len));
+        let raw = RawValue::in_block(part(value_at, size)?)?;
+        raw.set(value);
+        Ok(Value {
+            raw,
+            guarded: Guarded {
+                lock: RLock::in_block(part(0, RLock::SIZE)?)?.into(),
+                borrowed: Shared::from_block(part(flag_at, 4)?)?,
+            },
+        })
     }
 
     /// A new shared `T` guarded by `lock`, a [`Lock`](crate::sync::Lock) or an [`RLock`] that

@@ -100,6 +100,15 @@ impl Block {
         self.len == 0
     }
 
+    /// The bytes `offset..offset + len` of this block, as a block of their own (same memory).
+    pub fn sub(&self, offset: usize, len: usize) -> Option<Block> {
+        (offset.checked_add(len)? <= self.len).then(|| Block {
+            segment: self.segment.clone(),
+            offset: self.offset + offset,
+            len,
+        })
+    }
+
     /// The 32-bit atomic at byte `offset` of the block, if it is in bounds and aligned.
     pub fn atomic_u32(&self, offset: usize) -> Option<&AtomicU32> {
         self.check(offset, std::mem::size_of::<AtomicU32>())?;
@@ -199,6 +208,16 @@ mod tests {
         assert!(block.atomic_u32(16).is_none());
         assert!(block.atomic_u32(2).is_none());
         assert!(block.atomic_u64(12).is_none());
+    }
+
+    #[test]
+    fn a_sub_block_is_the_same_memory_within_bounds() {
+        let block = Block::new(128, 64).unwrap();
+        let tail = block.sub(64, 64).unwrap();
+        tail.atomic_u32(0).unwrap().store(5, Ordering::SeqCst);
+        assert_eq!(block.atomic_u32(64).unwrap().load(Ordering::SeqCst), 5);
+        assert!(block.sub(64, 65).is_none());
+        assert!(block.sub(usize::MAX, 2).is_none());
     }
 
     #[test]

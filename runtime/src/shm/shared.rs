@@ -38,7 +38,7 @@ impl<S: SharedState> Shared<S> {
     }
 
     /// The `S` at the start of `block`, if the block is large enough and aligned for it.
-    fn from_block(block: Block) -> Result<Self, ShmError> {
+    pub(crate) fn from_block(block: Block) -> Result<Self, ShmError> {
         if block.len() < std::mem::size_of::<S>() {
             return Err(ShmError::BadSize(block.len()));
         }

@@ -3,7 +3,7 @@
 use super::lock::guard_for;
 use super::raw::{self, Acquired};
 use super::{owner, LockResult, OwnerDied, SyncError, TryLockError, TryLockResult};
-use crate::shm::Shared;
+use crate::shm::{Block, Shared};
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -66,6 +66,17 @@ impl RLock {
             state: Shared::new()?,
         })
     }
+
+    /// An unlocked recursive lock at the start of `block` (zeroed, at least [`RLock::SIZE`]
+    /// bytes), so that a `Value` keeps its lock on the same cache line as its data.
+    pub(crate) fn in_block(block: Block) -> crate::Result<RLock> {
+        Ok(RLock {
+            state: Shared::from_block(block)?,
+        })
+    }
+
+    /// Bytes an `RLock` takes in shared memory.
+    pub(crate) const SIZE: usize = std::mem::size_of::<State>();
 
     /// Acquires the lock (again, if this thread owns it), waiting as long as it takes.
     #[inline]
