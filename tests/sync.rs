@@ -219,6 +219,13 @@ fn a_semaphore_admits_its_value_and_a_release_in_a_child_wakes_the_parent() {
         assert_eq!(sem.get_value(), 1);
     }
     assert_eq!(sem.get_value(), 2, "the guard gave its unit back");
+    let (a, b) = (sem.try_lock(), sem.try_lock());
+    assert!(a.is_some() && b.is_some() && sem.try_lock().is_none());
+    let start = Instant::now();
+    assert!(sem.lock_timeout(Duration::from_millis(200)).is_none());
+    assert!(about(start.elapsed(), Duration::from_millis(200)));
+    drop(a);
+    assert!(sem.lock_timeout(Duration::from_millis(200)).is_some());
 }
 
 #[test]
@@ -232,6 +239,12 @@ fn a_bounded_semaphore_refuses_a_release_past_its_initial_value() {
     assert_eq!(sem.get_value(), 0);
     sem.release().unwrap();
     assert_eq!(sem.get_value(), 1);
+    drop(sem.try_lock());
+    assert_eq!(
+        sem.get_value(),
+        1,
+        "a guard's release stays within the bound"
+    );
 }
 
 #[test]

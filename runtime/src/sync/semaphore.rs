@@ -60,6 +60,18 @@ impl Semaphore {
         SemaphoreGuard { semaphore: self }
     }
 
+    /// Takes a unit if one is left now (Python's `acquire(block=False)`).
+    pub fn try_lock(&self) -> Option<SemaphoreGuard<'_>> {
+        self.take(Some(Instant::now()))
+            .then(|| SemaphoreGuard { semaphore: self })
+    }
+
+    /// Takes a unit, waiting at most `timeout` (Python's `acquire(timeout=..)`).
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
+        self.take(super::deadline(Some(timeout)))
+            .then(|| SemaphoreGuard { semaphore: self })
+    }
+
     /// Python's `acquire(block=True, timeout=None)`: whether a unit was taken.
     pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> bool {
         let deadline = if block {
@@ -135,6 +147,16 @@ impl BoundedSemaphore {
     /// Takes a unit, waiting as long as it takes.
     pub fn lock(&self) -> SemaphoreGuard<'_> {
         self.semaphore.lock()
+    }
+
+    /// Takes a unit if one is left now.
+    pub fn try_lock(&self) -> Option<SemaphoreGuard<'_>> {
+        self.semaphore.try_lock()
+    }
+
+    /// Takes a unit, waiting at most `timeout`.
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
+        self.semaphore.lock_timeout(timeout)
     }
 
     /// Python's `acquire(block=True, timeout=None)`: whether a unit was taken.
