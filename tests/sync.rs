@@ -392,3 +392,20 @@ fn a_barrier_action_runs_once_per_round_in_the_last_party() {
         2
     );
 }
+
+#[process_task]
+fn failing_action() {
+    panic!("the barrier action fails");
+}
+
+#[test]
+fn a_failing_barrier_action_breaks_the_barrier() {
+    let barrier = Barrier::new(2).unwrap().action(task!(failing_action));
+    let child = {
+        let barrier = barrier.clone();
+        Process::spawn(move || barrier.wait()).unwrap()
+    };
+    assert_eq!(barrier.wait(), Err(SyncError::BrokenBarrier));
+    assert_eq!(child.join().unwrap(), Err(SyncError::BrokenBarrier));
+    assert!(barrier.broken());
+}

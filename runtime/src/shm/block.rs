@@ -35,7 +35,8 @@ thread_local! {
 }
 
 /// A zero-filled piece of shared memory, `Clone + Send + Sync`, serialisable as a reference
-/// that another process maps again.
+/// that another process maps again (what Python's `multiprocessing.heap.BufferWrapper` is to
+/// its `Heap`).
 #[derive(Clone, Debug)]
 pub struct Block {
     segment: Arc<Segment>,

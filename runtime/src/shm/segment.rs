@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::{Arc, Weak};
 
-/// A mapped memfd.
+/// A mapped memfd (Python's `multiprocessing.heap.Arena`).
 pub struct Segment {
     ptr: NonNull<u8>,
     len: usize,
