@@ -86,9 +86,15 @@ fn values_may_share_one_lock() {
     let a = Value::with_lock(1i32, lock.clone()).unwrap();
     let b = Value::with_lock(2i32, lock.clone()).unwrap();
     let guard = a.lock().unwrap();
-    assert!(lock.is_locked());
+    assert!(lock.is_locked() && b.get_lock().is_locked());
     drop(guard);
     assert!(!lock.is_locked());
+    assert!(
+        b.get_lock().acquire(false, None).unwrap(),
+        "Python's `with b.get_lock():`"
+    );
+    assert!(a.get_lock().is_locked());
+    b.get_lock().release().unwrap();
     assert_eq!(a.get() + b.get(), 3);
 }
 
@@ -217,4 +223,29 @@ fn a_decoded_handle_with_a_wrong_type_is_an_error() {
     let encoded = multiproc::wire::encode(&small.get_obj()).unwrap();
     let wide: Result<RawValue<[u64; 32]>, _> = multiproc::wire::decode(&encoded);
     assert!(wide.is_err(), "a block too small for the type is refused");
+}
+
+#[test]
+fn a_dead_guard_holder_does_not_block_later_guards() {
+    let value = Value::new(1u8).unwrap();
+    let child = {
+        let value = value.clone();
+        Process::spawn(move || {
+            std::mem::forget(value.lock().unwrap());
+            std::thread::sleep(Duration::from_secs(60));
+        })
+        .unwrap()
+    };
+    let start = Instant::now();
+    while !value.get_lock().is_locked() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    assert_eq!(
+        value.get(),
+        1,
+        "get takes the lock over from the dead holder"
+    );
+    assert!(value.lock().is_ok(), "and the dead holder's borrow is gone");
+    let _ = child.join();
 }

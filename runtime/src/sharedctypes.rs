@@ -66,7 +66,10 @@ impl Guarded {
     /// Runs `f` under the lock (taken over from a dead holder if need be).
     #[inline]
     fn with<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _ = self.lock.acquire_until(None);
+        if let crate::sync::raw::Acquired::FromDead(_) = self.lock.acquire_until(None) {
+            // The dead holder's guard is gone: its borrow with it.
+            self.borrowed.store(0, Ordering::Relaxed);
+        }
         let result = f();
         let _ = self.lock.release();
         result

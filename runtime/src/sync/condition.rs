@@ -48,11 +48,28 @@ impl AnyLock {
         }
     }
 
+    /// Python's `acquire(block=True, timeout=None)` on whichever lock this is.
+    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool, SyncError> {
+        match self {
+            AnyLock::RLock(l) => l.acquire(block, timeout),
+            AnyLock::Lock(l) => l.acquire(block, timeout),
+        }
+    }
+
+    /// Python's `release()` on whichever lock this is.
     #[inline]
-    pub(crate) fn release(&self) -> Result<(), SyncError> {
+    pub fn release(&self) -> Result<(), SyncError> {
         match self {
             AnyLock::RLock(l) => l.release(),
             AnyLock::Lock(l) => l.release(),
+        }
+    }
+
+    /// Whether some process (or thread, for an `RLock`) holds it this instant.
+    pub fn is_locked(&self) -> bool {
+        match self {
+            AnyLock::RLock(l) => l.is_locked(),
+            AnyLock::Lock(l) => l.is_locked(),
         }
     }
 

@@ -154,6 +154,11 @@ impl RLock {
         Ok(())
     }
 
+    /// Whether some thread holds the lock this instant.
+    pub fn is_locked(&self) -> bool {
+        raw::holder(&self.state.word) != 0
+    }
+
     /// Whether the calling thread owns the lock.
     #[inline]
     pub fn is_mine(&self) -> bool {
