@@ -62,8 +62,10 @@ pub(crate) fn start_fork<T: Target>(
     } = Pipes::new(daemon)?;
 
     let mut registry = children::registry();
-    let stdout = io::stdout().lock();
+    let mut stdout = io::stdout().lock();
     let stderr = io::stderr().lock();
+    // As Python does: output buffered before the fork must not be written twice, by both.
+    let _ = stdout.flush();
     // SAFETY: fork has no memory-safety preconditions of its own. The child side only runs
     // `child_main`, which takes no lock that another thread of this process could hold (see the
     // module documentation) and leaves with `_exit`; the parent side just continues.
@@ -110,8 +112,12 @@ fn child_main<T: Target>(
     let code = if outcome.is_ok() { 0 } else { 1 };
     let (frame, code) = match wire::encode_frame(&outcome) {
         Ok(frame) => (frame, code),
-        Err(e) => {
-            let failure: Result<T::Output, _> = Err(TaskFailure::Encode(e.to_string()));
+        Err(error) => {
+            let message = match error {
+                Error::Encode(message) => message,
+                other => other.to_string(),
+            };
+            let failure: Result<T::Output, _> = Err(TaskFailure::Encode(message));
             (wire::encode_frame(&failure).unwrap_or_default(), 1)
         }
     };
