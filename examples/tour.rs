@@ -1,7 +1,49 @@
 //! The tour: every tutorial pattern, one after another, briefly.
 //!
-//! `cargo run --release --example tour`
+//! `cargo run --release --example tour`. Each pattern is also an example of its own
+//! (`cargo run --example sing_dance`); their code is in `examples/patterns/`.
+
+#[path = "patterns/args_kwargs.rs"]
+mod args_kwargs;
+#[path = "patterns/daemon.rs"]
+mod daemon;
+#[path = "patterns/globals.rs"]
+mod globals;
+#[path = "patterns/pids.rs"]
+mod pids;
+#[path = "patterns/process_class.rs"]
+mod process_class;
+#[path = "patterns/sing_dance.rs"]
+mod sing_dance;
+#[path = "patterns/watch_drink_eat.rs"]
+mod watch_drink_eat;
+
+type Pattern = fn() -> multiproc::Result<()>;
+
+/// The patterns in the order of the tutorials.
+const PATTERNS: &[(&str, Pattern)] = &[
+    (
+        "000 three processes watch, drink and eat",
+        watch_drink_eat::run,
+    ),
+    (
+        "001 sing and dance: one after another, then at once",
+        sing_dance::run,
+    ),
+    ("001 args and kwargs", args_kwargs::run),
+    ("001 pids and parent pids", pids::run),
+    (
+        "001/004 daemonic and non-daemonic children at exit",
+        daemon::run,
+    ),
+    ("003 a struct as the process body", process_class::run),
+    ("004 globals are not shared", globals::run),
+];
 
 fn main() -> multiproc::Result<()> {
+    for (title, pattern) in PATTERNS {
+        println!("\n== {title}");
+        pattern()?;
+    }
     Ok(())
 }

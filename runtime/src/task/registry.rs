@@ -75,3 +75,50 @@ pub fn lookup(name: &str) -> Result<&'static TaskEntry, Error> {
         name: name.to_owned(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::TakesArgs;
+    use crate::{process_task, task};
+
+    #[process_task]
+    fn triple(x: u32) -> u32 {
+        x * 3
+    }
+
+    #[process_task]
+    fn refuse(reason: String) -> u32 {
+        panic!("{reason}")
+    }
+
+    fn encoded_args<T: TakesArgs<A>, A>(args: A) -> Vec<u8> {
+        wire::encode(&T::args_from(args)).unwrap()
+    }
+
+    #[test]
+    fn a_task_runs_by_name_on_encoded_arguments() {
+        let entry = lookup(task!(triple).name()).unwrap();
+        let output = entry.invoke(&encoded_args::<triple, _>((14,))).unwrap();
+        assert_eq!(wire::decode::<u32>(&output).unwrap(), 42);
+    }
+
+    #[test]
+    fn a_panic_and_bad_arguments_are_failures_not_panics() {
+        let entry = lookup(task!(refuse).name()).unwrap();
+        let args = encoded_args::<refuse, _>(("no".to_string(),));
+        assert_eq!(entry.invoke(&args), Err(TaskFailure::Panicked("no".into())));
+        assert!(matches!(
+            entry.invoke(&[0xff, 0xff]),
+            Err(TaskFailure::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn an_unknown_name_is_an_error() {
+        assert!(matches!(
+            lookup("no::such::task"),
+            Err(Error::UnknownTask { .. })
+        ));
+    }
+}
