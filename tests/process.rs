@@ -583,3 +583,63 @@ fn forking_while_other_threads_hold_the_output_locks_does_not_deadlock() -> mult
     }
     Ok(())
 }
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+#[test]
+fn waiting_survives_interrupting_signals() -> multiproc::Result<()> {
+    // SAFETY: installs a handler that does nothing, without SA_RESTART, so that blocking calls
+    // of this process fail with EINTR when the signal arrives.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = ignore_signal as *const () as usize;
+        libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut());
+    }
+    // SAFETY: pthread_self has no preconditions.
+    let joiner = unsafe { libc::pthread_self() } as usize;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let interrupter = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                // SAFETY: the joining thread outlives this loop: it sets `done` only after its
+                // join returned, and joins this thread before it ends.
+                unsafe { libc::pthread_kill(joiner as libc::pthread_t, libc::SIGUSR2) };
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let slow = Process::new(task!(sleep_ms, 300)).start()?;
+    let timed = Process::new(task!(sleep_ms, 60_000)).start()?;
+    let start = Instant::now();
+    slow.join()?;
+    assert!(timed.join_timeout(Duration::from_millis(200))?.is_none());
+    assert!(start.elapsed() >= Duration::from_millis(450));
+    done.store(true, Ordering::Relaxed);
+    interrupter.join().expect("the interrupter ends");
+    timed.kill()?;
+    Ok(())
+}
+
+#[process_task]
+fn big_result(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+#[test]
+fn a_large_result_arrives_whole() -> multiproc::Result<()> {
+    // Larger than the 1 MiB pipe buffer a child asks for, so that it arrives in pieces.
+    let len = 3 << 20;
+    let quick = Process::new(task!(big_result, len)).start()?;
+    let bytes = quick.join()?;
+    assert_eq!(bytes.len(), len);
+    assert!(bytes.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+
+    let timed = Process::new(task!(big_result, len)).start()?;
+    let mut result = None;
+    while result.is_none() {
+        result = timed.join_timeout(Duration::from_millis(1))?;
+    }
+    assert_eq!(result.map(|b| b.len()), Some(len));
+    Ok(())
+}

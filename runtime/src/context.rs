@@ -14,7 +14,6 @@ use crate::process::current::{self, Identity};
 use crate::sys;
 use crate::task::{catch_panic, registry, Target};
 use crate::wire;
-use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
@@ -30,7 +29,7 @@ struct Pipes {
 
 impl Pipes {
     fn new(daemon: bool) -> io::Result<Self> {
-        let (result_read, result_write) = sys::pipe()?;
+        let (result_read, result_write) = sys::nonblocking_pipe()?;
         let hangup = if daemon { Some(sys::pipe()?) } else { None };
         Ok(Pipes {
             result_read,
@@ -73,9 +72,11 @@ pub(crate) fn start_fork<T: Target>(
     if pid == 0 {
         let (hangup_read, hangup_write) = hangup.unzip();
         drop((result_read, hangup_write));
-        let mut for_parent = vec![result_write.as_raw_fd()];
-        for_parent.extend(hangup_read.as_ref().map(|fd| fd.as_raw_fd()));
-        registry.reset_in_child(&for_parent);
+        let for_parent = [
+            Some(result_write.as_raw_fd()),
+            hangup_read.as_ref().map(|fd| fd.as_raw_fd()),
+        ];
+        registry.reset_in_child(for_parent);
         drop((registry, stdout, stderr));
         child_main(target, identity, result_write, hangup_read);
     }
@@ -92,7 +93,7 @@ pub(crate) fn start_fork<T: Target>(
         identity.name().to_owned(),
         daemon,
         result_read,
-    )?);
+    ));
     registry.add(core.clone(), hangup_write);
     Ok(core)
 }
@@ -100,7 +101,7 @@ pub(crate) fn start_fork<T: Target>(
 /// The child's side: take the identity, arm the hang-up signal, run the target, send the result.
 fn child_main<T: Target>(
     target: T,
-    identity: Identity,
+    identity: Box<Identity>,
     result: OwnedFd,
     hangup: Option<OwnedFd>,
 ) -> ! {
@@ -110,20 +111,37 @@ fn child_main<T: Target>(
     }
     let outcome = catch_panic(|| target.invoke());
     let code = if outcome.is_ok() { 0 } else { 1 };
-    let (frame, code) = match wire::encode_frame(&outcome) {
-        Ok(frame) => (frame, code),
+    let mut small = [0u8; 512];
+    if let Some(frame) = wire::encode_frame_into(&outcome, &mut small) {
+        send_result(&result, frame);
+        exit_child(code)
+    }
+    match wire::encode_frame(&outcome) {
+        Ok(frame) => {
+            send_result(&result, &frame);
+            exit_child(code)
+        }
         Err(error) => {
             let message = match error {
                 Error::Encode(message) => message,
                 other => other.to_string(),
             };
             let failure: Result<T::Output, _> = Err(TaskFailure::Encode(message));
-            (wire::encode_frame(&failure).unwrap_or_default(), 1)
+            send_result(&result, &wire::encode_frame(&failure).unwrap_or_default());
+            exit_child(1)
         }
-    };
-    // The parent may be gone or have discarded the result; the exit code still tells.
-    let _ = File::from(result).write_all(&frame);
-    exit_child(code)
+    }
+}
+
+/// Writes the result frame. The parent may be gone or have discarded the result: then the
+/// exit code still tells how the task ended.
+fn send_result(result: &OwnedFd, frame: &[u8]) {
+    /// The default pipe buffer; a larger result asks for a larger one.
+    const DEFAULT_PIPE: usize = 64 << 10;
+    if frame.len() > DEFAULT_PIPE {
+        sys::enlarge_pipe(result.as_fd());
+    }
+    let _ = sys::write_all(result.as_fd(), frame);
 }
 
 /// Arms the kernel to kill this (daemonic) process when its parent's end of the hang-up pipe

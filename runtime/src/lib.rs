@@ -64,3 +64,8 @@ pub mod __private {
     pub use inventory;
     pub use serde;
 }
+
+/// The README's examples run as doctests, so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
