@@ -29,6 +29,8 @@
 //! The module map follows CPython's `Lib/multiprocessing`: [`process`] (Python's `process` and
 //! `popen_fork`), [`task`] (what `#[process_task]` generates), [`wire`] (the codec), [`error`].
 
+#![warn(missing_docs)]
+
 extern crate self as multiproc;
 
 mod context;
