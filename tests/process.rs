@@ -643,3 +643,18 @@ fn a_large_result_arrives_whole() -> multiproc::Result<()> {
     assert_eq!(result.map(|b| b.len()), Some(len));
     Ok(())
 }
+
+#[test]
+fn cpu_count_is_the_number_of_cpus_this_process_may_use() {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it for this
+    // process (pid 0), and CPU_COUNT only reads it.
+    let allowed = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(
+            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set),
+            0
+        );
+        libc::CPU_COUNT(&set) as usize
+    };
+    assert_eq!(cpu_count(), allowed);
+}
