@@ -30,6 +30,43 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     }
 }
 
+/// Appends the encoding of a value to `out`; on failure `out` is left as it was. Lets a sender
+/// pack many values into one buffer (a pool's chunk of tasks) without a buffer per value.
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
+    let len = out.len();
+    postcard::serialize_with_flavor(value, Append(out)).map_err(|e| {
+        out.truncate(len);
+        Error::Encode(e.to_string())
+    })
+}
+
+/// Decodes the value at the start of `bytes` and returns it with the bytes after it: the way to
+/// read values packed one after another by [`encode_into`].
+pub fn decode_next<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), Error> {
+    postcard::take_from_bytes(bytes).map_err(|e| Error::Decode(e.to_string()))
+}
+
+/// A postcard output that appends to a borrowed vector.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
 /// Encodes a value as one frame: header, then payload.
 pub fn encode_frame<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
     let mut frame = postcard::to_extend(value, vec![0u8; HEADER_LEN])
@@ -100,6 +137,16 @@ mod tests {
         let frame = encode_frame(&"hello").unwrap();
         assert!(complete_frame(&frame[..frame.len() - 1]).is_none());
         assert!(complete_frame(&frame[..3]).is_none());
+    }
+
+    #[test]
+    fn packed_values_decode_one_after_another() {
+        let mut out = vec![9u8];
+        encode_into(&300u32, &mut out).unwrap();
+        encode_into("abc", &mut out).unwrap();
+        let (first, rest): (u32, _) = decode_next(&out[1..]).unwrap();
+        let (second, rest): (&str, _) = decode_next(rest).unwrap();
+        assert_eq!((first, second, rest.len()), (300, "abc", 0));
     }
 
     #[test]

@@ -14,10 +14,15 @@ use std::sync::OnceLock;
 /// Decodes the arguments, calls the task and encodes its output.
 type Invoke = fn(&[u8]) -> Result<Vec<u8>, TaskFailure>;
 
+/// Runs the task on `count` encoded argument structs packed one after another, appending each
+/// outcome (an encoded `Result<Output, TaskFailure>`) to the output.
+type InvokeBatch = fn(&[u8], u32, &mut Vec<u8>);
+
 /// One registered task: its name and how to call it on encoded arguments.
 pub struct TaskEntry {
     name: &'static str,
     invoke: Invoke,
+    invoke_batch: InvokeBatch,
 }
 
 inventory::collect!(TaskEntry);
@@ -28,6 +33,7 @@ impl TaskEntry {
         TaskEntry {
             name: T::NAME,
             invoke: invoke::<T>,
+            invoke_batch: invoke_batch::<T>,
         }
     }
 
@@ -41,6 +47,43 @@ impl TaskEntry {
     pub fn invoke(&self, args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
         (self.invoke)(args)
     }
+
+    /// Runs the task on `count` argument structs encoded one after another (with
+    /// [`wire::encode_into`]) and appends one encoded `Result<Output, TaskFailure>` per call to
+    /// `out`, to be read back with [`wire::decode_next`]. A pool worker runs a whole chunk of
+    /// tasks this way, with no allocation per task. A panic or an output that cannot be encoded
+    /// fails only its own call; arguments that do not decode fail the rest of the batch.
+    pub fn invoke_batch(&self, args: &[u8], count: u32, out: &mut Vec<u8>) {
+        (self.invoke_batch)(args, count, out)
+    }
+}
+
+fn invoke_batch<T: Task>(mut args: &[u8], count: u32, out: &mut Vec<u8>) {
+    for done in 0..count {
+        let outcome = match wire::decode_next::<T::Args>(args) {
+            Ok((one, rest)) => {
+                args = rest;
+                catch_panic(|| T::call(one))
+            }
+            Err(e) => {
+                let failure = TaskFailure::Decode(e.to_string());
+                for _ in done..count {
+                    push_failure::<T>(failure.clone(), out);
+                }
+                return;
+            }
+        };
+        if let Err(e) = wire::encode_into(&outcome, out) {
+            push_failure::<T>(TaskFailure::Encode(e.to_string()), out);
+        }
+    }
+}
+
+/// Appends an encoded failure where an outcome of task `T` is expected.
+fn push_failure<T: Task>(failure: TaskFailure, out: &mut Vec<u8>) {
+    let outcome: Result<T::Output, TaskFailure> = Err(failure);
+    // A failure holds only a string, which always encodes.
+    let _ = wire::encode_into(&outcome, out);
 }
 
 fn invoke<T: Task>(args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
