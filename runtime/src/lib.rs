@@ -35,6 +35,7 @@ extern crate self as multiproc;
 
 mod context;
 pub mod error;
+pub mod pool;
 pub mod process;
 mod sys;
 pub mod task;
@@ -42,6 +43,7 @@ pub mod wire;
 
 pub use error::Error;
 pub use multiproc_macros::{process_task, task};
+pub use pool::{AsyncResult, Pool};
 pub use process::{
     active_children, cpu_count, current_process, exit, parent_process, Process, ProcessHandle,
 };
@@ -53,8 +55,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What the tutorials use: `use multiproc::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        active_children, cpu_count, current_process, parent_process, process_task, task, Process,
-        ProcessHandle, Run,
+        active_children, cpu_count, current_process, parent_process, process_task, task, Pool,
+        Process, ProcessHandle, Run,
     };
 }
 
