@@ -9,9 +9,13 @@
 //! one run mean anything. Each cell is the median of the rounds.
 
 mod harness;
+mod pool;
 mod process;
 
 fn main() {
-    let rows: Vec<harness::Row> = [process::rows()].into_iter().flatten().collect();
+    let rows: Vec<harness::Row> = [process::rows(), pool::rows()]
+        .into_iter()
+        .flatten()
+        .collect();
     harness::run(rows);
 }

@@ -397,9 +397,18 @@ pub(crate) fn run(shared: Arc<Shared>) {
             join_workers(slots);
             return;
         }
+        let quick = state.slots.iter().any(|s| s.fast && !s.held.is_empty());
+        if quick && done.is_empty() && !state.has_work() {
+            drop(state);
+            if spin_for_results(&shared) {
+                continue;
+            }
+            state = lock(&shared.state);
+        }
         shared.bell.prepare_sleep();
         let mut fds = (!state.has_work() && done.is_empty()).then(|| state.poll_set(&shared.bell));
         let pids: Vec<i32> = state.slots.iter().map(Slot::pid).collect();
+
         drop(state);
         done.into_iter().for_each(Delivery::deliver);
         if let Some(fds) = &mut fds {
@@ -414,6 +423,22 @@ pub(crate) fn run(shared: Arc<Shared>) {
         }
         shared.bell.woke();
     }
+}
+
+/// How long the result thread watches the rings before it sleeps, when a worker holds quick
+/// chunks: an answer due within microseconds then costs no wake-up on either side.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// Watches the rings for up to [`SPIN`]; returns whether results arrived.
+fn spin_for_results(shared: &Shared) -> bool {
+    let until = Instant::now() + SPIN;
+    while Instant::now() < until {
+        if lock(&shared.state).slots.iter().any(|s| s.ring.has_data()) {
+            return true;
+        }
+        std::hint::spin_loop();
+    }
+    false
 }
 
 fn sleep(fds: &mut [libc::pollfd], timeout: libc::c_int) {
