@@ -5,8 +5,10 @@
 //! boundary (task arguments, results, queue items) goes through here.
 
 use crate::error::Error;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::de::{DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
+use serde::ser::SerializeTuple;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::marker::PhantomData;
 
 /// Bytes in a frame header: the payload length as a little-endian `u64`.
 pub const HEADER_LEN: usize = 8;
@@ -20,13 +22,79 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let (value, rest) =
         postcard::take_from_bytes(bytes).map_err(|e| Error::Decode(e.to_string()))?;
+    no_trailing(rest).map(|()| value)
+}
+
+fn no_trailing(rest: &[u8]) -> Result<(), Error> {
     if rest.is_empty() {
-        Ok(value)
+        Ok(())
     } else {
         Err(Error::Decode(format!(
             "{} unexpected trailing bytes after the message",
             rest.len()
         )))
+    }
+}
+
+/// Appends the encodings of `items` one after another (the bytes [`encode_into`] on each would
+/// give) in one pass: a pool packs a chunk of task arguments this way. On failure `out` is left
+/// as it was.
+pub fn encode_packed<T: Serialize>(items: &[T], out: &mut Vec<u8>) -> Result<(), Error> {
+    encode_into(&Packed(items), out)
+}
+
+/// Decodes `count` values packed one after another (by [`encode_packed`] or [`encode_into`]);
+/// missing or trailing bytes are an error.
+pub fn decode_packed<T: DeserializeOwned>(bytes: &[u8], count: usize) -> Result<Vec<T>, Error> {
+    let mut input = postcard::Deserializer::from_bytes(bytes);
+    let values = PackedSeed(count, PhantomData)
+        .deserialize(&mut input)
+        .map_err(|e| Error::Decode(e.to_string()))?;
+    let rest = input.finalize().map_err(|e| Error::Decode(e.to_string()))?;
+    no_trailing(rest).map(|()| values)
+}
+
+/// Values serialised as a tuple, which postcard writes with no length in front.
+struct Packed<'a, T>(&'a [T]);
+
+impl<T: Serialize> Serialize for Packed<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut tuple = serializer.serialize_tuple(self.0.len())?;
+        for item in self.0 {
+            tuple.serialize_element(item)?;
+        }
+        tuple.end()
+    }
+}
+
+/// Reads `count` values written by [`Packed`].
+struct PackedSeed<T>(usize, PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for PackedSeed<T> {
+    type Value = Vec<T>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<T>, D::Error> {
+        deserializer.deserialize_tuple(self.0, self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for PackedSeed<T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} packed values", self.0)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+        // The count comes from another process: do not trust it with memory up front.
+        let mut values = Vec::with_capacity(self.0.min(1 << 16));
+        for found in 0..self.0 {
+            match seq.next_element()? {
+                Some(value) => values.push(value),
+                None => return Err(serde::de::Error::invalid_length(found, &self)),
+            }
+        }
+        Ok(values)
     }
 }
 
@@ -52,11 +120,13 @@ struct Append<'a>(&'a mut Vec<u8>);
 impl postcard::ser_flavors::Flavor for Append<'_> {
     type Output = ();
 
+    #[inline]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
         self.0.extend_from_slice(data);
         Ok(())
     }
 
+    #[inline]
     fn try_push(&mut self, data: u8) -> postcard::Result<()> {
         self.0.push(data);
         Ok(())
@@ -147,6 +217,26 @@ mod tests {
         let (first, rest): (u32, _) = decode_next(&out[1..]).unwrap();
         let (second, rest): (&str, _) = decode_next(rest).unwrap();
         assert_eq!((first, second, rest.len()), (300, "abc", 0));
+    }
+
+    #[test]
+    fn packed_values_are_values_one_after_another() {
+        let items = vec![(1u16, "a".to_owned()), (300, "bc".to_owned())];
+        let (mut packed, mut one_by_one) = (Vec::new(), Vec::new());
+        encode_packed(&items, &mut packed).unwrap();
+        items
+            .iter()
+            .for_each(|i| encode_into(i, &mut one_by_one).unwrap());
+        assert_eq!(packed, one_by_one);
+        assert_eq!(decode_packed::<(u16, String)>(&packed, 2).unwrap(), items);
+        assert!(matches!(
+            decode_packed::<(u16, String)>(&packed, 3),
+            Err(Error::Decode(_))
+        ));
+        assert!(matches!(
+            decode_packed::<(u16, String)>(&packed, 1),
+            Err(Error::Decode(_))
+        ));
     }
 
     #[test]

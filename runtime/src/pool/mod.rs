@@ -128,13 +128,9 @@ fn default_chunksize(len: usize, processes: usize) -> usize {
 }
 
 /// Packs the arguments of a chunk one after another.
-fn encode_chunk<'a, A: serde::Serialize + 'a>(
-    items: impl IntoIterator<Item = &'a A>,
-) -> Result<Vec<u8>, Error> {
+fn encode_chunk<A: serde::Serialize>(items: &[A]) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
-    for item in items {
-        wire::encode_into(item, &mut out)?;
-    }
+    wire::encode_packed(items, &mut out)?;
     Ok(out)
 }
 

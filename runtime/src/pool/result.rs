@@ -59,6 +59,11 @@ pub(crate) fn decode_outcomes<R: DeserializeOwned>(
         Ok(bytes) => bytes,
         Err(failure) => return (0..count).for_each(|_| each(Err(failure.to_error()))),
     };
+    if let Ok(all) = wire::decode_packed::<Result<R, TaskFailure>>(&bytes, count as usize) {
+        let failed = |failure| Error::from_task_failure(pid, failure);
+        return all.into_iter().for_each(|one| each(one.map_err(failed)));
+    }
+    // Something does not decode: go one by one to fail only from there on.
     let mut rest = &bytes[..];
     for done in 0..count {
         match wire::decode_next::<Result<R, TaskFailure>>(rest) {
