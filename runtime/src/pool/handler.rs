@@ -29,8 +29,6 @@ const SLOW_DEPTH: usize = 2;
 const FAST_DEPTH: usize = 64;
 /// A chunk quicker than this (microseconds) marks its worker as quick.
 const FAST_MICROS: u32 = 200;
-/// Bytes the kernel should buffer in a task pipe, so big chunks go in one write.
-const PIPE_BYTES: libc::c_int = 1 << 20;
 /// How long terminated workers get to end on SIGTERM before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_millis(500);
 
@@ -78,13 +76,8 @@ struct Slot {
 
 impl Slot {
     fn start(config: &WorkerConfig) -> Result<Slot, Error> {
-        let (read, write) = crate::sys::pipe()?;
-        // A bigger pipe is an optimisation; the default size works too.
-        let _ = nix::fcntl::fcntl(
-            write.as_raw_fd(),
-            nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_BYTES),
-        );
-        crate::sys::set_nonblocking(&write)?;
+        let (read, write) = crate::sys::nonblocking_pipe()?;
+        crate::sys::enlarge_pipe(write.as_fd());
         let ring = Arc::new(Ring::new()?);
         let handle = worker::start(config, read, ring.clone())?;
         Ok(Slot {

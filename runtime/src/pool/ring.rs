@@ -227,9 +227,7 @@ pub(crate) struct Bell {
 
 impl Bell {
     pub(crate) fn new() -> io::Result<Self> {
-        let (read, write): (OwnedFd, OwnedFd) = crate::sys::pipe()?;
-        crate::sys::set_nonblocking(&read)?;
-        crate::sys::set_nonblocking(&write)?;
+        let (read, write): (OwnedFd, OwnedFd) = crate::sys::nonblocking_pipe()?;
         Ok(Bell {
             flag: Mapping::new(std::mem::size_of::<AtomicU32>())?,
             read: File::from(read),

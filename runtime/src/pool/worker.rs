@@ -10,12 +10,11 @@ use super::channel::{self, FrameBuf, ResultHeader, ToWorker};
 use super::ring::{Bell, Ring};
 use crate::error::Error;
 use crate::process::ProcessHandle;
+use crate::sys;
 use crate::task::registry::{self, TaskEntry};
 use crate::wire;
 use crate::Process;
-use std::fs::File;
-use std::io::{self, Read};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,13 +42,13 @@ pub(crate) fn start(
     ring: Arc<Ring>,
 ) -> Result<ProcessHandle<()>, Error> {
     let config = config.clone();
-    Process::from_fn(move || run(config, File::from(tasks), &ring))
+    Process::from_fn(move || run(config, &tasks, &ring))
         .daemon(true)
         .start()
 }
 
 /// The worker's loop: read frames, run chunks, publish results; return to exit.
-fn run(config: WorkerConfig, mut tasks: File, ring: &Ring) {
+fn run(config: WorkerConfig, tasks: &OwnedFd, ring: &Ring) {
     if let Some(init) = &config.initializer {
         if let Err(failure) = init.entry.invoke(&init.args) {
             eprintln!(
@@ -87,7 +86,7 @@ fn run(config: WorkerConfig, mut tasks: File, ring: &Ring) {
                 return;
             }
         }
-        if !read_more(&mut tasks, input.spare()) {
+        if !read_more(tasks, input.spare()) {
             return;
         }
     }
@@ -102,19 +101,24 @@ fn run_chunk(entry: &TaskEntry, seq: u64, args: &[u8], count: u32, out: &mut Vec
     channel::finish_results(out, ResultHeader { seq, micros });
 }
 
-/// Reads what the parent has written, blocking until something arrives; `false` at end of file
-/// or on an error (the parent is gone).
-fn read_more(tasks: &mut File, buf: &mut Vec<u8>) -> bool {
+/// Reads what the parent has written (the pipe does not block), waiting until something
+/// arrives; `false` at end of file or on an error (the parent is gone).
+fn read_more(tasks: &OwnedFd, buf: &mut Vec<u8>) -> bool {
     const READ_AT_ONCE: usize = 64 * 1024;
     let len = buf.len();
     buf.resize(len + READ_AT_ONCE, 0);
     loop {
-        match tasks.read(&mut buf[len..]) {
-            Ok(n) => {
+        match sys::read_some(tasks.as_fd(), &mut buf[len..]) {
+            Ok(Some(n)) => {
                 buf.truncate(len + n);
                 return n > 0;
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Ok(None) => {
+                if sys::poll(&[tasks.as_fd()], libc::POLLIN, None).is_err() {
+                    buf.truncate(len);
+                    return false;
+                }
+            }
             Err(_) => {
                 buf.truncate(len);
                 return false;
