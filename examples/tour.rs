@@ -11,6 +11,14 @@ mod daemon;
 mod globals;
 #[path = "patterns/pids.rs"]
 mod pids;
+#[path = "patterns/pool_apply_map.rs"]
+mod pool_apply_map;
+#[path = "patterns/pool_cpu_speedup.rs"]
+mod pool_cpu_speedup;
+#[path = "patterns/pool_long_tasks.rs"]
+mod pool_long_tasks;
+#[path = "patterns/pool_progress.rs"]
+mod pool_progress;
 #[path = "patterns/process_class.rs"]
 mod process_class;
 #[path = "patterns/sing_dance.rs"]
@@ -38,6 +46,19 @@ const PATTERNS: &[(&str, Pattern)] = &[
     ),
     ("003 a struct as the process body", process_class::run),
     ("004 globals are not shared", globals::run),
+    (
+        "003 Pool(4): apply_async long tasks, close, join",
+        pool_long_tasks::run,
+    ),
+    (
+        "004 Pool: apply, apply_async with callbacks, map",
+        pool_apply_map::run,
+    ),
+    (
+        "Pool: a CPU-bound map and its speedup",
+        pool_cpu_speedup::run,
+    ),
+    ("Pool: imap with a progress bar", pool_progress::run),
 ];
 
 fn main() -> multiproc::Result<()> {
