@@ -207,7 +207,9 @@ fn exactly_one_callback_runs_once_before_get_returns() {
         task!(add, 2, 3),
         Callbacks::new()
             .on_success(move |v| tx.send(*v).unwrap())
-            .on_error(move |_| drop(errors2.fetch_add(1, Ordering::SeqCst))),
+            .on_error(move |_| {
+                errors2.fetch_add(1, Ordering::SeqCst);
+            }),
     );
     assert_eq!(ok.get().unwrap(), 5);
     assert_eq!(rx.try_recv(), Ok(5));

@@ -100,7 +100,8 @@ impl Slot {
     /// Whether the worker may take one more chunk.
     fn has_room(&self, max_chunks: Option<u64>) -> bool {
         let depth = if self.fast { FAST_DEPTH } else { SLOW_DEPTH };
-        !self.stopping && self.held.len() < depth && max_chunks.map_or(true, |max| self.sent < max)
+        let spent = matches!(max_chunks, Some(max) if self.sent >= max);
+        !self.stopping && self.held.len() < depth && !spent
     }
 
     fn send(&mut self, job: Job) {
