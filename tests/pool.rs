@@ -62,6 +62,11 @@ fn count_run(path: PathBuf) {
 #[process_task]
 fn noop() {}
 
+#[process_task]
+fn broken_init() {
+    panic!("the initializer fails");
+}
+
 /// Whether starting a process from here is refused as from a daemonic process.
 #[process_task]
 fn try_start_child() -> bool {
@@ -407,4 +412,23 @@ fn workers_are_daemonic_and_a_child_process_may_run_its_own_pool() {
     })
     .unwrap();
     assert_eq!(child.join().unwrap(), 285);
+}
+
+#[test]
+fn a_failing_initializer_fails_the_work_instead_of_hanging() {
+    let pool = Pool::builder()
+        .processes(1)
+        .initializer(task!(broken_init).bind(()))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    assert!(matches!(
+        pool.apply(task!(square, 2)),
+        Err(Error::Exited { code: 1, .. })
+    ));
+    assert!(matches!(
+        pool.map(task!(square), 0..10),
+        Err(Error::Exited { code: 1, .. })
+    ));
+    assert!(start.elapsed() < Duration::from_secs(5));
 }

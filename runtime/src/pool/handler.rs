@@ -29,6 +29,8 @@ const SLOW_DEPTH: usize = 2;
 const FAST_DEPTH: usize = 64;
 /// A chunk quicker than this (microseconds) marks its worker as quick.
 const FAST_MICROS: u32 = 200;
+/// The pause before replacing a worker whose initializer failed.
+const RESPAWN_PAUSE: Duration = Duration::from_millis(100);
 /// How long terminated workers get to end on SIGTERM before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_millis(500);
 
@@ -170,6 +172,8 @@ pub(crate) struct State {
     feeders: usize,
     config: WorkerConfig,
     processes: usize,
+    /// No new worker before this instant (after an initializer failed).
+    respawn_at: Option<Instant>,
 }
 
 /// The state and the result thread's doorbell.
@@ -193,6 +197,7 @@ impl Shared {
                 feeders: 0,
                 config,
                 processes,
+                respawn_at: None,
             }),
             bell,
         }))
@@ -294,21 +299,34 @@ impl State {
         slot.collect(done);
         let started = slot.ring.started();
         let pid = slot.pid();
+        // Exiting with a code before starting anything means the initializer failed: then the
+        // queued work fails with that exit too, rather than wait for a worker that can never
+        // start (CPython starts such workers forever), and replacements come at a slower pace.
+        let init_failed = code > 0 && started == 0;
+        let mut failed = Vec::new();
+        if init_failed {
+            self.respawn_at = Some(Instant::now() + RESPAWN_PAUSE);
+            failed.extend(self.queue.drain(..));
+        }
         for (seq, job) in slot.held.drain(..).rev() {
-            if seq < started {
-                done.push(Delivery {
-                    job,
-                    pid,
-                    outcome: Err(ChunkFailure::Died { pid, code }),
-                });
+            if seq < started || init_failed {
+                failed.push(job);
             } else {
                 self.queue.push_front(job);
             }
         }
+        done.extend(failed.into_iter().map(|job| Delivery {
+            job,
+            pid,
+            outcome: Err(ChunkFailure::Died { pid, code }),
+        }));
     }
 
     /// Starts workers until there are as many as asked for; returns whether some are missing.
     fn replenish(&mut self) -> bool {
+        if self.respawn_at.is_some_and(|at| Instant::now() < at) {
+            return self.slots.len() < self.processes;
+        }
         while self.phase != Phase::Terminating && self.slots.len() < self.processes {
             match Slot::start(&self.config) {
                 Ok(slot) => self.slots.push(slot),

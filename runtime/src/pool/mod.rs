@@ -75,7 +75,8 @@ impl PoolBuilder {
     }
 
     /// A task each worker runs once as it starts (Python's `initializer` and `initargs`).
-    /// If it fails, the worker exits with code 1 and is replaced.
+    /// If it panics, the worker exits with code 1 and the tasks waiting for it fail with
+    /// [`Error::Exited`]; a new worker is tried after a short pause.
     pub fn initializer<T: Task>(mut self, call: Call<T>) -> Self {
         self.initializer = Some(registry::lookup(T::NAME).and_then(|entry| {
             Ok(EncodedCall {

@@ -41,6 +41,9 @@ pub(crate) fn start(
     tasks: OwnedFd,
     ring: Arc<Ring>,
 ) -> Result<ProcessHandle<()>, Error> {
+    // Fill the registry's table now, in the parent: a worker forked while another thread was
+    // still building it would find it half-built for ever.
+    let _ = registry::lookup("");
     let config = config.clone();
     Process::from_fn(move || run(config, &tasks, &ring))
         .daemon(true)
