@@ -122,7 +122,14 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
 
     #[inline]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
+        // Most pieces are a varint of a few bytes: pushing them one by one stays inline, where
+        // `extend_from_slice` calls `memmove` for each (it dominated encoding a chunk).
+        if data.len() <= 16 {
+            self.0.reserve(data.len());
+            data.iter().for_each(|byte| self.0.push(*byte));
+        } else {
+            self.0.extend_from_slice(data);
+        }
         Ok(())
     }
 

@@ -23,7 +23,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 
 /// Bytes of result data a ring holds; a larger message streams through it.
-const RING_BYTES: usize = 1 << 20;
+const RING_BYTES: usize = 256 << 10;
 
 /// A shared, anonymous mapping; unmapped on drop (in the process that drops it).
 struct Mapping {
@@ -41,7 +41,7 @@ impl Mapping {
                 None,
                 len,
                 ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                MapFlags::MAP_SHARED,
+                MapFlags::MAP_SHARED | MapFlags::MAP_POPULATE,
             )
         }?;
         Ok(Mapping { ptr, len })
