@@ -5,10 +5,8 @@
 //! boundary (task arguments, results, queue items) goes through here.
 
 use crate::error::Error;
-use serde::de::{DeserializeOwned, DeserializeSeed, SeqAccess, Visitor};
-use serde::ser::SerializeTuple;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::marker::PhantomData;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// Bytes in a frame header: the payload length as a little-endian `u64`.
 pub const HEADER_LEN: usize = 8;
@@ -36,68 +34,6 @@ fn no_trailing(rest: &[u8]) -> Result<(), Error> {
     }
 }
 
-/// Appends the encodings of `items` one after another (the bytes [`encode_into`] on each would
-/// give) in one pass: a pool packs a chunk of task arguments this way. On failure `out` is left
-/// as it was.
-pub fn encode_packed<T: Serialize>(items: &[T], out: &mut Vec<u8>) -> Result<(), Error> {
-    encode_into(&Packed(items), out)
-}
-
-/// Decodes `count` values packed one after another (by [`encode_packed`] or [`encode_into`]);
-/// missing or trailing bytes are an error.
-pub fn decode_packed<T: DeserializeOwned>(bytes: &[u8], count: usize) -> Result<Vec<T>, Error> {
-    let mut input = postcard::Deserializer::from_bytes(bytes);
-    let values = PackedSeed(count, PhantomData)
-        .deserialize(&mut input)
-        .map_err(|e| Error::Decode(e.to_string()))?;
-    let rest = input.finalize().map_err(|e| Error::Decode(e.to_string()))?;
-    no_trailing(rest).map(|()| values)
-}
-
-/// Values serialised as a tuple, which postcard writes with no length in front.
-struct Packed<'a, T>(&'a [T]);
-
-impl<T: Serialize> Serialize for Packed<'_, T> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut tuple = serializer.serialize_tuple(self.0.len())?;
-        for item in self.0 {
-            tuple.serialize_element(item)?;
-        }
-        tuple.end()
-    }
-}
-
-/// Reads `count` values written by [`Packed`].
-struct PackedSeed<T>(usize, PhantomData<T>);
-
-impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for PackedSeed<T> {
-    type Value = Vec<T>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<T>, D::Error> {
-        deserializer.deserialize_tuple(self.0, self)
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for PackedSeed<T> {
-    type Value = Vec<T>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} packed values", self.0)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-        // The count comes from another process: do not trust it with memory up front.
-        let mut values = Vec::with_capacity(self.0.min(1 << 16));
-        for found in 0..self.0 {
-            match seq.next_element()? {
-                Some(value) => values.push(value),
-                None => return Err(serde::de::Error::invalid_length(found, &self)),
-            }
-        }
-        Ok(values)
-    }
-}
-
 /// Appends the encoding of a value to `out`; on failure `out` is left as it was. Lets a sender
 /// pack many values into one buffer (a pool's chunk of tasks) without a buffer per value.
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
@@ -110,8 +46,29 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Resul
 
 /// Decodes the value at the start of `bytes` and returns it with the bytes after it: the way to
 /// read values packed one after another by [`encode_into`].
-pub fn decode_next<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), Error> {
+pub fn decode_next<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), Error> {
     postcard::take_from_bytes(bytes).map_err(|e| Error::Decode(e.to_string()))
+}
+
+/// Reads values packed one after another (by [`encode_into`] on the same buffer), one at a
+/// time: a pool worker reads a chunk's task arguments this way, with no buffer per value.
+pub struct Unpacker<'a> {
+    input: postcard::Deserializer<'a, postcard::de_flavors::Slice<'a>>,
+}
+
+impl<'a> Unpacker<'a> {
+    /// Starts at the beginning of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Unpacker {
+            input: postcard::Deserializer::from_bytes(bytes),
+        }
+    }
+
+    /// Decodes the next value. After an error the position is unknown, so nothing after it can
+    /// be read.
+    pub fn next_value<T: Deserialize<'a>>(&mut self) -> Result<T, Error> {
+        T::deserialize(&mut self.input).map_err(|e| Error::Decode(e.to_string()))
+    }
 }
 
 /// A postcard output that appends to a borrowed vector.
@@ -227,23 +184,20 @@ mod tests {
     }
 
     #[test]
-    fn packed_values_are_values_one_after_another() {
-        let items = vec![(1u16, "a".to_owned()), (300, "bc".to_owned())];
-        let (mut packed, mut one_by_one) = (Vec::new(), Vec::new());
-        encode_packed(&items, &mut packed).unwrap();
-        items
-            .iter()
-            .for_each(|i| encode_into(i, &mut one_by_one).unwrap());
-        assert_eq!(packed, one_by_one);
-        assert_eq!(decode_packed::<(u16, String)>(&packed, 2).unwrap(), items);
-        assert!(matches!(
-            decode_packed::<(u16, String)>(&packed, 3),
-            Err(Error::Decode(_))
-        ));
-        assert!(matches!(
-            decode_packed::<(u16, String)>(&packed, 1),
-            Err(Error::Decode(_))
-        ));
+    fn unpacker_reads_packed_values_in_turn() {
+        let mut packed = Vec::new();
+        encode_into(&(1u16, "a"), &mut packed).unwrap();
+        encode_into(&(300u16, "bc"), &mut packed).unwrap();
+        let mut unpacker = Unpacker::new(&packed);
+        assert_eq!(
+            unpacker.next_value::<(u16, String)>().unwrap(),
+            (1, "a".to_owned())
+        );
+        assert_eq!(
+            unpacker.next_value::<(u16, String)>().unwrap(),
+            (300, "bc".to_owned())
+        );
+        assert!(matches!(unpacker.next_value::<u8>(), Err(Error::Decode(_))));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::handler::{Job, Shared};
 use super::result::{decode_outcomes, ChunkOutcome, Sink};
-use super::{encode_chunk, unsent, PoolError};
+use super::{next_chunk, unsent, PoolError};
 use crate::error::Error;
 use crate::process::children::lock;
 use crate::task::OneArg;
@@ -115,22 +115,17 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
             let Some(input) = &mut self.input else {
                 return;
             };
-            let args: Vec<T::Args> = input
-                .by_ref()
-                .take(self.chunksize)
-                .map(T::args_from_one)
-                .collect();
-            if args.is_empty() {
+            let Some((count, bytes)) = next_chunk(&mut input.map(T::args_from_one), self.chunksize)
+            else {
                 self.stop_feeding();
                 return;
-            }
-            let count = args.len() as u32;
+            };
             let index = self.sent;
             self.sent += 1;
-            let job = encode_chunk(&args).map(|bytes| Job {
+            let job = bytes.map(|args| Job {
                 task: T::NAME,
                 count,
-                args: bytes,
+                args,
                 sink: self.stream.clone(),
                 index,
             });

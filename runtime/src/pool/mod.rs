@@ -128,11 +128,23 @@ fn default_chunksize(len: usize, processes: usize) -> usize {
     len.div_ceil(4 * processes).max(1)
 }
 
-/// Packs the arguments of a chunk one after another.
-fn encode_chunk<A: serde::Serialize>(items: &[A]) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::new();
-    wire::encode_packed(items, &mut out)?;
-    Ok(out)
+/// Takes the next chunk of up to `size` arguments from `args` and packs them one after another:
+/// its count and bytes (or why they do not encode), or `None` when `args` is exhausted.
+fn next_chunk<A: serde::Serialize>(
+    args: &mut impl Iterator<Item = A>,
+    size: usize,
+) -> Option<(u32, Result<Vec<u8>, Error>)> {
+    let mut bytes = Ok(Vec::new());
+    let mut count = 0u32;
+    for arg in args.take(size) {
+        count += 1;
+        if let Ok(out) = &mut bytes {
+            if let Err(e) = wire::encode_into(&arg, out) {
+                bytes = Err(e);
+            }
+        }
+    }
+    (count > 0).then_some((count, bytes))
 }
 
 /// Ends a job's chunk without sending it.
@@ -161,11 +173,13 @@ impl Pool {
         self.processes
     }
 
-    /// Runs the arguments `args` of task `T` in chunks of `chunksize` (default: Python's
-    /// formula) and completes the result with `finish` of the outputs, in input order.
-    fn submit<T: Task, Out: Send + 'static>(
+    /// Runs the arguments `args` of task `T` (`len` of them) in chunks of `chunksize` (default:
+    /// Python's formula) and completes the result with `finish` of the outputs, in input order.
+    /// Each chunk goes to the workers as soon as it is packed.
+    fn submit<T: Task, A: serde::Serialize, Out: Send + 'static>(
         &self,
-        args: &[T::Args],
+        len: usize,
+        mut args: impl Iterator<Item = A>,
         chunksize: Option<usize>,
         callbacks: Callbacks<Out>,
         finish: fn(Vec<T::Output>) -> Result<Out, Error>,
@@ -174,7 +188,7 @@ impl Pool {
         let chunksize = match chunksize {
             Some(0) => Err(PoolError::ZeroChunksize.into()),
             Some(n) => Ok(n),
-            None => Ok(default_chunksize(args.len(), self.processes)),
+            None => Ok(default_chunksize(len, self.processes)),
         };
         let checked = chunksize.and_then(|n| registry::lookup(T::NAME).map(|_| n));
         let chunksize = match checked {
@@ -184,27 +198,59 @@ impl Pool {
                 return AsyncResult::new(cell);
             }
         };
-        let sink =
-            Gather::<T::Output, Out>::new(args.len().div_ceil(chunksize), cell.clone(), finish);
-        for (index, chunk) in args.chunks(chunksize).enumerate() {
-            let count = chunk.len() as u32;
-            let job = encode_chunk(chunk).map(|args| Job {
+        let sink = Gather::<T::Output, Out>::new(cell.clone(), finish);
+        let mut chunks = 0;
+        while let Some((count, bytes)) = next_chunk(&mut args, chunksize) {
+            let index = chunks;
+            chunks += 1;
+            let job = bytes.map(|args| Job {
                 task: T::NAME,
                 count,
                 args,
                 sink: sink.clone(),
                 index,
             });
-            match job {
-                Ok(job) => {
-                    if self.shared.submit(vec![job], false).is_err() {
-                        unsent(&*sink, index, count, PoolError::NotRunning.into());
-                    }
-                }
-                Err(e) => unsent(&*sink, index, count, e),
+            let refused = match job {
+                Ok(job) => self
+                    .shared
+                    .submit(vec![job], false)
+                    .err()
+                    .map(|_| PoolError::NotRunning.into()),
+                Err(e) => Some(e),
+            };
+            if let Some(error) = refused {
+                unsent(&*sink, index, count, error);
             }
         }
+        sink.seal(chunks);
         AsyncResult::new(cell)
+    }
+
+    /// Submits `items` as arguments of `T`; the length for the default chunksize comes from the
+    /// iterator if it knows it exactly, otherwise the items are collected first (as Python does).
+    fn submit_items<T: Task, I: Iterator>(
+        &self,
+        items: I,
+        to_args: fn(I::Item) -> T::Args,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<Vec<T::Output>>,
+    ) -> AsyncResult<Vec<T::Output>> {
+        match items.size_hint() {
+            (low, Some(high)) if low == high => {
+                self.submit::<T, _, _>(low, items.map(to_args), chunksize, callbacks, Ok)
+            }
+            _ => {
+                let items: Vec<I::Item> = items.collect();
+                let len = items.len();
+                self.submit::<T, _, _>(
+                    len,
+                    items.into_iter().map(to_args),
+                    chunksize,
+                    callbacks,
+                    Ok,
+                )
+            }
+        }
     }
 
     /// Runs one call in a worker and waits for its result (Python's `apply`).
@@ -224,8 +270,8 @@ impl Pool {
         call: Call<T>,
         callbacks: Callbacks<T::Output>,
     ) -> AsyncResult<T::Output> {
-        let args = std::slice::from_ref(call.args());
-        self.submit::<T, _>(args, Some(1), callbacks, |mut outputs| {
+        let args = std::iter::once(call.args());
+        self.submit::<T, _, _>(1, args, Some(1), callbacks, |mut outputs| {
             outputs
                 .pop()
                 .ok_or_else(|| Error::Decode("a task sent no result".to_owned()))
@@ -272,8 +318,7 @@ impl Pool {
         chunksize: Option<usize>,
         callbacks: Callbacks<Vec<T::Output>>,
     ) -> AsyncResult<Vec<T::Output>> {
-        let args: Vec<_> = items.into_iter().map(T::args_from_one).collect();
-        self.submit::<T, _>(&args, chunksize, callbacks, Ok)
+        self.submit_items::<T, _>(items.into_iter(), T::args_from_one, chunksize, callbacks)
     }
 
     /// Calls a task on every tuple of positional arguments, in chunks, and returns the results
@@ -314,8 +359,7 @@ impl Pool {
         chunksize: Option<usize>,
         callbacks: Callbacks<Vec<T::Output>>,
     ) -> AsyncResult<Vec<T::Output>> {
-        let args: Vec<_> = items.into_iter().map(T::args_from).collect();
-        self.submit::<T, _>(&args, chunksize, callbacks, Ok)
+        self.submit_items::<T, _>(items.into_iter(), T::args_from, chunksize, callbacks)
     }
 
     /// Calls a one-argument task on every item, lazily, yielding results in input order

@@ -59,18 +59,10 @@ pub(crate) fn decode_outcomes<R: DeserializeOwned>(
         Ok(bytes) => bytes,
         Err(failure) => return (0..count).for_each(|_| each(Err(failure.to_error()))),
     };
-    if let Ok(all) = wire::decode_packed::<Result<R, TaskFailure>>(&bytes, count as usize) {
-        let failed = |failure| Error::from_task_failure(pid, failure);
-        return all.into_iter().for_each(|one| each(one.map_err(failed)));
-    }
-    // Something does not decode: go one by one to fail only from there on.
-    let mut rest = &bytes[..];
+    let mut input = wire::Unpacker::new(&bytes);
     for done in 0..count {
-        match wire::decode_next::<Result<R, TaskFailure>>(rest) {
-            Ok((one, tail)) => {
-                rest = tail;
-                each(one.map_err(|failure| Error::from_task_failure(pid, failure)));
-            }
+        match input.next_value::<Result<R, TaskFailure>>() {
+            Ok(one) => each(one.map_err(|failure| Error::from_task_failure(pid, failure))),
             Err(e) => {
                 let message = e.to_string();
                 (done..count).for_each(|_| each(Err(Error::Decode(message.clone()))));
@@ -270,7 +262,7 @@ impl<R> fmt::Debug for AsyncResult<R> {
 
 /// Gathers the chunks of a map (or the single chunk of an apply) and completes its cell when the
 /// last one is in, with the values in input order or the first failure that arrived (Python's
-/// `MapResult`).
+/// `MapResult`). How many chunks there are is known once the submitter has sealed it.
 pub(crate) struct Gather<R, Out> {
     parts: Mutex<Parts<R>>,
     cell: Arc<Cell<Out>>,
@@ -280,28 +272,50 @@ pub(crate) struct Gather<R, Out> {
 struct Parts<R> {
     chunks: Vec<Vec<R>>,
     first_error: Option<Error>,
-    left: usize,
+    delivered: usize,
+    /// The number of chunks, once all are submitted.
+    expected: Option<usize>,
+    completed: bool,
 }
 
 impl<R: Send, Out> Gather<R, Out> {
-    /// A gatherer for `chunks` chunks; with none, the cell completes at once.
-    pub(crate) fn new(
-        chunks: usize,
-        cell: Arc<Cell<Out>>,
-        finish: fn(Vec<R>) -> Result<Out, Error>,
-    ) -> Arc<Self> {
-        if chunks == 0 {
-            cell.complete(finish(Vec::new()));
-        }
+    pub(crate) fn new(cell: Arc<Cell<Out>>, finish: fn(Vec<R>) -> Result<Out, Error>) -> Arc<Self> {
         Arc::new(Gather {
             parts: Mutex::new(Parts {
-                chunks: (0..chunks).map(|_| Vec::new()).collect(),
+                chunks: Vec::new(),
                 first_error: None,
-                left: chunks,
+                delivered: 0,
+                expected: None,
+                completed: false,
             }),
             cell,
             finish,
         })
+    }
+
+    /// Every chunk is submitted: `chunks` in all (none: the result is ready at once).
+    pub(crate) fn seal(&self, chunks: usize) {
+        let mut parts = lock(&self.parts);
+        parts.expected = Some(chunks);
+        self.complete_if_done(parts);
+    }
+
+    fn complete_if_done(&self, mut parts: std::sync::MutexGuard<'_, Parts<R>>) {
+        if parts.completed || parts.expected != Some(parts.delivered) {
+            return;
+        }
+        parts.completed = true;
+        let outcome = match parts.first_error.take() {
+            Some(error) => Err(error),
+            None => (self.finish)(
+                std::mem::take(&mut parts.chunks)
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            ),
+        };
+        drop(parts);
+        self.cell.complete(outcome);
     }
 }
 
@@ -319,26 +333,14 @@ where
             }
         });
         let mut parts = lock(&self.parts);
-        if let Some(slot) = parts.chunks.get_mut(index) {
-            *slot = values;
+        if parts.chunks.len() <= index {
+            parts.chunks.resize_with(index + 1, Vec::new);
         }
+        parts.chunks[index] = values;
         if parts.first_error.is_none() {
             parts.first_error = error;
         }
-        parts.left = parts.left.saturating_sub(1);
-        if parts.left > 0 {
-            return;
-        }
-        let outcome = match parts.first_error.take() {
-            Some(error) => Err(error),
-            None => (self.finish)(
-                std::mem::take(&mut parts.chunks)
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-            ),
-        };
-        drop(parts);
-        self.cell.complete(outcome);
+        parts.delivered += 1;
+        self.complete_if_done(parts);
     }
 }

@@ -50,37 +50,37 @@ impl TaskEntry {
 
     /// Runs the task on `count` argument structs encoded one after another (with
     /// [`wire::encode_into`]) and appends one encoded `Result<Output, TaskFailure>` per call to
-    /// `out`, to be read back with [`wire::decode_next`]. A pool worker runs a whole chunk of
+    /// `out`, to be read back with [`wire::Unpacker`]. A pool worker runs a whole chunk of
     /// tasks this way, with no allocation per task. A panic or an output that cannot be encoded
-    /// fails only its own call; arguments that do not decode fail the whole batch.
+    /// fails only its own call; arguments that do not decode fail the rest of the batch.
     pub fn invoke_batch(&self, args: &[u8], count: u32, out: &mut Vec<u8>) {
         (self.invoke_batch)(args, count, out)
     }
 }
 
 fn invoke_batch<T: Task>(args: &[u8], count: u32, out: &mut Vec<u8>) {
-    let outcomes: Vec<Result<T::Output, TaskFailure>> =
-        match wire::decode_packed::<T::Args>(args, count as usize) {
-            Ok(all) => all
-                .into_iter()
-                .map(|one| catch_panic(|| T::call(one)))
-                .collect(),
+    let mut input = wire::Unpacker::new(args);
+    for done in 0..count {
+        let outcome = match input.next_value::<T::Args>() {
+            Ok(one) => catch_panic(|| T::call(one)),
             Err(e) => {
+                // Where the next arguments start is unknown now: the rest fail too.
                 let failure = TaskFailure::Decode(e.to_string());
-                (0..count).map(|_| Err(failure.clone())).collect()
+                (done..count).for_each(|_| push_failure::<T>(failure.clone(), out));
+                return;
             }
         };
-    if wire::encode_packed(&outcomes, out).is_ok() {
-        return;
-    }
-    // Some output does not encode: encode one by one, so that only those calls fail.
-    for outcome in &outcomes {
-        if let Err(e) = wire::encode_into(outcome, out) {
-            let failure: Result<T::Output, _> = Err(TaskFailure::Encode(e.to_string()));
-            // A failure holds only a string, which always encodes.
-            let _ = wire::encode_into(&failure, out);
+        if let Err(e) = wire::encode_into(&outcome, out) {
+            push_failure::<T>(TaskFailure::Encode(e.to_string()), out);
         }
     }
+}
+
+/// Appends an encoded failure where an outcome of task `T` is expected.
+fn push_failure<T: Task>(failure: TaskFailure, out: &mut Vec<u8>) {
+    let outcome: Result<T::Output, TaskFailure> = Err(failure);
+    // A failure holds only a string, which always encodes.
+    let _ = wire::encode_into(&outcome, out);
 }
 
 fn invoke<T: Task>(args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
