@@ -203,9 +203,10 @@ impl Shared {
         }))
     }
 
-    /// Adds chunks to the queue and hands them to workers with room; a feeder (a lazy iterator
-    /// registered while the pool ran) may go on after `close`.
-    pub(crate) fn submit(&self, jobs: Vec<Job>, feeder: bool) -> Result<(), Vec<Job>> {
+    /// Adds a chunk to the queue and hands what it can to workers with room; a feeder (a lazy
+    /// iterator registered while the pool ran) may go on after `close`. A refused chunk comes
+    /// back.
+    pub(crate) fn submit(&self, job: Job, feeder: bool) -> Result<(), Job> {
         let mut state = lock(&self.state);
         let open = match state.phase {
             Phase::Running => true,
@@ -213,9 +214,9 @@ impl Shared {
             Phase::Terminating => false,
         };
         if !open {
-            return Err(jobs);
+            return Err(job);
         }
-        state.queue.extend(jobs);
+        state.queue.push_back(job);
         if state.dispatch(false) {
             drop(state);
             self.bell.ring();

@@ -2,9 +2,9 @@
 //! consumed, keeping a bounded number of chunks in flight, so an endless input works and a slow
 //! consumer does not make the pool read ahead without limit (CPython reads all input first).
 
-use super::handler::{Job, Shared};
+use super::handler::Shared;
 use super::result::{decode_outcomes, ChunkOutcome, Sink};
-use super::{next_chunk, unsent, PoolError};
+use super::{next_chunk, send_chunk, unsent, Pool, PoolError};
 use crate::error::Error;
 use crate::process::children::lock;
 use crate::task::OneArg;
@@ -61,19 +61,13 @@ pub struct IMap<T: OneArg, I> {
 }
 
 impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        input: I,
-        chunksize: usize,
-        processes: usize,
-        ordered: bool,
-    ) -> Self {
-        let feeding = shared.open_feeder();
+    pub(crate) fn new(pool: &Pool, input: I, chunksize: usize, ordered: bool) -> Self {
+        let feeding = pool.shared.open_feeder();
         let mut imap = IMap {
-            shared,
+            shared: pool.shared.clone(),
             input: Some(input),
             chunksize: chunksize.clamp(1, u32::MAX as usize),
-            window: WINDOW_PER_WORKER * processes,
+            window: WINDOW_PER_WORKER * pool.processes,
             ordered,
             sent: 0,
             consumed: 0,
@@ -120,26 +114,16 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
                 self.stop_feeding();
                 return;
             };
-            let index = self.sent;
-            self.sent += 1;
-            let job = bytes.map(|args| Job {
-                task: T::NAME,
+            send_chunk(
+                &self.shared,
+                T::NAME,
+                self.stream.clone(),
+                self.sent,
                 count,
-                args,
-                sink: self.stream.clone(),
-                index,
-            });
-            let refused = match job {
-                Ok(job) => self
-                    .shared
-                    .submit(vec![job], true)
-                    .err()
-                    .map(|_| PoolError::NotRunning.into()),
-                Err(e) => Some(e),
-            };
-            if let Some(error) = refused {
-                unsent(&*self.stream, index, count, error);
-            }
+                bytes,
+                true,
+            );
+            self.sent += 1;
         }
     }
 

@@ -147,6 +147,33 @@ fn next_chunk<A: serde::Serialize>(
     (count > 0).then_some((count, bytes))
 }
 
+/// Sends chunk `index` of a job (`count` calls of `task`, packed in `bytes`) to the pool, or
+/// fails it in its sink if it does not encode or the pool does not take it.
+fn send_chunk(
+    shared: &Shared,
+    task: &'static str,
+    sink: Arc<dyn Sink>,
+    index: usize,
+    count: u32,
+    bytes: Result<Vec<u8>, Error>,
+    feeder: bool,
+) {
+    let args = match bytes {
+        Ok(args) => args,
+        Err(e) => return unsent(&*sink, index, count, e),
+    };
+    let job = Job {
+        task,
+        count,
+        args,
+        sink,
+        index,
+    };
+    if let Err(job) = shared.submit(job, feeder) {
+        unsent(&*job.sink, index, count, PoolError::NotRunning.into());
+    }
+}
+
 /// Ends a job's chunk without sending it.
 fn unsent(sink: &dyn Sink, index: usize, count: u32, error: Error) {
     sink.deliver(index, count, 0, Err(ChunkFailure::Unsent(Arc::new(error))));
@@ -201,26 +228,16 @@ impl Pool {
         let sink = Gather::<T::Output, Out>::new(cell.clone(), finish);
         let mut chunks = 0;
         while let Some((count, bytes)) = next_chunk(&mut args, chunksize) {
-            let index = chunks;
-            chunks += 1;
-            let job = bytes.map(|args| Job {
-                task: T::NAME,
+            send_chunk(
+                &self.shared,
+                T::NAME,
+                sink.clone(),
+                chunks,
                 count,
-                args,
-                sink: sink.clone(),
-                index,
-            });
-            let refused = match job {
-                Ok(job) => self
-                    .shared
-                    .submit(vec![job], false)
-                    .err()
-                    .map(|_| PoolError::NotRunning.into()),
-                Err(e) => Some(e),
-            };
-            if let Some(error) = refused {
-                unsent(&*sink, index, count, error);
-            }
+                bytes,
+                false,
+            );
+            chunks += 1;
         }
         sink.seal(chunks);
         AsyncResult::new(cell)
@@ -380,13 +397,7 @@ impl Pool {
         items: I,
         chunksize: usize,
     ) -> IMap<T, I::IntoIter> {
-        IMap::new(
-            self.shared.clone(),
-            items.into_iter(),
-            chunksize,
-            self.processes,
-            true,
-        )
+        IMap::new(self, items.into_iter(), chunksize, true)
     }
 
     /// Like [`imap`](Pool::imap), but yields results as they finish (Python's
@@ -406,13 +417,7 @@ impl Pool {
         items: I,
         chunksize: usize,
     ) -> IMap<T, I::IntoIter> {
-        IMap::new(
-            self.shared.clone(),
-            items.into_iter(),
-            chunksize,
-            self.processes,
-            false,
-        )
+        IMap::new(self, items.into_iter(), chunksize, false)
     }
 
     /// Accepts no more work; the workers exit once the queued work is done (Python's `close`).
