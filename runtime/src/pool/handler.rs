@@ -412,8 +412,9 @@ pub(crate) fn run(shared: Arc<Shared>) {
         }
         let quick = state.slots.iter().any(|s| s.fast && !s.held.is_empty());
         if quick && done.is_empty() && !state.has_work() {
+            let rings: Vec<Arc<Ring>> = state.slots.iter().map(|s| s.ring.clone()).collect();
             drop(state);
-            if spin_for_results(&shared) {
+            if spin_for_results(&rings) {
                 continue;
             }
             state = lock(&shared.state);
@@ -424,9 +425,11 @@ pub(crate) fn run(shared: Arc<Shared>) {
 
         drop(state);
         done.into_iter().for_each(Delivery::deliver);
+        let mut rang = false;
         if let Some(fds) = &mut fds {
             let timeout = if short { 100 } else { -1 };
             sleep(fds, timeout);
+            rang = fds[0].revents != 0;
             // Entries 1..=pids.len() are the pidfds, in slot order.
             for (fd, pid) in fds[1..].iter().zip(&pids) {
                 if fd.revents != 0 {
@@ -434,7 +437,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 }
             }
         }
-        shared.bell.woke();
+        shared.bell.woke(rang);
     }
 }
 
@@ -442,11 +445,12 @@ pub(crate) fn run(shared: Arc<Shared>) {
 /// chunks: an answer due within microseconds then costs no wake-up on either side.
 const SPIN: Duration = Duration::from_micros(50);
 
-/// Watches the rings for up to [`SPIN`]; returns whether results arrived.
-fn spin_for_results(shared: &Shared) -> bool {
+/// Watches the rings for up to [`SPIN`], without the state lock (callers need it to submit);
+/// returns whether results arrived.
+fn spin_for_results(rings: &[Arc<Ring>]) -> bool {
     let until = Instant::now() + SPIN;
     while Instant::now() < until {
-        if lock(&shared.state).slots.iter().any(|s| s.ring.has_data()) {
+        if rings.iter().any(|ring| ring.has_data()) {
             return true;
         }
         std::hint::spin_loop();

@@ -254,11 +254,11 @@ impl Bell {
         self.sleeping().store(1, SeqCst);
     }
 
-    /// Result thread: awake again; empties the pipe.
-    pub(crate) fn woke(&self) {
+    /// Result thread: awake again; empties the pipe if it was `rang`.
+    pub(crate) fn woke(&self, rang: bool) {
         self.sleeping().store(0, SeqCst);
         let mut buf = [0u8; 64];
-        while matches!((&self.read).read(&mut buf), Ok(n) if n > 0) {}
+        while rang && matches!((&self.read).read(&mut buf), Ok(n) if n == buf.len()) {}
     }
 
     /// The descriptor to poll for a ring.
