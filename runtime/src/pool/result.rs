@@ -321,16 +321,18 @@ impl<R: Send, Out> Gather<R, Out> {
         parts.completed = true;
         let outcome = match parts.first_error.take() {
             Some(error) => Err(error),
-            None => (self.finish)(
-                std::mem::take(&mut parts.chunks)
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-            ),
+            None => (self.finish)(concat(std::mem::take(&mut parts.chunks))),
         };
         drop(parts);
         self.cell.complete(outcome);
     }
+}
+
+/// The chunks' values in one vector, allocated once (flattening would grow it step by step).
+fn concat<R>(chunks: Vec<Vec<R>>) -> Vec<R> {
+    let mut all = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
+    chunks.into_iter().for_each(|chunk| all.extend(chunk));
+    all
 }
 
 impl<R: DeserializeOwned + Send, Out> Sink for Gather<R, Out>
