@@ -63,6 +63,12 @@ fn count_run(path: PathBuf) {
 fn noop() {}
 
 #[process_task]
+fn panics_on_three(x: u64) -> u64 {
+    assert_ne!(x, 3, "three is refused");
+    x
+}
+
+#[process_task]
 fn broken_init() {
     panic!("the initializer fails");
 }
@@ -431,4 +437,37 @@ fn a_failing_initializer_fails_the_work_instead_of_hanging() {
         Err(Error::Exited { code: 1, .. })
     ));
     assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_panic_inside_a_chunk_fails_only_its_own_item() {
+    let pool = Pool::new(1).unwrap();
+    let got: Vec<_> = pool.imap_chunked(task!(panics_on_three), 0..6, 6).collect();
+    assert_eq!(got.len(), 6);
+    for (x, one) in got.into_iter().enumerate() {
+        match (x, one) {
+            (3, Err(Error::Panicked { message, .. })) => assert!(message.contains("three")),
+            (x, Ok(v)) => assert_eq!(v, x as u64),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn imap_reads_its_input_only_as_far_as_needed() {
+    let pool = Pool::new(2).unwrap();
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let input = (0..u64::MAX).inspect(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let first: Vec<u64> = pool
+        .imap(task!(square), input)
+        .take(5)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(first, vec![0, 1, 4, 9, 16]);
+    // The window is 8 chunks of one per worker, refilled as results are taken.
+    let read = pulled.load(Ordering::SeqCst);
+    assert!((5..=5 + 16).contains(&read), "{read} items read");
 }
