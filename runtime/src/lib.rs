@@ -27,7 +27,8 @@
 //! ```
 //!
 //! The module map follows CPython's `Lib/multiprocessing`: [`process`] (Python's `process` and
-//! `popen_fork`), [`task`] (what `#[process_task]` generates), [`wire`] (the codec), [`error`].
+//! `popen_fork`), [`pool`] (Python's `pool`), [`task`] (what `#[process_task]` generates),
+//! [`wire`] (the codec), [`error`].
 
 #![warn(missing_docs)]
 
