@@ -183,12 +183,23 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Starts `processes` workers.
+    /// Starts `processes` workers; if one cannot start, ends those already started.
     pub(crate) fn start(processes: usize, config: WorkerConfig) -> Result<Arc<Shared>, Error> {
         let bell = config.bell.clone();
-        let slots = (0..processes)
-            .map(|_| Slot::start(&config))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut slots = Vec::with_capacity(processes);
+        for _ in 0..processes {
+            match Slot::start(&config) {
+                Ok(slot) => slots.push(slot),
+                Err(e) => {
+                    for slot in &slots {
+                        // A worker already gone needs no signal.
+                        let _ = slot.handle.terminate();
+                    }
+                    end_workers(slots);
+                    return Err(e);
+                }
+            }
+        }
         Ok(Arc::new(Shared {
             state: Mutex::new(State {
                 phase: Phase::Running,
