@@ -471,3 +471,21 @@ fn imap_reads_its_input_only_as_far_as_needed() {
     let read = pulled.load(Ordering::SeqCst);
     assert!((5..=5 + 16).contains(&read), "{read} items read");
 }
+
+#[test]
+fn terminate_from_a_callback_ends_the_pool() {
+    let pool = Arc::new(Pool::new(2).unwrap());
+    let inside = pool.clone();
+    let first = pool.apply_async_with(
+        task!(square, 3),
+        Callbacks::new().on_success(move |_| inside.terminate()),
+    );
+    assert_eq!(first.get().unwrap(), 9);
+    let start = Instant::now();
+    pool.join().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert!(matches!(
+        pool.apply(task!(square, 4)),
+        Err(Error::Pool(PoolError::NotRunning))
+    ));
+}
