@@ -134,7 +134,8 @@ fn next_chunk<A: serde::Serialize>(
     args: &mut impl Iterator<Item = A>,
     size: usize,
 ) -> Option<(u32, Result<Vec<u8>, Error>)> {
-    let mut bytes = Ok(Vec::new());
+    // Most arguments encode in a few bytes: one allocation for a typical chunk.
+    let mut bytes = Ok(Vec::with_capacity(size.min(1 << 16) * 4));
     let mut count = 0u32;
     for arg in args.take(size) {
         count += 1;
@@ -248,7 +249,7 @@ impl Pool {
     fn submit_items<T: Task, I: Iterator>(
         &self,
         items: I,
-        to_args: fn(I::Item) -> T::Args,
+        to_args: impl Fn(I::Item) -> T::Args,
         chunksize: Option<usize>,
         callbacks: Callbacks<Vec<T::Output>>,
     ) -> AsyncResult<Vec<T::Output>> {
