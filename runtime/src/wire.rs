@@ -4,7 +4,7 @@
 //! message larger than 4 GiB works wherever memory allows. Everything that crosses a process
 //! boundary (task arguments, results, queue items) goes through here.
 
-use crate::error::Error;
+use crate::error::{Error, TaskFailure};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +68,104 @@ impl<'a> Unpacker<'a> {
     /// be read.
     pub fn next_value<T: Deserialize<'a>>(&mut self) -> Result<T, Error> {
         T::deserialize(&mut self.input).map_err(|e| Error::Decode(e.to_string()))
+    }
+}
+
+/// Writes the outcomes of a batch of calls (a pool's chunk) compactly: the values of the calls
+/// that succeeded, one after another, behind a list of the calls that failed (usually empty), so
+/// a success costs no more than its value. Read back with [`OutcomeReader`].
+///
+/// Layout: the number of failures, then `(call index, TaskFailure)` for each, then the values.
+pub struct OutcomeWriter<'a> {
+    out: &'a mut Vec<u8>,
+    /// Where the failure count starts in `out`.
+    start: usize,
+    calls: u32,
+    failures: Vec<(u32, TaskFailure)>,
+}
+
+impl<'a> OutcomeWriter<'a> {
+    /// Starts a batch at the end of `out`.
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        let start = out.len();
+        // No failure yet: a count of zero is one byte, replaced at the end if need be.
+        out.push(0);
+        OutcomeWriter {
+            out,
+            start,
+            calls: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    /// Records the outcome of the next call; a value that does not encode becomes its failure.
+    pub fn push<T: Serialize>(&mut self, outcome: Result<T, TaskFailure>) {
+        let failure = match outcome {
+            Ok(value) => match encode_into(&value, self.out) {
+                Ok(()) => None,
+                Err(e) => Some(TaskFailure::Encode(e.to_string())),
+            },
+            Err(failure) => Some(failure),
+        };
+        if let Some(failure) = failure {
+            self.failures.push((self.calls, failure));
+        }
+        self.calls += 1;
+    }
+
+    /// Ends the batch: puts the list of failures in front of the values.
+    pub fn finish(self) {
+        if self.failures.is_empty() {
+            return;
+        }
+        let mut head = Vec::new();
+        // Numbers and strings always encode.
+        let _ = encode_into(&(self.failures.len() as u32), &mut head);
+        for failure in &self.failures {
+            let _ = encode_into(failure, &mut head);
+        }
+        self.out.splice(self.start..self.start + 1, head);
+    }
+}
+
+/// Reads a batch written by [`OutcomeWriter`], one call's outcome at a time.
+pub struct OutcomeReader<'a> {
+    input: Unpacker<'a>,
+    calls: u32,
+    /// The failures, in call order.
+    failures: std::collections::VecDeque<(u32, TaskFailure)>,
+}
+
+impl<'a> OutcomeReader<'a> {
+    /// Reads the list of failures at the start of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Result<Self, Error> {
+        let mut input = Unpacker::new(bytes);
+        let count: u32 = input.next_value()?;
+        let failures = (0..count)
+            .map(|_| input.next_value())
+            .collect::<Result<_, _>>()?;
+        Ok(OutcomeReader {
+            input,
+            calls: 0,
+            failures,
+        })
+    }
+
+    /// The outcome of the next call: its value or its failure; an error if the bytes are not a
+    /// value of type `T`.
+    pub fn next_outcome<T: Deserialize<'a>>(&mut self) -> Result<Result<T, TaskFailure>, Error> {
+        let call = self.calls;
+        self.calls += 1;
+        if self
+            .failures
+            .front()
+            .is_some_and(|(index, _)| *index == call)
+        {
+            if let Some((_, failure)) = self.failures.pop_front() {
+                return Ok(Err(failure));
+            }
+        }
+        self.input.next_value().map(Ok)
     }
 }
 
@@ -198,6 +296,27 @@ mod tests {
             (300, "bc".to_owned())
         );
         assert!(matches!(unpacker.next_value::<u8>(), Err(Error::Decode(_))));
+    }
+
+    #[test]
+    fn outcomes_round_trip_with_and_without_failures() {
+        for failed in [vec![], vec![1usize], vec![0, 2]] {
+            let outcomes: Vec<Result<String, TaskFailure>> = (0..3)
+                .map(|i| match failed.contains(&i) {
+                    true => Err(TaskFailure::Panicked(format!("call {i}"))),
+                    false => Ok(format!("value {i}")),
+                })
+                .collect();
+            let mut out = vec![7u8];
+            let mut writer = OutcomeWriter::new(&mut out);
+            outcomes.iter().cloned().for_each(|o| writer.push(o));
+            writer.finish();
+            assert_eq!(out[0], 7);
+            let mut reader = OutcomeReader::new(&out[1..]).unwrap();
+            let back: Vec<Result<String, TaskFailure>> =
+                (0..3).map(|_| reader.next_outcome().unwrap()).collect();
+            assert_eq!(back, outcomes);
+        }
     }
 
     #[test]

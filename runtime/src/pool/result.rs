@@ -6,7 +6,7 @@
 //! the result thread, as Python does) and then wakes whoever waits in `get`.
 
 use super::err::PoolError;
-use crate::error::{Error, TaskFailure};
+use crate::error::Error;
 use crate::process::children::lock;
 use crate::wire;
 use serde::de::DeserializeOwned;
@@ -60,9 +60,12 @@ pub(crate) fn decode_outcomes<R: DeserializeOwned>(
         Ok(bytes) => bytes,
         Err(failure) => return (0..count).for_each(|_| each(Err(failure.to_error()))),
     };
-    let mut input = wire::Unpacker::new(&bytes);
+    let mut reader = match wire::OutcomeReader::new(&bytes) {
+        Ok(reader) => reader,
+        Err(e) => return (0..count).for_each(|_| each(Err(Error::Decode(e.to_string())))),
+    };
     for done in 0..count {
-        match input.next_value::<Result<R, TaskFailure>>() {
+        match reader.next_outcome::<R>() {
             Ok(one) => each(one.map_err(|failure| Error::from_task_failure(pid, failure))),
             Err(e) => {
                 let message = e.to_string();

@@ -49,10 +49,11 @@ impl TaskEntry {
     }
 
     /// Runs the task on `count` argument structs encoded one after another (with
-    /// [`wire::encode_into`]) and appends one encoded `Result<Output, TaskFailure>` per call to
-    /// `out`, to be read back with [`wire::Unpacker`]. A pool worker runs a whole chunk of
-    /// tasks this way, with no allocation per task. A panic or an output that cannot be encoded
-    /// fails only its own call; arguments that do not decode fail the rest of the batch.
+    /// [`wire::encode_into`]) and appends their outcomes to `out` with a
+    /// [`wire::OutcomeWriter`], to be read back with a [`wire::OutcomeReader`]. A pool worker
+    /// runs a whole chunk of tasks this way, with no allocation per task. A panic or an output
+    /// that cannot be encoded fails only its own call; arguments that do not decode fail the
+    /// rest of the batch.
     pub fn invoke_batch(&self, args: &[u8], count: u32, out: &mut Vec<u8>) {
         (self.invoke_batch)(args, count, out)
     }
@@ -60,27 +61,21 @@ impl TaskEntry {
 
 fn invoke_batch<T: Task>(args: &[u8], count: u32, out: &mut Vec<u8>) {
     let mut input = wire::Unpacker::new(args);
+    let mut outcomes = wire::OutcomeWriter::new(out);
     for done in 0..count {
-        let outcome = match input.next_value::<T::Args>() {
-            Ok(one) => catch_panic(|| T::call(one)),
+        match input.next_value::<T::Args>() {
+            Ok(one) => outcomes.push(catch_panic(|| T::call(one))),
             Err(e) => {
                 // Where the next arguments start is unknown now: the rest fail too.
                 let failure = TaskFailure::Decode(e.to_string());
-                (done..count).for_each(|_| push_failure::<T>(failure.clone(), out));
-                return;
+                for _ in done..count {
+                    outcomes.push::<T::Output>(Err(failure.clone()));
+                }
+                break;
             }
-        };
-        if let Err(e) = wire::encode_into(&outcome, out) {
-            push_failure::<T>(TaskFailure::Encode(e.to_string()), out);
         }
     }
-}
-
-/// Appends an encoded failure where an outcome of task `T` is expected.
-fn push_failure<T: Task>(failure: TaskFailure, out: &mut Vec<u8>) {
-    let outcome: Result<T::Output, TaskFailure> = Err(failure);
-    // A failure holds only a string, which always encodes.
-    let _ = wire::encode_into(&outcome, out);
+    outcomes.finish();
 }
 
 fn invoke<T: Task>(args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
