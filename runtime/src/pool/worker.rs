@@ -26,6 +26,9 @@ pub(crate) struct EncodedCall {
     pub(crate) args: Vec<u8>,
 }
 
+/// Bytes a worker reads from its task pipe at once.
+const READ_AT_ONCE: usize = 64 * 1024;
+
 /// What every worker of one pool is started with.
 #[derive(Clone)]
 pub(crate) struct WorkerConfig {
@@ -62,6 +65,7 @@ fn run(config: WorkerConfig, tasks: &OwnedFd, ring: &Ring) {
         }
     }
     let mut input = FrameBuf::default();
+    let mut scratch = vec![0u8; READ_AT_ONCE];
     let mut results = Vec::new();
     let mut last: Option<&'static TaskEntry> = None;
     let mut done = 0u64;
@@ -89,7 +93,7 @@ fn run(config: WorkerConfig, tasks: &OwnedFd, ring: &Ring) {
                 return;
             }
         }
-        if !read_more(tasks, input.spare()) {
+        if !read_more(tasks, &mut scratch, input.spare()) {
             return;
         }
     }
@@ -104,28 +108,23 @@ fn run_chunk(entry: &TaskEntry, seq: u64, args: &[u8], count: u32, out: &mut Vec
     channel::finish_results(out, ResultHeader { seq, micros });
 }
 
-/// Reads what the parent has written (the pipe does not block), waiting until something
-/// arrives; `false` at end of file or on an error (the parent is gone).
-fn read_more(tasks: &OwnedFd, buf: &mut Vec<u8>) -> bool {
-    const READ_AT_ONCE: usize = 64 * 1024;
-    let len = buf.len();
-    buf.resize(len + READ_AT_ONCE, 0);
+/// Reads what the parent has written (the pipe does not block) through `scratch`, waiting until
+/// something arrives, and appends it to `buf`; `false` at end of file or on an error (the parent
+/// is gone). Reading through a scratch buffer allocated once spares zeroing room in `buf` for
+/// every read.
+fn read_more(tasks: &OwnedFd, scratch: &mut [u8], buf: &mut Vec<u8>) -> bool {
     loop {
-        match sys::read_some(tasks.as_fd(), &mut buf[len..]) {
+        match sys::read_some(tasks.as_fd(), scratch) {
             Ok(Some(n)) => {
-                buf.truncate(len + n);
+                buf.extend_from_slice(&scratch[..n]);
                 return n > 0;
             }
             Ok(None) => {
                 if sys::poll(&[tasks.as_fd()], libc::POLLIN, None).is_err() {
-                    buf.truncate(len);
                     return false;
                 }
             }
-            Err(_) => {
-                buf.truncate(len);
-                return false;
-            }
+            Err(_) => return false,
         }
     }
 }
