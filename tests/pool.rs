@@ -25,6 +25,12 @@ fn pid() -> i32 {
     std::process::id() as i32
 }
 
+/// The pid of the worker that ran item `_x`.
+#[process_task]
+fn pid_of(_x: u64) -> i32 {
+    std::process::id() as i32
+}
+
 #[process_task]
 fn nap(ms: u64) -> u64 {
     std::thread::sleep(Duration::from_millis(ms));
@@ -488,4 +494,27 @@ fn terminate_from_a_callback_ends_the_pool() {
         pool.apply(task!(square, 4)),
         Err(Error::Pool(PoolError::NotRunning))
     ));
+}
+
+#[test]
+fn the_default_chunksize_is_pythons_formula() {
+    // One worker that exits after each chunk: each chunk runs in a process of its own, so the
+    // pids show the chunks. 10 items on 1 worker: ceil(10 / 4) = 3 items a chunk, 4 chunks.
+    let pool = Pool::builder()
+        .processes(1)
+        .maxtasksperchild(1)
+        .build()
+        .unwrap();
+    let pids = pool.map(task!(pid_of), 0..10).unwrap();
+    let runs: Vec<usize> = pids.chunk_by(|a, b| a == b).map(<[i32]>::len).collect();
+    assert_eq!(runs, vec![3, 3, 3, 1]);
+    // 2 workers, 17 items: ceil(17 / 8) = 3 items a chunk.
+    let pool = Pool::builder()
+        .processes(2)
+        .maxtasksperchild(1)
+        .build()
+        .unwrap();
+    let pids = pool.map(task!(pid_of), 0..17).unwrap();
+    let runs: Vec<usize> = pids.chunk_by(|a, b| a == b).map(<[i32]>::len).collect();
+    assert_eq!(runs, vec![3, 3, 3, 3, 3, 2]);
 }
