@@ -81,7 +81,9 @@ type OnError = Box<dyn FnOnce(&Error) + Send>;
 
 /// Python's `callback` and `error_callback`: exactly one of them runs, once, when the result is
 /// ready, on the pool's result thread and before `get` returns. Keep them short: they hold up
-/// the delivery of other results.
+/// the delivery of other results, and a callback that waits for another result of the same pool
+/// waits for ever (as in Python), since that result would be delivered by its own thread.
+/// Submitting work or calling `terminate` from a callback is fine.
 pub struct Callbacks<R> {
     on_success: Option<OnSuccess<R>>,
     on_error: Option<OnError>,
