@@ -496,6 +496,11 @@ fn terminate_from_a_callback_ends_the_pool() {
     ));
 }
 
+/// The lengths of the runs of equal pids: the chunks, when each ran in a process of its own.
+fn chunk_runs(pids: &[i32]) -> Vec<usize> {
+    pids.chunk_by(|a, b| a == b).map(<[i32]>::len).collect()
+}
+
 #[test]
 fn the_default_chunksize_is_pythons_formula() {
     // One worker that exits after each chunk: each chunk runs in a process of its own, so the
@@ -506,8 +511,7 @@ fn the_default_chunksize_is_pythons_formula() {
         .build()
         .unwrap();
     let pids = pool.map(task!(pid_of), 0..10).unwrap();
-    let runs: Vec<usize> = pids.chunk_by(|a, b| a == b).map(<[i32]>::len).collect();
-    assert_eq!(runs, vec![3, 3, 3, 1]);
+    assert_eq!(chunk_runs(&pids), vec![3, 3, 3, 1]);
     // 2 workers, 17 items: ceil(17 / 8) = 3 items a chunk.
     let pool = Pool::builder()
         .processes(2)
@@ -515,6 +519,5 @@ fn the_default_chunksize_is_pythons_formula() {
         .build()
         .unwrap();
     let pids = pool.map(task!(pid_of), 0..17).unwrap();
-    let runs: Vec<usize> = pids.chunk_by(|a, b| a == b).map(<[i32]>::len).collect();
-    assert_eq!(runs, vec![3, 3, 3, 3, 3, 2]);
+    assert_eq!(chunk_runs(&pids), vec![3, 3, 3, 3, 3, 2]);
 }
