@@ -503,21 +503,16 @@ fn chunk_runs(pids: &[i32]) -> Vec<usize> {
 
 #[test]
 fn the_default_chunksize_is_pythons_formula() {
-    // One worker that exits after each chunk: each chunk runs in a process of its own, so the
-    // pids show the chunks. 10 items on 1 worker: ceil(10 / 4) = 3 items a chunk, 4 chunks.
-    let pool = Pool::builder()
-        .processes(1)
-        .maxtasksperchild(1)
-        .build()
-        .unwrap();
-    let pids = pool.map(task!(pid_of), 0..10).unwrap();
-    assert_eq!(chunk_runs(&pids), vec![3, 3, 3, 1]);
-    // 2 workers, 17 items: ceil(17 / 8) = 3 items a chunk.
-    let pool = Pool::builder()
-        .processes(2)
-        .maxtasksperchild(1)
-        .build()
-        .unwrap();
-    let pids = pool.map(task!(pid_of), 0..17).unwrap();
-    assert_eq!(chunk_runs(&pids), vec![3, 3, 3, 3, 3, 2]);
+    // Workers that exit after each chunk: each chunk runs in a process of its own, so the pids
+    // show the chunks. ceil(10 / (4 x 1)) = 3 items a chunk; ceil(17 / (4 x 2)) = 3.
+    let cases = [(1, 10, vec![3, 3, 3, 1]), (2, 17, vec![3, 3, 3, 3, 3, 2])];
+    for (processes, items, runs) in cases {
+        let pool = Pool::builder()
+            .processes(processes)
+            .maxtasksperchild(1)
+            .build()
+            .unwrap();
+        let pids = pool.map(task!(pid_of), 0..items).unwrap();
+        assert_eq!(chunk_runs(&pids), runs);
+    }
 }
