@@ -79,6 +79,12 @@ pub enum Error {
     /// A rule of [`Pool`](crate::Pool) was broken, or a pool result is not there.
     #[error(transparent)]
     Pool(#[from] crate::pool::PoolError),
+    /// Shared memory could not be made, mapped or used.
+    #[error(transparent)]
+    Shm(#[from] crate::shm::ShmError),
+    /// A lock, semaphore, condition or barrier refused (see [`SyncError`](crate::sync::SyncError)).
+    #[error(transparent)]
+    Sync(crate::sync::SyncError),
 }
 
 /// What failed inside a child while running a task, as sent back to the parent.

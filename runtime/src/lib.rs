@@ -38,6 +38,8 @@ mod context;
 pub mod error;
 pub mod pool;
 pub mod process;
+pub mod shm;
+pub mod sync;
 mod sys;
 pub mod task;
 pub mod wire;
