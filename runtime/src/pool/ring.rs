@@ -13,54 +13,16 @@
 //! flag and the other side's progress is sequentially consistent (Dekker's pattern), so no
 //! wake-up is lost.
 
-use nix::sys::mman::{mmap_anonymous, munmap, MapFlags, ProtFlags};
-use std::ffi::c_void;
+use crate::shm::{Segment, ShmError};
+use crate::sync::futex;
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::num::NonZeroUsize;
+use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
 
 /// Bytes of result data a ring holds; a larger message streams through it.
-const RING_BYTES: usize = 256 << 10;
-
-/// A shared, anonymous mapping; unmapped on drop (in the process that drops it).
-struct Mapping {
-    ptr: NonNull<c_void>,
-    len: NonZeroUsize,
-}
-
-impl Mapping {
-    fn new(len: usize) -> io::Result<Self> {
-        let len = NonZeroUsize::new(len).ok_or(io::ErrorKind::InvalidInput)?;
-        // SAFETY: a fresh anonymous mapping, placed by the kernel, aliases no Rust object. It is
-        // zero-filled, and all-zero bytes are valid atomics and data.
-        let ptr = unsafe {
-            mmap_anonymous(
-                None,
-                len,
-                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                MapFlags::MAP_SHARED | MapFlags::MAP_POPULATE,
-            )
-        }?;
-        Ok(Mapping { ptr, len })
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: the mapping was created by `new` with this length and is unmapped only here;
-        // everything that points into it borrows the `Mapping`, so nothing outlives it.
-        let _ = unsafe { munmap(self.ptr, self.len.get()) };
-    }
-}
-
-// SAFETY: the mapping is plain shared memory; every access to it goes through atomics or
-// through the single-producer, single-consumer protocol of `Ring`.
-unsafe impl Send for Mapping {}
-// SAFETY: as above.
-unsafe impl Sync for Mapping {}
+const RING_BYTES: usize = 1 << 20;
 
 /// What the two sides of a ring share besides the data.
 #[repr(C)]
@@ -79,31 +41,25 @@ struct Header {
 
 /// The worker-to-parent byte stream of one worker.
 pub(crate) struct Ring {
-    map: Mapping,
+    segment: Arc<Segment>,
 }
 
 impl Ring {
-    pub(crate) fn new() -> io::Result<Self> {
+    pub(crate) fn new() -> Result<Self, ShmError> {
         Ok(Ring {
-            map: Mapping::new(std::mem::size_of::<Header>() + RING_BYTES)?,
+            segment: Segment::create(std::mem::size_of::<Header>() + RING_BYTES)?,
         })
     }
 
     fn header(&self) -> &Header {
-        // SAFETY: the mapping starts with a zero-initialised, suitably aligned (page-aligned)
-        // Header, which lives as long as `self.map`.
-        unsafe { &*self.map.ptr.as_ptr().cast::<Header>() }
+        // SAFETY: the segment starts with a zero-filled, page-aligned Header (all-zero atomics
+        // are valid), which lives as long as `self.segment`.
+        unsafe { &*self.segment.as_ptr().cast::<Header>() }
     }
 
     fn data(&self) -> *mut u8 {
-        // SAFETY: the data area follows the header inside the same mapping.
-        unsafe {
-            self.map
-                .ptr
-                .as_ptr()
-                .cast::<u8>()
-                .add(std::mem::size_of::<Header>())
-        }
+        // SAFETY: the data area follows the header inside the same segment.
+        unsafe { self.segment.as_ptr().add(std::mem::size_of::<Header>()) }
     }
 
     /// Worker side: records that the chunk `seq` is about to run.
@@ -155,7 +111,7 @@ impl Ring {
         let seen = header.space.load(SeqCst);
         header.writer_waiting.store(1, SeqCst);
         if header.tail.load(SeqCst) - header.head.load(SeqCst) == RING_BYTES as u64 {
-            futex_wait(&header.space, seen);
+            futex::wait(&header.space, seen, None);
         }
         header.writer_waiting.store(0, SeqCst);
     }
@@ -188,31 +144,9 @@ impl Ring {
         header.head.store(tail, SeqCst);
         if header.writer_waiting.load(SeqCst) == 1 {
             header.space.fetch_add(1, SeqCst);
-            futex_wake(&header.space);
+            futex::wake_all(&header.space);
         }
         true
-    }
-}
-
-/// Sleeps while `word` holds `expected` (a shared, cross-process futex), or until woken.
-fn futex_wait(word: &AtomicU32, expected: u32) {
-    // SAFETY: the futex word is a valid, aligned u32 in shared memory for the whole call; a null
-    // timeout means no limit. A spurious or interrupted return is fine: callers re-check.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            std::ptr::null::<libc::timespec>(),
-        );
-    }
-}
-
-fn futex_wake(word: &AtomicU32) {
-    // SAFETY: as in `futex_wait`; waking has no memory effect.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
     }
 }
 
@@ -220,24 +154,24 @@ fn futex_wake(word: &AtomicU32) {
 /// sleep, and a pipe it polls. Workers (after publishing results) and the pool's callers (after
 /// leaving work for it) ring it; only a ring that finds the flag set costs a system call.
 pub(crate) struct Bell {
-    flag: Mapping,
+    flag: Arc<Segment>,
     read: File,
     write: File,
 }
 
 impl Bell {
-    pub(crate) fn new() -> io::Result<Self> {
+    pub(crate) fn new() -> Result<Self, ShmError> {
         let (read, write): (OwnedFd, OwnedFd) = crate::sys::nonblocking_pipe()?;
         Ok(Bell {
-            flag: Mapping::new(std::mem::size_of::<AtomicU32>())?,
+            flag: Segment::create(std::mem::size_of::<AtomicU32>())?,
             read: File::from(read),
             write: File::from(write),
         })
     }
 
     fn sleeping(&self) -> &AtomicU32 {
-        // SAFETY: the mapping holds one zero-initialised, page-aligned u32 for its lifetime.
-        unsafe { &*self.flag.ptr.as_ptr().cast::<AtomicU32>() }
+        // SAFETY: the segment holds one zero-filled, page-aligned u32 for its lifetime.
+        unsafe { &*self.flag.as_ptr().cast::<AtomicU32>() }
     }
 
     /// Wakes the result thread if it is asleep or about to sleep.
