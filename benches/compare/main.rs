@@ -9,11 +9,12 @@
 //! one run mean anything. Each cell is the median of the rounds.
 
 mod harness;
+mod pool;
 mod process;
 mod sync;
 
 fn main() {
-    let rows: Vec<harness::Row> = [process::rows(), sync::rows()]
+    let rows: Vec<harness::Row> = [process::rows(), pool::rows(), sync::rows()]
         .into_iter()
         .flatten()
         .collect();

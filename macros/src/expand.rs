@@ -71,10 +71,10 @@ fn task_fn(function: &TaskFn) -> TokenStream {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => quote!(#ty),
     };
-    let args_struct = args_struct(&parts);
+    let args_struct = args_struct(&parts, vis);
     let takes_args = takes_args(&parts);
     let one_arg = one_arg(&parts);
-    let builder = builder(&parts);
+    let builder = builder(&parts, vis);
     let (idents, name_str) = (&parts.idents, name.to_string());
     quote! {
         #item
@@ -106,13 +106,14 @@ fn task_fn(function: &TaskFn) -> TokenStream {
     }
 }
 
-/// The serde argument struct, one field per parameter.
-fn args_struct(parts: &FnParts) -> TokenStream {
+/// The serde argument struct, one field per parameter. The generated types take the function's
+/// visibility, so that a private parameter type stays legal in them.
+fn args_struct(parts: &FnParts, vis: &syn::Visibility) -> TokenStream {
     let (idents, types) = (&parts.idents, &parts.types);
     quote! {
         #[derive(__mp::serde::Serialize, __mp::serde::Deserialize)]
         #[serde(crate = "::multiproc::__private::serde")]
-        pub struct __Args {
+        #vis struct __Args {
             #(pub #idents: #types),*
         }
     }
@@ -182,7 +183,7 @@ fn one_arg(parts: &FnParts) -> TokenStream {
 }
 
 /// The typed builder behind `task!(f, ..)`: one state parameter per function parameter.
-fn builder(parts: &FnParts) -> TokenStream {
+fn builder(parts: &FnParts, vis: &syn::Visibility) -> TokenStream {
     let name = parts.name;
     let name_str = name.to_string();
     let n = parts.params.len();
@@ -238,7 +239,7 @@ fn builder(parts: &FnParts) -> TokenStream {
                 required_traits.push(quote! {
                     #[diagnostic::on_unimplemented(message = #message, label = #label)]
                     #[allow(non_camel_case_types)]
-                    pub trait #required<T> {
+                    #vis trait #required<T> {
                         fn value(self) -> T;
                     }
                     impl<T> #required<T> for __mp::Set<T> {
@@ -254,7 +255,7 @@ fn builder(parts: &FnParts) -> TokenStream {
     }
 
     quote! {
-        pub struct __Builder<#(#states),*> {
+        #vis struct __Builder<#(#states),*> {
             #(#idents: #states),*
         }
 
@@ -329,7 +330,7 @@ pub fn task_call(call: &TaskCall) -> TokenStream {
                 let #builder = ::multiproc::__private::PositionalArg::<#i>::set(#builder, #expr);
             }
         }
-        CallArg::Named(ident, expr) => quote! {
+        CallArg::Named(ident, expr) => quote_spanned! {ident.span()=>
             let #builder = #builder.#ident(#expr);
         },
     });

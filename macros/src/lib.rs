@@ -4,6 +4,8 @@
 //! (every error points at the offending tokens), and [`expand`] writes the code. Nothing here
 //! panics on bad input; a mistake becomes a compile error at the user's tokens.
 
+#![warn(missing_docs)]
+
 mod ast;
 mod expand;
 mod valid;

@@ -14,7 +14,6 @@ use crate::process::current::{self, Identity};
 use crate::sys;
 use crate::task::{catch_panic, registry, Target};
 use crate::wire;
-use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
@@ -30,7 +29,7 @@ struct Pipes {
 
 impl Pipes {
     fn new(daemon: bool) -> io::Result<Self> {
-        let (result_read, result_write) = sys::pipe()?;
+        let (result_read, result_write) = sys::nonblocking_pipe()?;
         let hangup = if daemon { Some(sys::pipe()?) } else { None };
         Ok(Pipes {
             result_read,
@@ -62,8 +61,10 @@ pub(crate) fn start_fork<T: Target>(
     } = Pipes::new(daemon)?;
 
     let mut registry = children::registry();
-    let stdout = io::stdout().lock();
+    let mut stdout = io::stdout().lock();
     let stderr = io::stderr().lock();
+    // As Python does: output buffered before the fork must not be written twice, by both.
+    let _ = stdout.flush();
     // SAFETY: fork has no memory-safety preconditions of its own. The child side only runs
     // `child_main`, which takes no lock that another thread of this process could hold (see the
     // module documentation) and leaves with `_exit`; the parent side just continues.
@@ -71,9 +72,11 @@ pub(crate) fn start_fork<T: Target>(
     if pid == 0 {
         let (hangup_read, hangup_write) = hangup.unzip();
         drop((result_read, hangup_write));
-        let mut for_parent = vec![result_write.as_raw_fd()];
-        for_parent.extend(hangup_read.as_ref().map(|fd| fd.as_raw_fd()));
-        registry.reset_in_child(&for_parent);
+        let for_parent = [
+            Some(result_write.as_raw_fd()),
+            hangup_read.as_ref().map(|fd| fd.as_raw_fd()),
+        ];
+        registry.reset_in_child(for_parent);
         drop((registry, stdout, stderr));
         child_main(target, identity, result_write, hangup_read);
     }
@@ -90,7 +93,7 @@ pub(crate) fn start_fork<T: Target>(
         identity.name().to_owned(),
         daemon,
         result_read,
-    )?);
+    ));
     registry.add(core.clone(), hangup_write);
     Ok(core)
 }
@@ -98,7 +101,7 @@ pub(crate) fn start_fork<T: Target>(
 /// The child's side: take the identity, arm the hang-up signal, run the target, send the result.
 fn child_main<T: Target>(
     target: T,
-    identity: Identity,
+    identity: Box<Identity>,
     result: OwnedFd,
     hangup: Option<OwnedFd>,
 ) -> ! {
@@ -108,16 +111,37 @@ fn child_main<T: Target>(
     }
     let outcome = catch_panic(|| target.invoke());
     let code = if outcome.is_ok() { 0 } else { 1 };
-    let (frame, code) = match wire::encode_frame(&outcome) {
-        Ok(frame) => (frame, code),
-        Err(e) => {
-            let failure: Result<T::Output, _> = Err(TaskFailure::Encode(e.to_string()));
-            (wire::encode_frame(&failure).unwrap_or_default(), 1)
+    let mut small = [0u8; 512];
+    if let Some(frame) = wire::encode_frame_into(&outcome, &mut small) {
+        send_result(&result, frame);
+        exit_child(code)
+    }
+    match wire::encode_frame(&outcome) {
+        Ok(frame) => {
+            send_result(&result, &frame);
+            exit_child(code)
         }
-    };
-    // The parent may be gone or have discarded the result; the exit code still tells.
-    let _ = File::from(result).write_all(&frame);
-    exit_child(code)
+        Err(error) => {
+            let message = match error {
+                Error::Encode(message) => message,
+                other => other.to_string(),
+            };
+            let failure: Result<T::Output, _> = Err(TaskFailure::Encode(message));
+            send_result(&result, &wire::encode_frame(&failure).unwrap_or_default());
+            exit_child(1)
+        }
+    }
+}
+
+/// Writes the result frame. The parent may be gone or have discarded the result: then the
+/// exit code still tells how the task ended.
+fn send_result(result: &OwnedFd, frame: &[u8]) {
+    /// The default pipe buffer; a larger result asks for a larger one.
+    const DEFAULT_PIPE: usize = 64 << 10;
+    if frame.len() > DEFAULT_PIPE {
+        sys::enlarge_pipe(result.as_fd());
+    }
+    let _ = sys::write_all(result.as_fd(), frame);
 }
 
 /// Arms the kernel to kill this (daemonic) process when its parent's end of the hang-up pipe

@@ -76,6 +76,9 @@ pub enum Error {
         /// The process.
         pid: i32,
     },
+    /// A rule of [`Pool`](crate::Pool) was broken, or a pool result is not there.
+    #[error(transparent)]
+    Pool(#[from] crate::pool::PoolError),
     /// Shared memory could not be made, mapped or used.
     #[error(transparent)]
     Shm(#[from] crate::shm::ShmError),

@@ -27,14 +27,18 @@
 //! ```
 //!
 //! The module map follows CPython's `Lib/multiprocessing`: [`process`] (Python's `process` and
-//! `popen_fork`), [`task`] (what `#[process_task]` generates), [`wire`] (the codec), [`error`],
-//! [`sharedctypes`] (`Value`, `Array`), [`sync`] (Python's `synchronize`: the locks, semaphores,
-//! `Event`, `Condition`, `Barrier`) and [`shm`] (`heap` and `shared_memory`).
+//! `popen_fork`), [`pool`] (Python's `pool`), [`task`] (what `#[process_task]` generates),
+//! [`wire`] (the codec), [`error`], [`sharedctypes`] (`Value`, `Array`), [`sync`] (Python's
+//! `synchronize`: the locks, semaphores, `Event`, `Condition`, `Barrier`) and [`shm`] (`heap`
+//! and `shared_memory`).
+
+#![warn(missing_docs)]
 
 extern crate self as multiproc;
 
 mod context;
 pub mod error;
+pub mod pool;
 pub mod process;
 pub mod sharedctypes;
 pub mod shm;
@@ -45,6 +49,7 @@ pub mod wire;
 
 pub use error::Error;
 pub use multiproc_macros::{process_task, task};
+pub use pool::{AsyncResult, Pool};
 pub use process::{
     active_children, cpu_count, current_process, exit, parent_process, Process, ProcessHandle,
 };
@@ -60,8 +65,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub mod prelude {
     pub use crate::{
         active_children, cpu_count, current_process, parent_process, process_task, task, Array,
-        Barrier, BoundedSemaphore, Condition, Event, Lock, Process, ProcessHandle, RLock, RawArray,
-        RawValue, Run, Semaphore, Value,
+        Barrier, BoundedSemaphore, Condition, Event, Lock, Pool, Process, ProcessHandle, RLock,
+        RawArray, RawValue, Run, Semaphore, Value,
     };
 }
 
@@ -73,3 +78,8 @@ pub mod __private {
     pub use inventory;
     pub use serde;
 }
+
+/// The README's examples run as doctests, so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -101,10 +101,10 @@ fn block_for<T: Pod>(n: usize) -> Result<Block, ShmError> {
 /// Checks that a decoded block can hold `n` values of `T`.
 fn check_block<T: Pod>(block: &Block, n: usize) -> Result<(), ShmError> {
     let bytes = n.checked_mul(std::mem::size_of::<T>());
-    if bytes.map_or(true, |b| b > block.len()) {
+    if bytes.is_none_or(|b| b > block.len()) {
         return Err(ShmError::BadSize(block.len()));
     }
-    if block.as_ptr() as usize % std::mem::align_of::<T>() != 0 {
+    if !(block.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>()) {
         return Err(ShmError::BadAlign(std::mem::align_of::<T>()));
     }
     Ok(())

@@ -4,7 +4,7 @@
 //! Linux is the first platform: pidfds make waiting for a child race-free and pollable.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Instant;
 
 /// How a child process ended.
@@ -139,13 +139,52 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
 }
 
-/// Makes reads and writes on `fd` return `WouldBlock` instead of blocking.
-pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    let fd = fd.as_fd();
-    let flags = OFlag::from_bits_retain(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
-    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+/// A pipe whose two ends are closed on exec and do not block: reads and writes return
+/// `WouldBlock` instead (one system call fewer than setting the flag afterwards).
+pub fn nonblocking_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    use nix::fcntl::OFlag;
+    nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(io::Error::from)
+}
+
+/// The pipe buffer asked for when a large message is coming: 1 MiB, the most an unprivileged
+/// process may ask for by default (`/proc/sys/fs/pipe-max-size`).
+pub const LARGE_PIPE: usize = 1 << 20;
+
+/// Asks for a pipe buffer of [`LARGE_PIPE`] bytes, so that a large message crosses in fewer
+/// round trips. Best effort: a refusal leaves the pipe as it was, which still works.
+pub fn enlarge_pipe(fd: BorrowedFd<'_>) {
+    // SAFETY: fcntl on a descriptor we borrow, with an integer argument.
+    unsafe {
+        libc::fcntl(
+            fd.as_raw_fd(),
+            libc::F_SETPIPE_SZ,
+            LARGE_PIPE as libc::c_int,
+        )
+    };
+}
+
+/// Writes all of `bytes` to a non-blocking descriptor, waiting for room when it is full.
+pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match nix::unistd::write(fd, bytes) {
+            Ok(written) => bytes = &bytes[written..],
+            Err(nix::errno::Errno::EAGAIN) => {
+                poll(&[fd], libc::POLLOUT, None)?;
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
     Ok(())
+}
+
+/// Reads once into `buf`: `Ok(Some(0))` at end of file, `Ok(None)` if nothing is there yet.
+pub fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    retry(|| match nix::unistd::read(fd.as_raw_fd(), buf) {
+        Ok(read) => Ok(Some(read)),
+        Err(nix::errno::Errno::EAGAIN) => Ok(None),
+        Err(error) => Err(error.into()),
+    })
 }
 
 /// `F_SETSIG` from Linux's `<fcntl.h>` (the same on every architecture); the libc crate lacks it.

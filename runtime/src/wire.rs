@@ -4,9 +4,9 @@
 //! message larger than 4 GiB works wherever memory allows. Everything that crosses a process
 //! boundary (task arguments, results, queue items) goes through here.
 
-use crate::error::Error;
+use crate::error::{Error, TaskFailure};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Bytes in a frame header: the payload length as a little-endian `u64`.
 pub const HEADER_LEN: usize = 8;
@@ -20,13 +20,182 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let (value, rest) =
         postcard::take_from_bytes(bytes).map_err(|e| Error::Decode(e.to_string()))?;
+    no_trailing(rest).map(|()| value)
+}
+
+fn no_trailing(rest: &[u8]) -> Result<(), Error> {
     if rest.is_empty() {
-        Ok(value)
+        Ok(())
     } else {
         Err(Error::Decode(format!(
             "{} unexpected trailing bytes after the message",
             rest.len()
         )))
+    }
+}
+
+/// Appends the encoding of a value to `out`; on failure `out` is left as it was. Lets a sender
+/// pack many values into one buffer (a pool's chunk of tasks) without a buffer per value.
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
+    let len = out.len();
+    postcard::serialize_with_flavor(value, Append(out)).map_err(|e| {
+        out.truncate(len);
+        Error::Encode(e.to_string())
+    })
+}
+
+/// Decodes the value at the start of `bytes` and returns it with the bytes after it: the way to
+/// read values packed one after another by [`encode_into`].
+pub fn decode_next<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), Error> {
+    postcard::take_from_bytes(bytes).map_err(|e| Error::Decode(e.to_string()))
+}
+
+/// Reads values packed one after another (by [`encode_into`] on the same buffer), one at a
+/// time: a pool worker reads a chunk's task arguments this way, with no buffer per value.
+pub struct Unpacker<'a> {
+    input: postcard::Deserializer<'a, postcard::de_flavors::Slice<'a>>,
+}
+
+impl<'a> Unpacker<'a> {
+    /// Starts at the beginning of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Unpacker {
+            input: postcard::Deserializer::from_bytes(bytes),
+        }
+    }
+
+    /// Decodes the next value. After an error the position is unknown, so nothing after it can
+    /// be read.
+    pub fn next_value<T: Deserialize<'a>>(&mut self) -> Result<T, Error> {
+        T::deserialize(&mut self.input).map_err(|e| Error::Decode(e.to_string()))
+    }
+}
+
+/// Writes the outcomes of a batch of calls (a pool's chunk) compactly: the values of the calls
+/// that succeeded, one after another, behind a list of the calls that failed (usually empty), so
+/// a success costs no more than its value. Read back with [`OutcomeReader`].
+///
+/// Layout: the number of failures, then `(call index, TaskFailure)` for each, then the values.
+pub struct OutcomeWriter<'a> {
+    out: &'a mut Vec<u8>,
+    /// Where the failure count starts in `out`.
+    start: usize,
+    calls: u32,
+    failures: Vec<(u32, TaskFailure)>,
+}
+
+impl<'a> OutcomeWriter<'a> {
+    /// Starts a batch at the end of `out`.
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        let start = out.len();
+        // No failure yet: a count of zero is one byte, replaced at the end if need be.
+        out.push(0);
+        OutcomeWriter {
+            out,
+            start,
+            calls: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    /// Records the outcome of the next call; a value that does not encode becomes its failure.
+    pub fn push<T: Serialize>(&mut self, outcome: Result<T, TaskFailure>) {
+        let failure = match outcome {
+            Ok(value) => match encode_into(&value, self.out) {
+                Ok(()) => None,
+                Err(e) => Some(TaskFailure::Encode(e.to_string())),
+            },
+            Err(failure) => Some(failure),
+        };
+        if let Some(failure) = failure {
+            self.failures.push((self.calls, failure));
+        }
+        self.calls += 1;
+    }
+
+    /// Ends the batch: puts the list of failures in front of the values.
+    pub fn finish(self) {
+        if self.failures.is_empty() {
+            return;
+        }
+        let mut head = Vec::new();
+        // Numbers and strings always encode.
+        let _ = encode_into(&(self.failures.len() as u32), &mut head);
+        for failure in &self.failures {
+            let _ = encode_into(failure, &mut head);
+        }
+        self.out.splice(self.start..self.start + 1, head);
+    }
+}
+
+/// Reads a batch written by [`OutcomeWriter`], one call's outcome at a time.
+pub struct OutcomeReader<'a> {
+    input: Unpacker<'a>,
+    calls: u32,
+    /// The failures, in call order.
+    failures: std::collections::VecDeque<(u32, TaskFailure)>,
+}
+
+impl<'a> OutcomeReader<'a> {
+    /// Reads the list of failures at the start of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Result<Self, Error> {
+        let mut input = Unpacker::new(bytes);
+        let count: u32 = input.next_value()?;
+        let failures = (0..count)
+            .map(|_| input.next_value())
+            .collect::<Result<_, _>>()?;
+        Ok(OutcomeReader {
+            input,
+            calls: 0,
+            failures,
+        })
+    }
+
+    /// The outcome of the next call: its value or its failure; an error if the bytes are not a
+    /// value of type `T`.
+    pub fn next_outcome<T: Deserialize<'a>>(&mut self) -> Result<Result<T, TaskFailure>, Error> {
+        let call = self.calls;
+        self.calls += 1;
+        if self
+            .failures
+            .front()
+            .is_some_and(|(index, _)| *index == call)
+        {
+            if let Some((_, failure)) = self.failures.pop_front() {
+                return Ok(Err(failure));
+            }
+        }
+        self.input.next_value().map(Ok)
+    }
+}
+
+/// A postcard output that appends to a borrowed vector.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        // Most pieces are a varint of a few bytes: pushing them one by one stays inline, where
+        // `extend_from_slice` calls `memmove` for each (it dominated encoding a chunk).
+        if data.len() <= 16 {
+            self.0.reserve(data.len());
+            data.iter().for_each(|byte| self.0.push(*byte));
+        } else {
+            self.0.extend_from_slice(data);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
     }
 }
 
@@ -39,11 +208,31 @@ pub fn encode_frame<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> 
     Ok(frame)
 }
 
+/// Encodes a value as one frame into `buf`, if it fits: no allocation, for hot paths (a forked
+/// child pays for every page it writes). `None` if it does not fit or does not encode; then
+/// [`encode_frame`] says why.
+pub fn encode_frame_into<'a, T: Serialize + ?Sized>(
+    value: &T,
+    buf: &'a mut [u8],
+) -> Option<&'a [u8]> {
+    let (header, body) = buf.split_at_mut_checked(HEADER_LEN)?;
+    let len = postcard::to_slice(value, body).ok()?.len();
+    header.copy_from_slice(&(len as u64).to_le_bytes());
+    Some(&buf[..HEADER_LEN + len])
+}
+
+/// The total length (header and payload) of the frame at the start of `buf`, once its header is
+/// there.
+pub fn frame_len(buf: &[u8]) -> Option<usize> {
+    let header: [u8; HEADER_LEN] = buf.get(..HEADER_LEN)?.try_into().ok()?;
+    usize::try_from(u64::from_le_bytes(header))
+        .ok()?
+        .checked_add(HEADER_LEN)
+}
+
 /// The payload of the frame at the start of `buf`, if the whole frame is there.
 pub fn complete_frame(buf: &[u8]) -> Option<&[u8]> {
-    let header: [u8; HEADER_LEN] = buf.get(..HEADER_LEN)?.try_into().ok()?;
-    let len = usize::try_from(u64::from_le_bytes(header)).ok()?;
-    buf.get(HEADER_LEN..)?.get(..len)
+    buf.get(HEADER_LEN..frame_len(buf)?)
 }
 
 #[cfg(test)]
@@ -64,10 +253,70 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_encoded_in_place_is_the_same_frame() {
+        let value = ("in place", 42u64);
+        let mut buf = [0u8; 64];
+        let framed = encode_frame_into(&value, &mut buf).unwrap().to_vec();
+        assert_eq!(framed, encode_frame(&value).unwrap());
+        assert!(
+            encode_frame_into(&value, &mut [0u8; 12]).is_none(),
+            "too small a buffer"
+        );
+    }
+
+    #[test]
     fn truncated_frame_is_incomplete() {
         let frame = encode_frame(&"hello").unwrap();
         assert!(complete_frame(&frame[..frame.len() - 1]).is_none());
         assert!(complete_frame(&frame[..3]).is_none());
+    }
+
+    #[test]
+    fn packed_values_decode_one_after_another() {
+        let mut out = vec![9u8];
+        encode_into(&300u32, &mut out).unwrap();
+        encode_into("abc", &mut out).unwrap();
+        let (first, rest): (u32, _) = decode_next(&out[1..]).unwrap();
+        let (second, rest): (&str, _) = decode_next(rest).unwrap();
+        assert_eq!((first, second, rest.len()), (300, "abc", 0));
+    }
+
+    #[test]
+    fn unpacker_reads_packed_values_in_turn() {
+        let mut packed = Vec::new();
+        encode_into(&(1u16, "a"), &mut packed).unwrap();
+        encode_into(&(300u16, "bc"), &mut packed).unwrap();
+        let mut unpacker = Unpacker::new(&packed);
+        assert_eq!(
+            unpacker.next_value::<(u16, String)>().unwrap(),
+            (1, "a".to_owned())
+        );
+        assert_eq!(
+            unpacker.next_value::<(u16, String)>().unwrap(),
+            (300, "bc".to_owned())
+        );
+        assert!(matches!(unpacker.next_value::<u8>(), Err(Error::Decode(_))));
+    }
+
+    #[test]
+    fn outcomes_round_trip_with_and_without_failures() {
+        for failed in [vec![], vec![1usize], vec![0, 2]] {
+            let outcomes: Vec<Result<String, TaskFailure>> = (0..3)
+                .map(|i| match failed.contains(&i) {
+                    true => Err(TaskFailure::Panicked(format!("call {i}"))),
+                    false => Ok(format!("value {i}")),
+                })
+                .collect();
+            let mut out = vec![7u8];
+            let mut writer = OutcomeWriter::new(&mut out);
+            outcomes.iter().cloned().for_each(|o| writer.push(o));
+            writer.finish();
+            assert_eq!(out[0], 7);
+            let mut reader = OutcomeReader::new(&out[1..]).unwrap();
+            let back: Vec<Result<String, TaskFailure>> =
+                (0..3).map(|_| reader.next_outcome().unwrap()).collect();
+            assert_eq!(back, outcomes);
+        }
     }
 
     #[test]

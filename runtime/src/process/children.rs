@@ -8,11 +8,11 @@
 //! hang-up signal set up in `context`.
 
 use crate::sys::{self, ExitStatus};
-use std::fs::File;
-use std::io::{self, Read};
+use crate::wire;
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Locks `mutex`, ignoring poisoning: nothing here panics while holding a lock, and a caller's
 /// panic elsewhere must not make children unreachable.
@@ -24,9 +24,30 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct ResultPipe {
     /// The read end; `None` once it reached end of file or the result was discarded. Shared,
     /// so that a waiter can poll it without holding the lock.
-    fd: Option<Arc<File>>,
+    fd: Option<Arc<OwnedFd>>,
     bytes: Vec<u8>,
 }
+
+/// The most one read of a result asks for: the largest buffer a child gives its pipe.
+const MAX_READ: usize = sys::LARGE_PIPE;
+
+/// How many more bytes the frame being read needs: its header first (in small messages, the
+/// whole frame arrives with it), then the rest of its payload.
+fn frame_bytes_missing(bytes: &[u8]) -> usize {
+    /// Enough for the header and a small result, in one read.
+    const FIRST_READ: usize = 256;
+    match wire::frame_len(bytes) {
+        Some(total) => total.saturating_sub(bytes.len()),
+        None => FIRST_READ - bytes.len().min(FIRST_READ - 1),
+    }
+}
+
+/// For this long after a child starts, its waiters watch only its exit, not its result pipe. A
+/// short task's result fits in the pipe's buffer, so it needs no reader until the exit; watching
+/// the pipe would wake the parent twice (result, then exit), and on one CPU the wake-up preempts
+/// the exiting child. After it, the pipe is watched too, so that a large result never keeps its
+/// writer waiting for long.
+const QUIET_START: Duration = Duration::from_millis(10);
 
 /// One child process, as long as anyone needs it.
 pub(crate) struct ChildCore {
@@ -34,30 +55,32 @@ pub(crate) struct ChildCore {
     pidfd: OwnedFd,
     name: String,
     daemon: bool,
+    started: Instant,
     status: Mutex<Option<ExitStatus>>,
     result: Mutex<ResultPipe>,
 }
 
 impl ChildCore {
+    /// The core of a started child; `result` is the non-blocking read end of its result pipe.
     pub(crate) fn new(
         pid: i32,
         pidfd: OwnedFd,
         name: String,
         daemon: bool,
         result: OwnedFd,
-    ) -> io::Result<Self> {
-        sys::set_nonblocking(&result)?;
-        Ok(ChildCore {
+    ) -> Self {
+        ChildCore {
             pid,
             pidfd,
             name,
             daemon,
+            started: Instant::now(),
             status: Mutex::new(None),
             result: Mutex::new(ResultPipe {
-                fd: Some(Arc::new(File::from(result))),
+                fd: Some(Arc::new(result)),
                 bytes: Vec::new(),
             }),
-        })
+        }
     }
 
     pub(crate) fn pid(&self) -> i32 {
@@ -77,24 +100,28 @@ impl ChildCore {
         self.pidfd.as_fd()
     }
 
-    /// Reads what the child has written so far, without blocking.
+    /// Reads what the child has written so far, without blocking. Once the whole frame is in,
+    /// the pipe is closed: there is nothing more to wait for on it.
     fn drain_result(&self) -> io::Result<()> {
         let mut pipe = lock(&self.result);
         let ResultPipe { fd, bytes } = &mut *pipe;
-        let Some(file) = fd.clone() else {
-            return Ok(());
-        };
-        loop {
-            match (&*file).read_to_end(bytes) {
-                Ok(_) => {
-                    *fd = None;
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+        while let Some(file) = fd {
+            let have = bytes.len();
+            let want = frame_bytes_missing(bytes).min(MAX_READ);
+            if want == 0 {
+                *fd = None;
+                break;
+            }
+            bytes.resize(have + want, 0);
+            let read = sys::read_some(file.as_fd(), &mut bytes[have..]);
+            bytes.truncate(have + read.as_ref().map_or(0, |n| n.unwrap_or(0)));
+            match read? {
+                Some(0) => *fd = None,
+                Some(_) => {}
+                None => break,
             }
         }
+        Ok(())
     }
 
     /// The result bytes the child wrote. Meaningful once it has been reaped.
@@ -134,10 +161,19 @@ impl ChildCore {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
-            let result = lock(&self.result).fd.clone();
+            let quiet_until = self.started + QUIET_START;
+            let watch_result = Instant::now() >= quiet_until;
+            let result = watch_result
+                .then(|| lock(&self.result).fd.clone())
+                .flatten();
             let mut fds = vec![self.pidfd.as_fd()];
             fds.extend(result.as_ref().map(|file| file.as_fd()));
-            sys::poll(&fds, libc::POLLIN, deadline)?;
+            let wake = match deadline {
+                Some(deadline) if watch_result || deadline < quiet_until => Some(deadline),
+                _ if watch_result => None,
+                _ => Some(quiet_until),
+            };
+            sys::poll(&fds, libc::POLLIN, wake)?;
         }
     }
 
@@ -159,13 +195,13 @@ pub(crate) struct Children {
     hangup_pipes: Vec<(i32, OwnedFd)>,
     /// Descriptors this process holds for its own parent (its result pipe and hang-up pipe),
     /// which its children must not inherit.
-    for_parent: Vec<RawFd>,
+    for_parent: [Option<RawFd>; 2],
 }
 
 static CHILDREN: Mutex<Children> = Mutex::new(Children {
     list: Vec::new(),
     hangup_pipes: Vec::new(),
-    for_parent: Vec::new(),
+    for_parent: [None; 2],
 });
 
 /// Locks the registry. `context` holds this lock across fork, so that the child inherits it in
@@ -185,16 +221,17 @@ impl Children {
 
     /// In a freshly forked child: drops the parent's children and closes what the parent held
     /// for them and for its own parent, then records what this child holds for its parent.
-    pub(crate) fn reset_in_child(&mut self, for_parent: &[RawFd]) {
+    /// It allocates nothing: every page a forked child writes costs it a copy.
+    pub(crate) fn reset_in_child(&mut self, for_parent: [Option<RawFd>; 2]) {
         self.list.clear();
         self.hangup_pipes.clear();
-        for fd in self.for_parent.drain(..) {
+        for fd in self.for_parent.iter().flatten() {
             // SAFETY: these descriptors belong to the registry alone (they are raw numbers
             // recorded at fork, owned by no OwnedFd in this process's live code), so closing
             // them cannot close a descriptor that someone else owns.
-            unsafe { libc::close(fd) };
+            unsafe { libc::close(*fd) };
         }
-        self.for_parent.extend_from_slice(for_parent);
+        self.for_parent = for_parent;
     }
 }
 

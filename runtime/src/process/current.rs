@@ -37,7 +37,7 @@ fn identity() -> &'static Identity {
     if current.is_null() {
         &MAIN
     } else {
-        // SAFETY: a non-null CURRENT comes from Box::leak in `enter_child` and is never freed.
+        // SAFETY: a non-null CURRENT comes from Box::into_raw in `enter_child` and is never freed.
         unsafe { &*current }
     }
 }
@@ -52,8 +52,9 @@ pub(crate) fn is_daemon() -> bool {
     identity().daemon
 }
 
-/// The identity of the next child this process starts.
-pub(crate) fn next_child(name: Option<String>, daemon: bool) -> Identity {
+/// The identity of the next child this process starts, boxed before the fork so that the child
+/// need not allocate.
+pub(crate) fn next_child(name: Option<String>, daemon: bool) -> Box<Identity> {
     let me = identity();
     let mut path = me.path.clone();
     path.push(STARTED.fetch_add(1, Ordering::Relaxed) + 1);
@@ -61,7 +62,7 @@ pub(crate) fn next_child(name: Option<String>, daemon: bool) -> Identity {
         let numbers: Vec<String> = path.iter().map(u32::to_string).collect();
         format!("Process-{}", numbers.join(":"))
     });
-    Identity {
+    Box::new(Identity {
         name: Cow::Owned(name),
         daemon,
         path,
@@ -69,7 +70,7 @@ pub(crate) fn next_child(name: Option<String>, daemon: bool) -> Identity {
             pid: std::process::id() as i32,
             name: me.name.to_string(),
         }),
-    }
+    })
 }
 
 impl Identity {
@@ -79,9 +80,9 @@ impl Identity {
 }
 
 /// Makes `identity` this process's own. Called in the child right after fork.
-pub(crate) fn enter_child(identity: Identity) {
+pub(crate) fn enter_child(identity: Box<Identity>) {
     STARTED.store(0, Ordering::Relaxed);
-    CURRENT.store(Box::into_raw(Box::new(identity)), Ordering::Release);
+    CURRENT.store(Box::into_raw(identity), Ordering::Release);
 }
 
 /// This process, as Python's `multiprocessing.current_process()` describes it.

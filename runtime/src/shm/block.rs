@@ -128,7 +128,7 @@ impl Block {
 
     fn check(&self, offset: usize, size: usize) -> Option<()> {
         let fits = offset.checked_add(size)? <= self.len;
-        let aligned = (self.as_ptr() as usize + offset) % size == 0;
+        let aligned = (self.as_ptr() as usize + offset).is_multiple_of(size);
         (fits && aligned).then_some(())
     }
 }
@@ -160,7 +160,7 @@ impl<'de> Deserialize<'de> for Block {
         let len = usize::try_from(r.len).map_err(serde::de::Error::custom)?;
         if offset
             .checked_add(len)
-            .map_or(true, |end| end > segment.len())
+            .is_none_or(|end| end > segment.len())
         {
             return Err(serde::de::Error::custom(ShmError::BadSize(len)));
         }

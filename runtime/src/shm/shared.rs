@@ -42,7 +42,7 @@ impl<S: SharedState> Shared<S> {
         if block.len() < std::mem::size_of::<S>() {
             return Err(ShmError::BadSize(block.len()));
         }
-        if block.as_ptr() as usize % std::mem::align_of::<S>() != 0 {
+        if !(block.as_ptr() as usize).is_multiple_of(std::mem::align_of::<S>()) {
             return Err(ShmError::BadAlign(block.as_ptr() as usize));
         }
         Ok(Shared {

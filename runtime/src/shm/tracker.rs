@@ -106,7 +106,7 @@ fn watch(read: &OwnedFd, creator: u32) -> HashSet<String> {
             return names;
         }
     };
-    let _ = sys::set_nonblocking(read);
+    set_nonblocking(read);
     let mut pending = Vec::new();
     let mut pipe_open = true;
     loop {
@@ -126,8 +126,14 @@ fn watch(read: &OwnedFd, creator: u32) -> HashSet<String> {
     }
 }
 
+/// Makes reads of the pipe return at once when it is empty (it has no other status flags).
+fn set_nonblocking(read: &OwnedFd) {
+    // SAFETY: fcntl on a descriptor we own, with integer arguments only.
+    unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+}
+
 fn drain(read: &OwnedFd, names: &mut HashSet<String>) {
-    let _ = sys::set_nonblocking(read);
+    set_nonblocking(read);
     read_lines(read, &mut Vec::new(), names);
 }
 

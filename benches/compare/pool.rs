@@ -1,0 +1,189 @@
+//! Pool rows: many tiny tasks through `map` and `apply_async`, one task's round trip, the
+//! speedup of CPU-bound tasks on two workers, and a pool's start-up, as the kit measures them.
+
+use crate::harness::{Ref, Row};
+use multiproc::prelude::*;
+use std::hint::black_box;
+use std::time::Instant;
+
+#[process_task]
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// A CPU-bound chain of xorshift steps, as the kit's CPU tasks.
+#[process_task]
+fn spin(iters: u64) -> u64 {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..iters {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    x
+}
+
+fn scaled(n: f64, scale: f64) -> u64 {
+    ((n * scale) as u64).max(10)
+}
+
+fn pool2() -> Pool {
+    let pool = Pool::new(2).expect("pool");
+    pool.map(task!(square), 0..1000).expect("warm-up");
+    pool
+}
+
+/// Tasks per second of one `map` of `n` squares with the given chunksize (`None`: default).
+fn map_rate(n: u64, chunksize: Option<usize>) -> f64 {
+    let pool = pool2();
+    let start = Instant::now();
+    let out = match chunksize {
+        None => pool.map(task!(square), 0..n),
+        Some(c) => pool.map_chunked(task!(square), 0..n, c),
+    }
+    .expect("map");
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(out.iter().sum::<u64>(), (0..n).map(|x| x * x).sum::<u64>());
+    n as f64 / secs
+}
+
+fn map_small(scale: f64) -> f64 {
+    map_rate(scaled(200_000.0, scale), None)
+}
+
+fn map_chunk1(scale: f64) -> f64 {
+    map_rate(scaled(20_000.0, scale), Some(1))
+}
+
+/// Tasks per second of `n` `apply_async` followed by all the `get`s.
+fn apply_async(scale: f64) -> f64 {
+    let n = scaled(20_000.0, scale);
+    let pool = pool2();
+    let start = Instant::now();
+    let pending: Vec<_> = (0..n).map(|i| pool.apply_async(task!(square, i))).collect();
+    let sum: u64 = pending.into_iter().map(|r| r.get().expect("get")).sum();
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(sum, (0..n).map(|x| x * x).sum::<u64>());
+    n as f64 / secs
+}
+
+/// Mean microseconds of one `apply`, one after another.
+fn apply_roundtrip(scale: f64) -> f64 {
+    let n = scaled(5_000.0, scale);
+    let pool = pool2();
+    let start = Instant::now();
+    for i in 0..n {
+        assert_eq!(pool.apply(task!(square, i)).expect("apply"), i * i);
+    }
+    start.elapsed().as_secs_f64() * 1e6 / n as f64
+}
+
+/// Speedup of 16 tasks of about 0.1 s (times the scale) on two workers over one process, best
+/// of 3 alternating rounds each, as the kit does.
+fn cpu_speedup(scale: f64) -> f64 {
+    let probe = 2_000_000u64;
+    let start = Instant::now();
+    black_box(spin(black_box(probe)));
+    let per_iter = start.elapsed().as_secs_f64() / probe as f64;
+    let iters = ((0.1 * scale / per_iter) as u64).max(1000);
+    let pool = pool2();
+    let (mut seq, mut par) = (f64::MAX, f64::MAX);
+    for _ in 0..3 {
+        let start = Instant::now();
+        let serial: Vec<u64> = (0..16).map(|_| spin(black_box(iters))).collect();
+        seq = seq.min(start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        let parallel = pool
+            .map_chunked(task!(spin), vec![iters; 16], 1)
+            .expect("map");
+        par = par.min(start.elapsed().as_secs_f64());
+        assert_eq!(serial, parallel);
+    }
+    seq / par
+}
+
+/// Milliseconds from `Pool::new(2)` to the first result, then close and join.
+fn create_first_result(scale: f64) -> f64 {
+    let n = scaled(20.0, scale).min(20);
+    let start = Instant::now();
+    for _ in 0..n {
+        let pool = Pool::new(2).expect("pool");
+        assert_eq!(pool.apply(task!(square, 3)).expect("apply"), 9);
+        pool.close();
+        pool.join().expect("join");
+    }
+    start.elapsed().as_secs_f64() * 1e3 / n as f64
+}
+
+fn py(
+    suite: &'static str,
+    bench: &'static str,
+    params: &'static [(&'static str, &'static str)],
+) -> Option<Ref> {
+    Some(Ref {
+        suite,
+        bench,
+        params,
+    })
+}
+
+pub fn rows() -> Vec<Row> {
+    vec![
+        Row {
+            label: "Pool(2).map x*x, 200k, default chunksize",
+            unit: "tasks/s",
+            higher_is_better: true,
+            ours: map_small,
+            python: py(
+                "pool_map_small",
+                "pool_map_small",
+                &[("chunksize", "default")],
+            ),
+            c_floor: None,
+        },
+        Row {
+            label: "Pool(2).map x*x, 20k, chunksize 1",
+            unit: "tasks/s",
+            higher_is_better: true,
+            ours: map_chunk1,
+            python: py("pool_map_small", "pool_map_small", &[("chunksize", "1")]),
+            c_floor: None,
+        },
+        Row {
+            label: "Pool(2).apply_async x20k, then get",
+            unit: "tasks/s",
+            higher_is_better: true,
+            ours: apply_async,
+            python: py("pool_apply_async", "pool_apply_async", &[]),
+            c_floor: None,
+        },
+        Row {
+            label: "Pool(2).apply round trip",
+            unit: "us",
+            higher_is_better: false,
+            ours: apply_roundtrip,
+            python: py("pool_apply_roundtrip", "pool_apply_roundtrip", &[]),
+            c_floor: None,
+        },
+        Row {
+            label: "Pool(2).map 16 CPU tasks: speedup over 1 process",
+            unit: "x",
+            higher_is_better: true,
+            ours: cpu_speedup,
+            python: py("pool_map_cpu", "pool_map_cpu_speedup", &[]),
+            c_floor: Some(Ref {
+                suite: "cpu_scaling",
+                bench: "cpu_scaling_speedup",
+                params: &[("kernel", "xorshift, 1 chain (latency-bound)")],
+            }),
+        },
+        Row {
+            label: "Pool(2): create, first result, close+join",
+            unit: "ms",
+            higher_is_better: false,
+            ours: create_first_result,
+            python: py("pool_create", "pool_create_apply_close", &[]),
+            c_floor: None,
+        },
+    ]
+}

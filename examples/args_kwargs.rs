@@ -1,0 +1,6 @@
+#[path = "patterns/args_kwargs.rs"]
+mod pattern;
+
+fn main() -> multiproc::Result<()> {
+    pattern::run()
+}

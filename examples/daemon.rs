@@ -1,0 +1,6 @@
+#[path = "patterns/daemon.rs"]
+mod pattern;
+
+fn main() -> multiproc::Result<()> {
+    pattern::run()
+}

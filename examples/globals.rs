@@ -1,0 +1,6 @@
+#[path = "patterns/globals.rs"]
+mod pattern;
+
+fn main() -> multiproc::Result<()> {
+    pattern::run()
+}

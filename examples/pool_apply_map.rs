@@ -1,0 +1,6 @@
+#[path = "patterns/pool_apply_map.rs"]
+mod pattern;
+
+fn main() -> multiproc::Result<()> {
+    pattern::run()
+}

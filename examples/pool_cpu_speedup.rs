@@ -1,0 +1,6 @@
+#[path = "patterns/pool_cpu_speedup.rs"]
+mod pattern;
+
+fn main() -> multiproc::Result<()> {
+    pattern::run()
+}

@@ -1,0 +1,6 @@
+#[path = "patterns/pool_progress.rs"]
+mod pattern;
+
+fn main() -> multiproc::Result<()> {
+    pattern::run()
+}

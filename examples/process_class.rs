@@ -1,0 +1,6 @@
+#[path = "patterns/process_class.rs"]
+mod pattern;
+
+fn main() -> multiproc::Result<()> {
+    pattern::run()
+}

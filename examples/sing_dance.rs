@@ -1,0 +1,6 @@
+#[path = "patterns/sing_dance.rs"]
+mod pattern;
+
+fn main() -> multiproc::Result<()> {
+    pattern::run()
+}

@@ -1,0 +1,536 @@
+//! The pool's parent side: its workers' slots, the queue of chunks, dispatch, and the result
+//! thread (Python's `_handle_workers`, `_handle_tasks` and `_handle_results` in one loop).
+//!
+//! Callers add chunks under the state lock and hand them straight to a worker with room for
+//! them; the result thread reads the workers' result rings, passes finished chunks to their
+//! sinks (outside the lock, so a callback may call back into the pool), refills the workers, and
+//! watches their pidfds. A worker that dies fails exactly the chunks it had started (its ring
+//! says which), gives the others back to the queue, and is replaced.
+
+use super::channel::{self, FrameBuf, ToWorker};
+use super::result::{ChunkFailure, ChunkOutcome, Sink};
+use super::ring::{Bell, Ring};
+use super::worker::{self, WorkerConfig};
+use crate::error::Error;
+use crate::process::children::lock;
+use crate::process::ProcessHandle;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Chunks a worker may hold when its chunks run long: the one it runs and the next, so a long
+/// task never waits behind another while a worker is free, and a dying worker holds little.
+const SLOW_DEPTH: usize = 2;
+/// Chunks a worker may hold when its chunks are quick: deep enough that a stream of small tasks
+/// travels in batches.
+const FAST_DEPTH: usize = 64;
+/// A chunk quicker than this (microseconds) marks its worker as quick.
+const FAST_MICROS: u32 = 200;
+/// The pause before replacing a worker whose initializer failed.
+const RESPAWN_PAUSE: Duration = Duration::from_millis(100);
+/// How long terminated workers get to end on SIGTERM before SIGKILL.
+const TERM_GRACE: Duration = Duration::from_millis(500);
+
+/// A chunk of one job: `count` calls of `task` with their arguments packed in `args`.
+pub(crate) struct Job {
+    pub(crate) task: &'static str,
+    pub(crate) count: u32,
+    pub(crate) args: Vec<u8>,
+    pub(crate) sink: Arc<dyn Sink>,
+    /// The chunk's place in its job.
+    pub(crate) index: usize,
+}
+
+/// A finished (or failed) chunk on its way to its sink.
+struct Delivery {
+    job: Job,
+    pid: i32,
+    outcome: ChunkOutcome,
+}
+
+impl Delivery {
+    fn deliver(self) {
+        let Job {
+            sink, index, count, ..
+        } = self.job;
+        sink.deliver(index, count, self.pid, self.outcome);
+    }
+}
+
+/// One worker, as the parent sees it.
+struct Slot {
+    handle: ProcessHandle<()>,
+    tasks: File,
+    /// Bytes for the task pipe that did not fit yet.
+    out: Vec<u8>,
+    ring: Arc<Ring>,
+    input: FrameBuf,
+    /// Chunks sent to the worker and not yet answered, oldest first, with their sequence numbers.
+    held: VecDeque<(u64, Job)>,
+    /// Chunks sent so far (the next sequence number).
+    sent: u64,
+    fast: bool,
+    stopping: bool,
+}
+
+impl Slot {
+    fn start(config: &WorkerConfig) -> Result<Slot, Error> {
+        let (read, write) = crate::sys::nonblocking_pipe()?;
+        crate::sys::enlarge_pipe(write.as_fd());
+        let ring = Arc::new(Ring::new()?);
+        let handle = worker::start(config, read, ring.clone())?;
+        Ok(Slot {
+            handle,
+            tasks: File::from(write),
+            out: Vec::new(),
+            ring,
+            input: FrameBuf::default(),
+            held: VecDeque::new(),
+            sent: 0,
+            fast: false,
+            stopping: false,
+        })
+    }
+
+    fn pid(&self) -> i32 {
+        self.handle.pid()
+    }
+
+    /// Whether the worker may take one more chunk.
+    fn has_room(&self, max_chunks: Option<u64>) -> bool {
+        let depth = if self.fast { FAST_DEPTH } else { SLOW_DEPTH };
+        let spent = matches!(max_chunks, Some(max) if self.sent >= max);
+        !self.stopping && self.held.len() < depth && !spent
+    }
+
+    fn send(&mut self, job: Job) {
+        let seq = self.sent;
+        let run = ToWorker::Run {
+            seq,
+            task: job.task,
+            count: job.count,
+        };
+        // The header holds only numbers and the task name, which always encode.
+        let _ = channel::put_frame(&mut self.out, &run, &job.args);
+        self.sent += 1;
+        self.held.push_back((seq, job));
+    }
+
+    /// Writes what is pending without blocking; a worker gone leaves it to the death handling.
+    fn flush(&mut self) {
+        while !self.out.is_empty() {
+            match self.tasks.write(&self.out) {
+                Ok(n) => drop(self.out.drain(..n)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Reads the worker's published results into `done`.
+    fn collect(&mut self, done: &mut Vec<Delivery>) {
+        if !self.ring.read_into(self.input.spare()) {
+            return;
+        }
+        let pid = self.pid();
+        while let Some(frame) = self.input.next_frame() {
+            let Some((header, outcomes)) = channel::parse_results(frame) else {
+                continue;
+            };
+            if self.held.front().map(|(seq, _)| *seq) != Some(header.seq) {
+                continue;
+            }
+            if let Some((_, job)) = self.held.pop_front() {
+                self.fast = header.micros < FAST_MICROS;
+                done.push(Delivery {
+                    job,
+                    pid,
+                    outcome: Ok(outcomes.to_vec()),
+                });
+            }
+        }
+    }
+}
+
+/// Where the pool is in its life (Python's `RUN`, `CLOSE`, `TERMINATE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Running,
+    Closed,
+    Terminating,
+}
+
+/// Everything the pool's threads share, behind one lock.
+pub(crate) struct State {
+    phase: Phase,
+    queue: VecDeque<Job>,
+    slots: Vec<Slot>,
+    /// Lazy iterators (`imap`) still feeding chunks, which a closed pool must wait for.
+    feeders: usize,
+    config: WorkerConfig,
+    processes: usize,
+    /// No new worker before this instant (after an initializer failed).
+    respawn_at: Option<Instant>,
+}
+
+/// The state and the result thread's doorbell.
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    pub(crate) bell: Arc<Bell>,
+}
+
+impl Shared {
+    /// Starts `processes` workers; if one cannot start, ends those already started.
+    pub(crate) fn start(processes: usize, config: WorkerConfig) -> Result<Arc<Shared>, Error> {
+        let bell = config.bell.clone();
+        let mut slots = Vec::with_capacity(processes);
+        for _ in 0..processes {
+            match Slot::start(&config) {
+                Ok(slot) => slots.push(slot),
+                Err(e) => {
+                    for slot in &slots {
+                        // A worker already gone needs no signal.
+                        let _ = slot.handle.terminate();
+                    }
+                    end_workers(slots);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Arc::new(Shared {
+            state: Mutex::new(State {
+                phase: Phase::Running,
+                queue: VecDeque::new(),
+                slots,
+                feeders: 0,
+                config,
+                processes,
+                respawn_at: None,
+            }),
+            bell,
+        }))
+    }
+
+    /// Adds a chunk to the queue and hands what it can to workers with room; a feeder (a lazy
+    /// iterator registered while the pool ran) may go on after `close`. A refused chunk comes
+    /// back.
+    pub(crate) fn submit(&self, job: Job, feeder: bool) -> Result<(), Job> {
+        let mut state = lock(&self.state);
+        let open = match state.phase {
+            Phase::Running => true,
+            Phase::Closed => feeder,
+            Phase::Terminating => false,
+        };
+        if !open {
+            return Err(job);
+        }
+        state.queue.push_back(job);
+        if state.dispatch(false) {
+            drop(state);
+            self.bell.ring();
+        }
+        Ok(())
+    }
+
+    /// Changes the phase (never back to running) and wakes the result thread to act on it.
+    pub(crate) fn set_phase(&self, phase: Phase) {
+        let mut state = lock(&self.state);
+        if state.phase != Phase::Terminating {
+            state.phase = phase;
+        }
+        drop(state);
+        self.bell.ring();
+    }
+
+    /// Registers a lazy iterator that will feed chunks; `false` if the pool is not running.
+    pub(crate) fn open_feeder(&self) -> bool {
+        let mut state = lock(&self.state);
+        let running = state.phase == Phase::Running;
+        state.feeders += usize::from(running);
+        running
+    }
+
+    /// Retires a feeder: its input is exhausted or it was dropped.
+    pub(crate) fn close_feeder(&self) {
+        let mut state = lock(&self.state);
+        state.feeders = state.feeders.saturating_sub(1);
+        drop(state);
+        self.bell.ring();
+    }
+
+    /// The phase the pool is in.
+    pub(crate) fn phase(&self) -> Phase {
+        lock(&self.state).phase
+    }
+}
+
+impl State {
+    /// Moves queued chunks to the workers with most room. Flushes a worker's pipe only if
+    /// `flush_all`, or if the worker was idle (it needs the wake-up); other bytes wait for the
+    /// result thread, which runs anyway when the busy worker answers, so a stream of small tasks
+    /// goes out in batches. Returns whether an idle worker's bytes did not fit in its pipe, which
+    /// the result thread must then be woken to write.
+    fn dispatch(&mut self, flush_all: bool) -> bool {
+        let max_chunks = self.config.max_chunks;
+        let idle: Vec<bool> = self.slots.iter().map(|s| s.held.is_empty()).collect();
+        while !self.queue.is_empty() {
+            let Some(slot) = self
+                .slots
+                .iter_mut()
+                .filter(|s| s.has_room(max_chunks))
+                .min_by_key(|s| s.held.len())
+            else {
+                break;
+            };
+            if let Some(job) = self.queue.pop_front() {
+                slot.send(job);
+            }
+        }
+        let mut pending = false;
+        for (slot, was_idle) in self.slots.iter_mut().zip(idle) {
+            if flush_all || was_idle {
+                slot.flush();
+            }
+            pending |= was_idle && !slot.out.is_empty();
+        }
+        pending
+    }
+
+    fn collect(&mut self, done: &mut Vec<Delivery>) {
+        for slot in &mut self.slots {
+            slot.collect(done);
+        }
+    }
+
+    /// Removes the dead worker at `index`: fails the chunks it started, requeues the rest.
+    fn bury(&mut self, index: usize, code: i32, done: &mut Vec<Delivery>) {
+        let mut slot = self.slots.swap_remove(index);
+        slot.collect(done);
+        let started = slot.ring.started();
+        let pid = slot.pid();
+        // Exiting with a code before starting anything means the initializer failed: then the
+        // queued work fails with that exit too, rather than wait for a worker that can never
+        // start (CPython starts such workers forever), and replacements come at a slower pace.
+        let init_failed = code > 0 && started == 0;
+        let mut failed = Vec::new();
+        if init_failed {
+            self.respawn_at = Some(Instant::now() + RESPAWN_PAUSE);
+            failed.extend(self.queue.drain(..));
+        }
+        for (seq, job) in slot.held.drain(..).rev() {
+            if seq < started || init_failed {
+                failed.push(job);
+            } else {
+                self.queue.push_front(job);
+            }
+        }
+        done.extend(failed.into_iter().map(|job| Delivery {
+            job,
+            pid,
+            outcome: Err(ChunkFailure::Died { pid, code }),
+        }));
+    }
+
+    /// Starts workers until there are as many as asked for; returns whether some are missing.
+    fn replenish(&mut self) -> bool {
+        if self.respawn_at.is_some_and(|at| Instant::now() < at) {
+            return self.slots.len() < self.processes;
+        }
+        while self.phase != Phase::Terminating && self.slots.len() < self.processes {
+            match Slot::start(&self.config) {
+                Ok(slot) => self.slots.push(slot),
+                Err(e) => {
+                    eprintln!("multiproc: could not start a pool worker, retrying: {e}");
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Closed, and nothing left to do.
+    fn finished(&self) -> bool {
+        self.phase == Phase::Closed
+            && self.feeders == 0
+            && self.queue.is_empty()
+            && self.slots.iter().all(|s| s.held.is_empty())
+    }
+
+    /// Whether the result thread has something to do right now.
+    fn has_work(&self) -> bool {
+        self.phase == Phase::Terminating
+            || self.finished()
+            || self.slots.iter().any(|s| s.ring.has_data())
+            || (!self.queue.is_empty()
+                && self
+                    .slots
+                    .iter()
+                    .any(|s| s.has_room(self.config.max_chunks)))
+    }
+
+    /// The descriptors to sleep on: the bell, each worker's pidfd, and the task pipes with
+    /// bytes waiting to be written.
+    fn poll_set(&self, bell: &Bell) -> Vec<libc::pollfd> {
+        let entry = |fd: i32, events| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        let mut fds = vec![entry(bell.fd().as_raw_fd(), libc::POLLIN)];
+        for slot in &self.slots {
+            fds.push(entry(slot.handle.sentinel().as_raw_fd(), libc::POLLIN));
+        }
+        for slot in self.slots.iter().filter(|s| !s.out.is_empty()) {
+            fds.push(entry(slot.tasks.as_fd().as_raw_fd(), libc::POLLOUT));
+        }
+        fds
+    }
+}
+
+/// The result thread. Returns once the pool is finished or terminated, with every worker ended.
+pub(crate) fn run(shared: Arc<Shared>) {
+    let mut dead: Vec<i32> = Vec::new();
+    loop {
+        let mut done = Vec::new();
+        let mut state = lock(&shared.state);
+        state.collect(&mut done);
+        for pid in dead.drain(..) {
+            let Some(index) = state.slots.iter().position(|s| s.pid() == pid) else {
+                continue;
+            };
+            if let Some(code) = state.slots[index].handle.exitcode() {
+                state.bury(index, code, &mut done);
+            }
+        }
+        let short = state.replenish();
+        state.dispatch(true);
+        if state.phase == Phase::Terminating {
+            let slots = terminate(&mut state, &mut done);
+            drop(state);
+            done.into_iter().for_each(Delivery::deliver);
+            end_workers(slots);
+            return;
+        }
+        if state.finished() {
+            let slots = stop(&mut state);
+            drop(state);
+            done.into_iter().for_each(Delivery::deliver);
+            join_workers(slots);
+            return;
+        }
+        let quick = state.slots.iter().any(|s| s.fast && !s.held.is_empty());
+        if quick && done.is_empty() && !state.has_work() {
+            let rings: Vec<Arc<Ring>> = state.slots.iter().map(|s| s.ring.clone()).collect();
+            drop(state);
+            if spin_for_results(&rings) {
+                continue;
+            }
+            state = lock(&shared.state);
+        }
+        shared.bell.prepare_sleep();
+        let mut fds = (!state.has_work() && done.is_empty()).then(|| state.poll_set(&shared.bell));
+        let pids: Vec<i32> = state.slots.iter().map(Slot::pid).collect();
+
+        drop(state);
+        done.into_iter().for_each(Delivery::deliver);
+        let mut rang = false;
+        if let Some(fds) = &mut fds {
+            let timeout = if short { 100 } else { -1 };
+            sleep(fds, timeout);
+            rang = fds[0].revents != 0;
+            // Entries 1..=pids.len() are the pidfds, in slot order.
+            for (fd, pid) in fds[1..].iter().zip(&pids) {
+                if fd.revents != 0 {
+                    dead.push(*pid);
+                }
+            }
+        }
+        shared.bell.woke(rang);
+    }
+}
+
+/// How long the result thread watches the rings before it sleeps, when a worker holds quick
+/// chunks: an answer due within microseconds then costs no wake-up on either side.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// Watches the rings for up to [`SPIN`], without the state lock (callers need it to submit);
+/// returns whether results arrived.
+fn spin_for_results(rings: &[Arc<Ring>]) -> bool {
+    let until = Instant::now() + SPIN;
+    while Instant::now() < until {
+        if rings.iter().any(|ring| ring.has_data()) {
+            return true;
+        }
+        std::hint::spin_loop();
+    }
+    false
+}
+
+fn sleep(fds: &mut [libc::pollfd], timeout: libc::c_int) {
+    // SAFETY: `fds` is a valid array of pollfd of its length. The descriptors in it belong to
+    // the bell and to slots that only this thread removes, so they stay open during the call;
+    // a stale one would only make poll return early.
+    let ret = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+    if ret < 0 {
+        // EINTR, or a transient failure: the loop looks at everything again anyway.
+        fds.iter_mut().for_each(|fd| fd.revents = 0);
+    }
+}
+
+/// Fails everything queued or held and signals every worker; returns the slots to end.
+fn terminate(state: &mut State, done: &mut Vec<Delivery>) -> Vec<Slot> {
+    let mut slots = std::mem::take(&mut state.slots);
+    for slot in &mut slots {
+        let _ = slot.handle.terminate();
+        let pid = slot.pid();
+        for (_, job) in slot.held.drain(..) {
+            done.push(Delivery {
+                job,
+                pid,
+                outcome: Err(ChunkFailure::Terminated),
+            });
+        }
+    }
+    for job in state.queue.drain(..) {
+        done.push(Delivery {
+            job,
+            pid: 0,
+            outcome: Err(ChunkFailure::Terminated),
+        });
+    }
+    slots
+}
+
+/// Waits for terminated workers, killing those that outlive the grace period.
+fn end_workers(slots: Vec<Slot>) {
+    let deadline = Instant::now() + TERM_GRACE;
+    for slot in &slots {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !matches!(slot.handle.join_timeout(left), Ok(None)) {
+            continue;
+        }
+        let _ = slot.handle.kill();
+        let _ = slot.handle.join_timeout(TERM_GRACE);
+    }
+}
+
+/// Tells every worker to finish; returns the slots to join.
+fn stop(state: &mut State) -> Vec<Slot> {
+    let mut slots = std::mem::take(&mut state.slots);
+    for slot in &mut slots {
+        let _ = channel::put_frame(&mut slot.out, &ToWorker::Stop, &[]);
+        slot.stopping = true;
+        slot.flush();
+    }
+    slots
+}
+
+/// Waits for stopped workers to exit.
+fn join_workers(slots: Vec<Slot>) {
+    for slot in &slots {
+        let _ = slot.handle.join();
+    }
+}

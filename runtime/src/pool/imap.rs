@@ -1,0 +1,194 @@
+//! Lazy maps (Python's `imap` and `imap_unordered`): an iterator that feeds the pool as it is
+//! consumed, keeping a bounded number of chunks in flight, so an endless input works and a slow
+//! consumer does not make the pool read ahead without limit (CPython reads all input first).
+
+use super::handler::Shared;
+use super::result::{decode_outcomes, ChunkOutcome, Sink};
+use super::{next_chunk, send_chunk, unsent, Pool, PoolError};
+use crate::error::Error;
+use crate::process::children::lock;
+use crate::task::OneArg;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex};
+
+/// Chunks in flight (sent and not yet handed out) per worker.
+const WINDOW_PER_WORKER: usize = 8;
+
+/// Finished chunks waiting to be handed out.
+struct Arrived<R> {
+    chunks: BTreeMap<usize, VecDeque<Result<R, Error>>>,
+    /// Chunk indices in the order they finished.
+    order: VecDeque<usize>,
+}
+
+/// The sink of a lazy map.
+struct Stream<R> {
+    arrived: Mutex<Arrived<R>>,
+    ready: Condvar,
+}
+
+impl<R: serde::de::DeserializeOwned + Send> Sink for Stream<R> {
+    fn deliver(&self, index: usize, count: u32, pid: i32, outcome: ChunkOutcome) {
+        let mut values = VecDeque::with_capacity(count as usize);
+        decode_outcomes::<R>(count, pid, outcome, |one| values.push_back(one));
+        let mut arrived = lock(&self.arrived);
+        arrived.chunks.insert(index, values);
+        arrived.order.push_back(index);
+        drop(arrived);
+        self.ready.notify_all();
+    }
+}
+
+/// The iterator of [`Pool::imap`](super::Pool::imap) and
+/// [`Pool::imap_unordered`](super::Pool::imap_unordered) (Python's `IMapIterator`): each item
+/// is one task's result or error.
+pub struct IMap<T: OneArg, I> {
+    shared: Arc<Shared>,
+    /// `None` once exhausted.
+    input: Option<I>,
+    chunksize: usize,
+    window: usize,
+    ordered: bool,
+    /// Chunks sent, and chunks fully handed out.
+    sent: usize,
+    consumed: usize,
+    /// In order: the next chunk to hand out.
+    next: usize,
+    /// Whether this iterator counts as a feeder of the pool (so `close` waits for it).
+    feeding: bool,
+    stream: Arc<Stream<T::Output>>,
+}
+
+impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
+    pub(crate) fn new(pool: &Pool, input: I, chunksize: usize, ordered: bool) -> Self {
+        let feeding = pool.shared.open_feeder();
+        let mut imap = IMap {
+            shared: pool.shared.clone(),
+            input: Some(input),
+            chunksize: chunksize.clamp(1, u32::MAX as usize),
+            window: WINDOW_PER_WORKER * pool.processes,
+            ordered,
+            sent: 0,
+            consumed: 0,
+            next: 0,
+            feeding,
+            stream: Arc::new(Stream {
+                arrived: Mutex::new(Arrived {
+                    chunks: BTreeMap::new(),
+                    order: VecDeque::new(),
+                }),
+                ready: Condvar::new(),
+            }),
+        };
+        if chunksize == 0 {
+            imap.fail_input(PoolError::ZeroChunksize.into());
+        } else if !feeding {
+            imap.fail_input(PoolError::NotRunning.into());
+        }
+        imap
+    }
+
+    /// Ends the input with one failed item carrying `error`.
+    fn fail_input(&mut self, error: Error) {
+        self.stop_feeding();
+        unsent(&*self.stream, self.sent, 1, error);
+        self.sent += 1;
+    }
+
+    fn stop_feeding(&mut self) {
+        self.input = None;
+        if std::mem::take(&mut self.feeding) {
+            self.shared.close_feeder();
+        }
+    }
+
+    /// Sends chunks while fewer than the window are in flight.
+    fn fill(&mut self) {
+        while self.sent - self.consumed < self.window {
+            let Some(input) = &mut self.input else {
+                return;
+            };
+            let Some((count, bytes)) = next_chunk(&mut input.map(T::args_from_one), self.chunksize)
+            else {
+                self.stop_feeding();
+                return;
+            };
+            send_chunk(
+                &self.shared,
+                T::NAME,
+                self.stream.clone(),
+                self.sent,
+                count,
+                bytes,
+                true,
+            );
+            self.sent += 1;
+        }
+    }
+
+    /// The next result if one is ready; marks chunks handed out.
+    fn take_ready(&mut self) -> Option<Result<T::Output, Error>> {
+        let mut arrived = lock(&self.stream.arrived);
+        loop {
+            let index = if self.ordered {
+                self.next
+            } else {
+                *arrived.order.front()?
+            };
+            let chunk = arrived.chunks.get_mut(&index)?;
+            if let Some(item) = chunk.pop_front() {
+                return Some(item);
+            }
+            arrived.chunks.remove(&index);
+            if !self.ordered {
+                arrived.order.pop_front();
+            }
+            self.next += 1;
+            self.consumed += 1;
+        }
+    }
+}
+
+impl<T: OneArg, I: Iterator<Item = T::Arg>> Iterator for IMap<T, I> {
+    type Item = Result<T::Output, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.fill();
+            if let Some(item) = self.take_ready() {
+                return Some(item);
+            }
+            if self.input.is_none() && self.consumed == self.sent {
+                return None;
+            }
+            let arrived = lock(&self.stream.arrived);
+            let waiting = if self.ordered {
+                !arrived.chunks.contains_key(&self.next)
+            } else {
+                arrived.order.is_empty()
+            };
+            if waiting && self.consumed < self.sent {
+                drop(self.stream.ready.wait(arrived));
+            }
+        }
+    }
+}
+
+impl<T: OneArg, I> Drop for IMap<T, I> {
+    fn drop(&mut self) {
+        if self.feeding {
+            self.shared.close_feeder();
+        }
+    }
+}
+
+impl<T: OneArg, I> fmt::Debug for IMap<T, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IMap")
+            .field("task", &T::NAME)
+            .field("ordered", &self.ordered)
+            .field("in_flight", &(self.sent - self.consumed))
+            .finish()
+    }
+}

@@ -1,0 +1,472 @@
+//! A pool of worker processes (Python's `multiprocessing.Pool`): `map`, `starmap`, `apply`,
+//! their `_async` forms, `imap` and `imap_unordered`, with `close`, `terminate` and `join`.
+//!
+//! Workers are long-lived daemonic children that run tasks by their registered name. Work
+//! travels in chunks: the arguments of many calls packed into one frame down a worker's task
+//! pipe, and their outcomes back through a ring in shared memory, so that a busy pool makes no
+//! system call per task. A worker that dies (killed, say) fails exactly the chunks it had
+//! started, with an error that names its pid and signal; the rest of its work goes to the other
+//! workers and a new worker takes its place, where CPython's pool hangs.
+//!
+//! ```no_run
+//! use multiproc::prelude::*;
+//!
+//! #[process_task]
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! # fn main() -> multiproc::Result<()> {
+//! let pool = Pool::new(4)?;
+//! assert_eq!(pool.map(task!(square), 0..4)?, vec![0, 1, 4, 9]);
+//! assert_eq!(pool.apply(task!(square, 7))?, 49);
+//! pool.close();
+//! pool.join()?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod channel;
+mod err;
+mod handler;
+mod imap;
+mod result;
+mod ring;
+mod worker;
+
+pub use err::PoolError;
+pub use imap::IMap;
+pub use result::{AsyncResult, Callbacks};
+
+use crate::error::Error;
+use crate::task::registry;
+use crate::task::{Call, OneArg, TakesArgs, Task, TaskRef};
+use crate::wire;
+use handler::{Job, Phase, Shared};
+use result::{Cell, ChunkFailure, Gather, Sink};
+use std::sync::{Arc, Mutex};
+use std::thread::{JoinHandle, ThreadId};
+use worker::{EncodedCall, WorkerConfig};
+
+/// A pool of worker processes (Python's `multiprocessing.Pool`).
+///
+/// Dropping a pool terminates it (Python's `with Pool() as p:`), in bounded time; call
+/// [`close`](Pool::close) and [`join`](Pool::join) first to let queued work finish.
+pub struct Pool {
+    shared: Arc<Shared>,
+    handler: Mutex<Option<JoinHandle<()>>>,
+    handler_id: ThreadId,
+    processes: usize,
+}
+
+/// Options for a [`Pool`] (the keyword arguments of Python's `Pool(...)`).
+#[must_use = "a PoolBuilder does nothing until `build` is called"]
+pub struct PoolBuilder {
+    processes: Option<usize>,
+    initializer: Option<Result<EncodedCall, Error>>,
+    max_tasks_per_child: Option<u64>,
+}
+
+impl PoolBuilder {
+    /// The number of workers (Python's `processes`); by default [`cpu_count`](crate::cpu_count).
+    pub fn processes(mut self, processes: usize) -> Self {
+        self.processes = Some(processes);
+        self
+    }
+
+    /// A task each worker runs once as it starts (Python's `initializer` and `initargs`).
+    /// If it panics, the worker exits with code 1 and the tasks waiting for it fail with
+    /// [`Error::Exited`]; a new worker is tried after a short pause.
+    pub fn initializer<T: Task>(mut self, call: Call<T>) -> Self {
+        self.initializer = Some(registry::lookup(T::NAME).and_then(|entry| {
+            Ok(EncodedCall {
+                entry,
+                args: wire::encode(call.args())?,
+            })
+        }));
+        self
+    }
+
+    /// How many chunks a worker runs before it exits and a fresh one replaces it (Python's
+    /// `maxtasksperchild`; as in Python, each chunk of a map counts as one task).
+    pub fn maxtasksperchild(mut self, tasks: u64) -> Self {
+        self.max_tasks_per_child = Some(tasks);
+        self
+    }
+
+    /// Starts the workers.
+    ///
+    /// Errors: [`PoolError::NoProcesses`] for zero processes or zero `maxtasksperchild`; the
+    /// initializer's [`Error::UnknownTask`] or encoding error; [`Error::DaemonicParent`] in a
+    /// daemonic process (a pool worker, say); [`Error::Io`] if the system refuses.
+    pub fn build(self) -> Result<Pool, Error> {
+        let processes = self.processes.unwrap_or_else(crate::cpu_count);
+        if processes == 0 || self.max_tasks_per_child == Some(0) {
+            return Err(PoolError::NoProcesses.into());
+        }
+        let config = WorkerConfig {
+            initializer: self.initializer.transpose()?,
+            max_chunks: self.max_tasks_per_child,
+            bell: Arc::new(ring::Bell::new()?),
+        };
+        let shared = Shared::start(processes, config)?;
+        let for_thread = shared.clone();
+        let handler = std::thread::Builder::new()
+            .name("multiproc-pool".to_owned())
+            .spawn(move || handler::run(for_thread))?;
+        Ok(Pool {
+            shared,
+            handler_id: handler.thread().id(),
+            handler: Mutex::new(Some(handler)),
+            processes,
+        })
+    }
+}
+
+/// The default chunksize: Python's `ceil(len / (4 × workers))`.
+fn default_chunksize(len: usize, processes: usize) -> usize {
+    len.div_ceil(4 * processes).max(1)
+}
+
+/// Takes the next chunk of up to `size` arguments from `args` and packs them one after another:
+/// its count and bytes (or why they do not encode), or `None` when `args` is exhausted.
+fn next_chunk<A: serde::Serialize>(
+    args: &mut impl Iterator<Item = A>,
+    size: usize,
+) -> Option<(u32, Result<Vec<u8>, Error>)> {
+    // Most arguments encode in a few bytes: one allocation for a typical chunk.
+    let mut bytes = Ok(Vec::with_capacity(size.min(1 << 16) * 4));
+    let mut count = 0u32;
+    for arg in args.take(size) {
+        count += 1;
+        if let Ok(out) = &mut bytes {
+            if let Err(e) = wire::encode_into(&arg, out) {
+                bytes = Err(e);
+            }
+        }
+    }
+    (count > 0).then_some((count, bytes))
+}
+
+/// Sends chunk `index` of a job (`count` calls of `task`, packed in `bytes`) to the pool, or
+/// fails it in its sink if it does not encode or the pool does not take it.
+fn send_chunk(
+    shared: &Shared,
+    task: &'static str,
+    sink: Arc<dyn Sink>,
+    index: usize,
+    count: u32,
+    bytes: Result<Vec<u8>, Error>,
+    feeder: bool,
+) {
+    let args = match bytes {
+        Ok(args) => args,
+        Err(e) => return unsent(&*sink, index, count, e),
+    };
+    let job = Job {
+        task,
+        count,
+        args,
+        sink,
+        index,
+    };
+    if let Err(job) = shared.submit(job, feeder) {
+        unsent(&*job.sink, index, count, PoolError::NotRunning.into());
+    }
+}
+
+/// Ends a job's chunk without sending it.
+fn unsent(sink: &dyn Sink, index: usize, count: u32, error: Error) {
+    sink.deliver(index, count, 0, Err(ChunkFailure::Unsent(Arc::new(error))));
+}
+
+impl Pool {
+    /// A pool of `processes` workers (Python's `Pool(processes)`); zero is
+    /// [`PoolError::NoProcesses`].
+    pub fn new(processes: usize) -> Result<Pool, Error> {
+        Pool::builder().processes(processes).build()
+    }
+
+    /// A builder for the other options: initializer, maxtasksperchild.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder {
+            processes: None,
+            initializer: None,
+            max_tasks_per_child: None,
+        }
+    }
+
+    /// The number of workers the pool keeps.
+    pub fn processes(&self) -> usize {
+        self.processes
+    }
+
+    /// Runs the arguments `args` of task `T` (`len` of them) in chunks of `chunksize` (default:
+    /// Python's formula) and completes the result with `finish` of the outputs, in input order.
+    /// Each chunk goes to the workers as soon as it is packed.
+    fn submit<T: Task, A: serde::Serialize, Out: Send + 'static>(
+        &self,
+        len: usize,
+        mut args: impl Iterator<Item = A>,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<Out>,
+        finish: fn(Vec<T::Output>) -> Result<Out, Error>,
+    ) -> AsyncResult<Out> {
+        let cell = Cell::new(callbacks);
+        let chunksize = match chunksize {
+            Some(0) => Err(PoolError::ZeroChunksize.into()),
+            Some(n) => Ok(n),
+            None => Ok(default_chunksize(len, self.processes)),
+        };
+        let checked = chunksize.and_then(|n| registry::lookup(T::NAME).map(|_| n));
+        let chunksize = match checked {
+            Ok(n) => n.min(u32::MAX as usize),
+            Err(e) => {
+                cell.complete(Err(e));
+                return AsyncResult::new(cell);
+            }
+        };
+        let sink = Gather::<T::Output, Out>::new(cell.clone(), finish);
+        let mut chunks = 0;
+        while let Some((count, bytes)) = next_chunk(&mut args, chunksize) {
+            send_chunk(
+                &self.shared,
+                T::NAME,
+                sink.clone(),
+                chunks,
+                count,
+                bytes,
+                false,
+            );
+            chunks += 1;
+        }
+        sink.seal(chunks);
+        AsyncResult::new(cell)
+    }
+
+    /// Submits `items` as arguments of `T`; the length for the default chunksize comes from the
+    /// iterator if it knows it exactly, otherwise the items are collected first (as Python does).
+    fn submit_items<T: Task, I: Iterator>(
+        &self,
+        items: I,
+        to_args: impl Fn(I::Item) -> T::Args,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<Vec<T::Output>>,
+    ) -> AsyncResult<Vec<T::Output>> {
+        match items.size_hint() {
+            (low, Some(high)) if low == high => {
+                self.submit::<T, _, _>(low, items.map(to_args), chunksize, callbacks, Ok)
+            }
+            _ => {
+                let items: Vec<I::Item> = items.collect();
+                let len = items.len();
+                self.submit::<T, _, _>(
+                    len,
+                    items.into_iter().map(to_args),
+                    chunksize,
+                    callbacks,
+                    Ok,
+                )
+            }
+        }
+    }
+
+    /// Runs one call in a worker and waits for its result (Python's `apply`).
+    pub fn apply<T: Task>(&self, call: Call<T>) -> Result<T::Output, Error> {
+        self.apply_async(call).get()
+    }
+
+    /// Starts one call in a worker (Python's `apply_async`). A pool that is not running gives a
+    /// result whose `get` is [`PoolError::NotRunning`].
+    pub fn apply_async<T: Task>(&self, call: Call<T>) -> AsyncResult<T::Output> {
+        self.apply_async_with(call, Callbacks::new())
+    }
+
+    /// [`apply_async`](Pool::apply_async) with Python's `callback` and `error_callback`.
+    pub fn apply_async_with<T: Task>(
+        &self,
+        call: Call<T>,
+        callbacks: Callbacks<T::Output>,
+    ) -> AsyncResult<T::Output> {
+        let args = std::iter::once(call.args());
+        self.submit::<T, _, _>(1, args, Some(1), callbacks, |mut outputs| {
+            outputs
+                .pop()
+                .ok_or_else(|| Error::Decode("a task sent no result".to_owned()))
+        })
+    }
+
+    /// Calls a one-argument task on every item, in chunks, and returns the results in input
+    /// order (Python's `map`). If tasks fail, the first failure is returned, once every chunk
+    /// has finished. Empty input gives an empty vector at once.
+    pub fn map<T: OneArg>(
+        &self,
+        task: TaskRef<T>,
+        items: impl IntoIterator<Item = T::Arg>,
+    ) -> Result<Vec<T::Output>, Error> {
+        self.map_async(task, items).get()
+    }
+
+    /// [`map`](Pool::map) with an explicit chunksize (Python's `map(f, items, chunksize)`).
+    pub fn map_chunked<T: OneArg>(
+        &self,
+        task: TaskRef<T>,
+        items: impl IntoIterator<Item = T::Arg>,
+        chunksize: usize,
+    ) -> Result<Vec<T::Output>, Error> {
+        self.map_async_with(task, items, Some(chunksize), Callbacks::new())
+            .get()
+    }
+
+    /// Starts a [`map`](Pool::map) (Python's `map_async`).
+    pub fn map_async<T: OneArg>(
+        &self,
+        task: TaskRef<T>,
+        items: impl IntoIterator<Item = T::Arg>,
+    ) -> AsyncResult<Vec<T::Output>> {
+        self.map_async_with(task, items, None, Callbacks::new())
+    }
+
+    /// Starts a [`map`](Pool::map) with a chunksize (`None`: Python's default) and callbacks
+    /// (Python's `map_async(f, items, chunksize, callback, error_callback)`).
+    pub fn map_async_with<T: OneArg>(
+        &self,
+        _task: TaskRef<T>,
+        items: impl IntoIterator<Item = T::Arg>,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<Vec<T::Output>>,
+    ) -> AsyncResult<Vec<T::Output>> {
+        self.submit_items::<T, _>(items.into_iter(), T::args_from_one, chunksize, callbacks)
+    }
+
+    /// Calls a task on every tuple of positional arguments, in chunks, and returns the results
+    /// in input order (Python's `starmap`); failures as in [`map`](Pool::map).
+    pub fn starmap<T: TakesArgs<A>, A>(
+        &self,
+        task: TaskRef<T>,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<Vec<T::Output>, Error> {
+        self.starmap_async(task, items).get()
+    }
+
+    /// [`starmap`](Pool::starmap) with an explicit chunksize.
+    pub fn starmap_chunked<T: TakesArgs<A>, A>(
+        &self,
+        task: TaskRef<T>,
+        items: impl IntoIterator<Item = A>,
+        chunksize: usize,
+    ) -> Result<Vec<T::Output>, Error> {
+        self.starmap_async_with(task, items, Some(chunksize), Callbacks::new())
+            .get()
+    }
+
+    /// Starts a [`starmap`](Pool::starmap) (Python's `starmap_async`).
+    pub fn starmap_async<T: TakesArgs<A>, A>(
+        &self,
+        task: TaskRef<T>,
+        items: impl IntoIterator<Item = A>,
+    ) -> AsyncResult<Vec<T::Output>> {
+        self.starmap_async_with(task, items, None, Callbacks::new())
+    }
+
+    /// Starts a [`starmap`](Pool::starmap) with a chunksize and callbacks.
+    pub fn starmap_async_with<T: TakesArgs<A>, A>(
+        &self,
+        _task: TaskRef<T>,
+        items: impl IntoIterator<Item = A>,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<Vec<T::Output>>,
+    ) -> AsyncResult<Vec<T::Output>> {
+        self.submit_items::<T, _>(items.into_iter(), T::args_from, chunksize, callbacks)
+    }
+
+    /// Calls a one-argument task on every item, lazily, yielding results in input order
+    /// (Python's `imap`, chunksize 1). Only a bounded number of tasks is in flight, so the
+    /// input may be endless: `pool.imap(task!(f), 0..).take(10)`.
+    pub fn imap<T: OneArg, I: IntoIterator<Item = T::Arg>>(
+        &self,
+        task: TaskRef<T>,
+        items: I,
+    ) -> IMap<T, I::IntoIter> {
+        self.imap_chunked(task, items, 1)
+    }
+
+    /// [`imap`](Pool::imap) with a chunksize.
+    pub fn imap_chunked<T: OneArg, I: IntoIterator<Item = T::Arg>>(
+        &self,
+        _task: TaskRef<T>,
+        items: I,
+        chunksize: usize,
+    ) -> IMap<T, I::IntoIter> {
+        IMap::new(self, items.into_iter(), chunksize, true)
+    }
+
+    /// Like [`imap`](Pool::imap), but yields results as they finish (Python's
+    /// `imap_unordered`).
+    pub fn imap_unordered<T: OneArg, I: IntoIterator<Item = T::Arg>>(
+        &self,
+        task: TaskRef<T>,
+        items: I,
+    ) -> IMap<T, I::IntoIter> {
+        self.imap_unordered_chunked(task, items, 1)
+    }
+
+    /// [`imap_unordered`](Pool::imap_unordered) with a chunksize.
+    pub fn imap_unordered_chunked<T: OneArg, I: IntoIterator<Item = T::Arg>>(
+        &self,
+        _task: TaskRef<T>,
+        items: I,
+        chunksize: usize,
+    ) -> IMap<T, I::IntoIter> {
+        IMap::new(self, items.into_iter(), chunksize, false)
+    }
+
+    /// Accepts no more work; the workers exit once the queued work is done (Python's `close`).
+    pub fn close(&self) {
+        self.shared.set_phase(Phase::Closed);
+    }
+
+    /// Stops the workers now (SIGTERM, then SIGKILL after a short grace) and fails every
+    /// unfinished task with [`PoolError::Terminated`] (Python's `terminate`). Idempotent, takes
+    /// bounded time, and may be called from a callback.
+    pub fn terminate(&self) {
+        self.shared.set_phase(Phase::Terminating);
+        self.wait_handler();
+    }
+
+    /// Waits for the workers to exit (Python's `join`); [`PoolError::Running`] unless the pool
+    /// was closed or terminated first.
+    pub fn join(&self) -> Result<(), Error> {
+        if self.shared.phase() == Phase::Running {
+            return Err(PoolError::Running.into());
+        }
+        self.wait_handler();
+        Ok(())
+    }
+
+    /// Waits for the result thread to finish, unless this is that thread (a callback).
+    fn wait_handler(&self) {
+        if std::thread::current().id() == self.handler_id {
+            return;
+        }
+        let handler = crate::process::children::lock(&self.handler).take();
+        if let Some(handler) = handler {
+            let _ = handler.join();
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("processes", &self.processes)
+            .field("phase", &self.shared.phase())
+            .finish()
+    }
+}

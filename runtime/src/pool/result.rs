@@ -1,0 +1,367 @@
+//! Results that arrive later: [`AsyncResult`] (Python's `AsyncResult` / `MapResult`), the
+//! success and error [`Callbacks`], and the sinks that turn a chunk's encoded outcomes into them.
+//!
+//! The pool's result thread hands each finished chunk to its job's [`Sink`]. A sink decodes the
+//! outcomes, and when its job is complete it runs the callback (exactly one of the two, once, on
+//! the result thread, as Python does) and then wakes whoever waits in `get`.
+
+use super::err::PoolError;
+use crate::error::Error;
+use crate::process::children::lock;
+use crate::wire;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Why a whole chunk failed without running to its end.
+#[derive(Debug, Clone)]
+pub(crate) enum ChunkFailure {
+    /// The worker holding it ended: killed by a signal (`code < 0`) or exited with `code`.
+    Died { pid: i32, code: i32 },
+    /// The pool was terminated.
+    Terminated,
+    /// The chunk was never sent: its arguments could not be encoded, or the pool was not running.
+    Unsent(Arc<Error>),
+}
+
+impl ChunkFailure {
+    pub(crate) fn to_error(&self) -> Error {
+        match *self {
+            ChunkFailure::Died { pid, code } if code < 0 => Error::Signaled { pid, signal: -code },
+            ChunkFailure::Died { pid, code } => Error::Exited { pid, code },
+            ChunkFailure::Terminated => PoolError::Terminated.into(),
+            ChunkFailure::Unsent(ref error) => match **error {
+                Error::Pool(ref pool) => pool.clone().into(),
+                ref other => Error::Encode(other.to_string()),
+            },
+        }
+    }
+}
+
+/// What came back for a chunk: the encoded outcomes of its tasks, or why it failed as a whole.
+pub(crate) type ChunkOutcome = Result<Vec<u8>, ChunkFailure>;
+
+/// Where the results of one job (a map, an apply, an imap) go.
+pub(crate) trait Sink: Send + Sync {
+    /// Chunk `index` of the job, of `count` tasks, run by worker `pid`, finished.
+    fn deliver(&self, index: usize, count: u32, pid: i32, outcome: ChunkOutcome);
+}
+
+/// Calls `each` with the outcome of every task of a chunk, in order.
+pub(crate) fn decode_outcomes<R: DeserializeOwned>(
+    count: u32,
+    pid: i32,
+    outcome: ChunkOutcome,
+    mut each: impl FnMut(Result<R, Error>),
+) {
+    let bytes = match outcome {
+        Ok(bytes) => bytes,
+        Err(failure) => return (0..count).for_each(|_| each(Err(failure.to_error()))),
+    };
+    let mut reader = match wire::OutcomeReader::new(&bytes) {
+        Ok(reader) => reader,
+        Err(e) => return (0..count).for_each(|_| each(Err(Error::Decode(e.to_string())))),
+    };
+    for done in 0..count {
+        match reader.next_outcome::<R>() {
+            Ok(one) => each(one.map_err(|failure| Error::from_task_failure(pid, failure))),
+            Err(e) => {
+                let message = e.to_string();
+                (done..count).for_each(|_| each(Err(Error::Decode(message.clone()))));
+                return;
+            }
+        }
+    }
+}
+
+type OnSuccess<R> = Box<dyn FnOnce(&R) + Send>;
+type OnError = Box<dyn FnOnce(&Error) + Send>;
+
+/// Python's `callback` and `error_callback`: exactly one of them runs, once, when the result is
+/// ready, on the pool's result thread and before `get` returns. Keep them short: they hold up
+/// the delivery of other results, and a callback that waits for another result of the same pool
+/// waits for ever (as in Python), since that result would be delivered by its own thread.
+/// Submitting work or calling `terminate` from a callback is fine.
+pub struct Callbacks<R> {
+    on_success: Option<OnSuccess<R>>,
+    on_error: Option<OnError>,
+}
+
+impl<R> Callbacks<R> {
+    /// No callbacks yet.
+    pub fn new() -> Self {
+        Callbacks {
+            on_success: None,
+            on_error: None,
+        }
+    }
+
+    /// Runs `f` with the value when the task succeeds (Python's `callback=`).
+    pub fn on_success(mut self, f: impl FnOnce(&R) + Send + 'static) -> Self {
+        self.on_success = Some(Box::new(f));
+        self
+    }
+
+    /// Runs `f` with the error when the task fails (Python's `error_callback=`).
+    pub fn on_error(mut self, f: impl FnOnce(&Error) + Send + 'static) -> Self {
+        self.on_error = Some(Box::new(f));
+        self
+    }
+
+    fn run(self, outcome: &Result<R, Error>) {
+        // A panicking callback must not take the pool's result thread down with it.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match outcome {
+            Ok(value) => self.on_success.map(|f| f(value)),
+            Err(error) => self.on_error.map(|f| f(error)),
+        }));
+        if ran.is_err() {
+            eprintln!("multiproc: a pool callback panicked; the result is still delivered");
+        }
+    }
+}
+
+impl<R> Default for Callbacks<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R> fmt::Debug for Callbacks<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Callbacks")
+            .field("on_success", &self.on_success.is_some())
+            .field("on_error", &self.on_error.is_some())
+            .finish()
+    }
+}
+
+struct CellState<R> {
+    outcome: Option<Result<R, Error>>,
+    /// `Some(successful)` once ready.
+    success: Option<bool>,
+    callbacks: Option<Callbacks<R>>,
+}
+
+/// The shared slot behind an [`AsyncResult`].
+pub(crate) struct Cell<R> {
+    state: Mutex<CellState<R>>,
+    ready: Condvar,
+    /// Set once the outcome is in, for waiters that watch before they sleep.
+    done: AtomicBool,
+}
+
+impl<R> Cell<R> {
+    pub(crate) fn new(callbacks: Callbacks<R>) -> Arc<Self> {
+        Arc::new(Cell {
+            state: Mutex::new(CellState {
+                outcome: None,
+                success: None,
+                callbacks: Some(callbacks),
+            }),
+            ready: Condvar::new(),
+            done: AtomicBool::new(false),
+        })
+    }
+
+    /// Runs the callback, then makes the outcome available and wakes the waiters.
+    pub(crate) fn complete(&self, outcome: Result<R, Error>) {
+        let callbacks = lock(&self.state).callbacks.take();
+        if let Some(callbacks) = callbacks {
+            callbacks.run(&outcome);
+        }
+        let mut state = lock(&self.state);
+        state.success = Some(outcome.is_ok());
+        state.outcome = Some(outcome);
+        self.done.store(true, Ordering::Release);
+        self.ready.notify_all();
+    }
+}
+
+/// How long `get` and `wait` watch for the result before they sleep.
+const WATCH: Duration = Duration::from_micros(20);
+
+/// A result that will be ready later (Python's `AsyncResult`, and `MapResult` for `map_async`).
+///
+/// The task keeps running whatever the caller does with this handle; dropping it only means
+/// nobody reads the result.
+pub struct AsyncResult<R> {
+    cell: Arc<Cell<R>>,
+}
+
+impl<R> AsyncResult<R> {
+    pub(crate) fn new(cell: Arc<Cell<R>>) -> Self {
+        AsyncResult { cell }
+    }
+
+    /// Waits until ready, or until `deadline`; returns the locked state and whether it is ready.
+    fn wait_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> (std::sync::MutexGuard<'_, CellState<R>>, bool) {
+        // A quick task answers within microseconds: watching a little first spares the caller a
+        // sleep and the result thread a wake-up call.
+        let watch_until = Instant::now() + WATCH;
+        while !self.cell.done.load(Ordering::Acquire) && Instant::now() < watch_until {
+            std::hint::spin_loop();
+        }
+        let mut state = lock(&self.cell.state);
+        while state.success.is_none() {
+            let now = Instant::now();
+            state = match deadline {
+                None => self
+                    .cell
+                    .ready
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                Some(d) if d <= now => return (state, false),
+                Some(d) => {
+                    self.cell
+                        .ready
+                        .wait_timeout(state, d - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+        (state, true)
+    }
+
+    /// Waits for the result and returns it (Python's `get()`): the task's value, or its error
+    /// ([`Error::Panicked`] with the panic message, [`Error::Signaled`] naming the worker that was
+    /// killed while it held the task, ...).
+    pub fn get(self) -> Result<R, Error> {
+        let (mut state, _) = self.wait_until(None);
+        state.outcome.take().unwrap_or(Err(PoolError::Taken.into()))
+    }
+
+    /// Waits at most `timeout` for the result (Python's `get(timeout)`). If it is not ready then,
+    /// the error is [`PoolError::Timeout`]; the task goes on, and a later call may succeed. The
+    /// value is handed out once; a call after that is [`PoolError::Taken`].
+    pub fn get_timeout(&self, timeout: Duration) -> Result<R, Error> {
+        let (mut state, ready) = self.wait_until(Some(Instant::now() + timeout));
+        if !ready {
+            return Err(PoolError::Timeout.into());
+        }
+        state.outcome.take().unwrap_or(Err(PoolError::Taken.into()))
+    }
+
+    /// Waits until the result is ready (Python's `wait()`).
+    pub fn wait(&self) {
+        drop(self.wait_until(None));
+    }
+
+    /// Waits at most `timeout` (Python's `wait(timeout)`); returns whether the result is ready.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_until(Some(Instant::now() + timeout)).1
+    }
+
+    /// Whether the result is ready (Python's `ready()`).
+    pub fn ready(&self) -> bool {
+        lock(&self.cell.state).success.is_some()
+    }
+
+    /// Whether the task succeeded (Python's `successful()`); [`PoolError::NotReady`] before it
+    /// is ready.
+    pub fn successful(&self) -> Result<bool, Error> {
+        lock(&self.cell.state)
+            .success
+            .ok_or_else(|| PoolError::NotReady.into())
+    }
+}
+
+impl<R> fmt::Debug for AsyncResult<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncResult")
+            .field("ready", &self.ready())
+            .finish()
+    }
+}
+
+/// Gathers the chunks of a map (or the single chunk of an apply) and completes its cell when the
+/// last one is in, with the values in input order or the first failure that arrived (Python's
+/// `MapResult`). How many chunks there are is known once the submitter has sealed it.
+pub(crate) struct Gather<R, Out> {
+    parts: Mutex<Parts<R>>,
+    cell: Arc<Cell<Out>>,
+    finish: fn(Vec<R>) -> Result<Out, Error>,
+}
+
+struct Parts<R> {
+    chunks: Vec<Vec<R>>,
+    first_error: Option<Error>,
+    delivered: usize,
+    /// The number of chunks, once all are submitted.
+    expected: Option<usize>,
+    completed: bool,
+}
+
+impl<R: Send, Out> Gather<R, Out> {
+    pub(crate) fn new(cell: Arc<Cell<Out>>, finish: fn(Vec<R>) -> Result<Out, Error>) -> Arc<Self> {
+        Arc::new(Gather {
+            parts: Mutex::new(Parts {
+                chunks: Vec::new(),
+                first_error: None,
+                delivered: 0,
+                expected: None,
+                completed: false,
+            }),
+            cell,
+            finish,
+        })
+    }
+
+    /// Every chunk is submitted: `chunks` in all (none: the result is ready at once).
+    pub(crate) fn seal(&self, chunks: usize) {
+        let mut parts = lock(&self.parts);
+        parts.expected = Some(chunks);
+        self.complete_if_done(parts);
+    }
+
+    fn complete_if_done(&self, mut parts: std::sync::MutexGuard<'_, Parts<R>>) {
+        if parts.completed || parts.expected != Some(parts.delivered) {
+            return;
+        }
+        parts.completed = true;
+        let outcome = match parts.first_error.take() {
+            Some(error) => Err(error),
+            None => (self.finish)(concat(std::mem::take(&mut parts.chunks))),
+        };
+        drop(parts);
+        self.cell.complete(outcome);
+    }
+}
+
+/// The chunks' values in one vector, allocated once (flattening would grow it step by step).
+fn concat<R>(chunks: Vec<Vec<R>>) -> Vec<R> {
+    let mut all = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
+    chunks.into_iter().for_each(|chunk| all.extend(chunk));
+    all
+}
+
+impl<R: DeserializeOwned + Send, Out> Sink for Gather<R, Out>
+where
+    Out: Send,
+{
+    fn deliver(&self, index: usize, count: u32, pid: i32, outcome: ChunkOutcome) {
+        let mut values = Vec::with_capacity(count as usize);
+        let mut error = None;
+        decode_outcomes::<R>(count, pid, outcome, |one| match one {
+            Ok(value) => values.push(value),
+            Err(e) => {
+                error.get_or_insert(e);
+            }
+        });
+        let mut parts = lock(&self.parts);
+        if parts.chunks.len() <= index {
+            parts.chunks.resize_with(index + 1, Vec::new);
+        }
+        parts.chunks[index] = values;
+        if parts.first_error.is_none() {
+            parts.first_error = error;
+        }
+        parts.delivered += 1;
+        self.complete_if_done(parts);
+    }
+}

@@ -1,0 +1,130 @@
+//! A pool worker: a daemonic child process that runs chunks of tasks by name until told to stop.
+//!
+//! The worker is forked through the foundation's [`Process`] (so it is registered, reaped, and
+//! dies with its parent), and from then on touches only what it was given: the read end of its
+//! task pipe, its result [`Ring`] and the pool's [`Bell`], all of which belong to this pool alone.
+//! It never takes a lock of the parent's, so it is safe to fork while the parent's result thread
+//! runs. Tasks are found in the registry by name, as the spawn start method will need.
+
+use super::channel::{self, FrameBuf, ResultHeader, ToWorker};
+use super::ring::{Bell, Ring};
+use crate::error::Error;
+use crate::process::ProcessHandle;
+use crate::sys;
+use crate::task::registry::{self, TaskEntry};
+use crate::wire;
+use crate::Process;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A task call already encoded: what a worker runs once as it starts (Python's `initializer`
+/// and `initargs`).
+#[derive(Clone)]
+pub(crate) struct EncodedCall {
+    pub(crate) entry: &'static TaskEntry,
+    pub(crate) args: Vec<u8>,
+}
+
+/// Bytes a worker reads from its task pipe at once.
+const READ_AT_ONCE: usize = 64 * 1024;
+
+/// What every worker of one pool is started with.
+#[derive(Clone)]
+pub(crate) struct WorkerConfig {
+    pub(crate) initializer: Option<EncodedCall>,
+    /// Python's `maxtasksperchild`: chunks a worker runs before it exits and is replaced.
+    pub(crate) max_chunks: Option<u64>,
+    pub(crate) bell: Arc<Bell>,
+}
+
+/// Starts a worker on the given task pipe and result ring.
+pub(crate) fn start(
+    config: &WorkerConfig,
+    tasks: OwnedFd,
+    ring: Arc<Ring>,
+) -> Result<ProcessHandle<()>, Error> {
+    // Fill the registry's table now, in the parent: a worker forked while another thread was
+    // still building it would find it half-built for ever.
+    let _ = registry::lookup("");
+    let config = config.clone();
+    Process::from_fn(move || run(config, &tasks, &ring))
+        .daemon(true)
+        .start()
+}
+
+/// The worker's loop: read frames, run chunks, publish results; return to exit.
+fn run(config: WorkerConfig, tasks: &OwnedFd, ring: &Ring) {
+    if let Some(init) = &config.initializer {
+        if let Err(failure) = init.entry.invoke(&init.args) {
+            eprintln!(
+                "pool worker initializer `{}` failed: {failure}",
+                init.entry.name()
+            );
+            crate::exit(1);
+        }
+    }
+    let mut input = FrameBuf::default();
+    let mut scratch = vec![0u8; READ_AT_ONCE];
+    let mut results = Vec::new();
+    let mut last: Option<&'static TaskEntry> = None;
+    let mut done = 0u64;
+    loop {
+        while let Some(frame) = input.next_frame() {
+            let Ok((message, args)) = wire::decode_next::<ToWorker<'_>>(frame) else {
+                return;
+            };
+            let ToWorker::Run { seq, task, count } = message else {
+                return;
+            };
+            let entry = match last {
+                Some(entry) if entry.name() == task => entry,
+                _ => match registry::lookup(task) {
+                    Ok(entry) => entry,
+                    Err(_) => return,
+                },
+            };
+            last = Some(entry);
+            ring.mark_started(seq);
+            run_chunk(entry, seq, args, count, &mut results);
+            ring.write(&results, &config.bell);
+            done += 1;
+            if config.max_chunks.is_some_and(|max| done >= max) {
+                return;
+            }
+        }
+        if !read_more(tasks, &mut scratch, input.spare()) {
+            return;
+        }
+    }
+}
+
+/// Runs one chunk and leaves its result frame in `out`.
+fn run_chunk(entry: &TaskEntry, seq: u64, args: &[u8], count: u32, out: &mut Vec<u8>) {
+    let began = Instant::now();
+    channel::begin_results(out);
+    entry.invoke_batch(args, count, out);
+    let micros = u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX);
+    channel::finish_results(out, ResultHeader { seq, micros });
+}
+
+/// Reads what the parent has written (the pipe does not block) through `scratch`, waiting until
+/// something arrives, and appends it to `buf`; `false` at end of file or on an error (the parent
+/// is gone). Reading through a scratch buffer allocated once spares zeroing room in `buf` for
+/// every read.
+fn read_more(tasks: &OwnedFd, scratch: &mut [u8], buf: &mut Vec<u8>) -> bool {
+    loop {
+        match sys::read_some(tasks.as_fd(), scratch) {
+            Ok(Some(n)) => {
+                buf.extend_from_slice(&scratch[..n]);
+                return n > 0;
+            }
+            Ok(None) => {
+                if sys::poll(&[tasks.as_fd()], libc::POLLIN, None).is_err() {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+}

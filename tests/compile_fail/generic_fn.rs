@@ -1,0 +1,8 @@
+use multiproc::prelude::*;
+
+#[process_task]
+fn identity<T>(value: T) -> T {
+    value
+}
+
+fn main() {}

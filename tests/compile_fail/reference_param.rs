@@ -1,0 +1,8 @@
+use multiproc::prelude::*;
+
+#[process_task]
+fn shout(text: &str) -> String {
+    text.to_uppercase()
+}
+
+fn main() {}

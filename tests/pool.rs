@@ -1,0 +1,518 @@
+//! Pool: Python's rules, and the failures CPython's pool cannot survive, injected for real.
+
+use multiproc::pool::{Callbacks, PoolError};
+use multiproc::prelude::*;
+use multiproc::Error;
+use serde::{Deserialize, Serialize, Serializer};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+#[process_task]
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+#[process_task]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+#[process_task]
+fn pid() -> i32 {
+    std::process::id() as i32
+}
+
+/// The pid of the worker that ran item `_x`.
+#[process_task]
+fn pid_of(_x: u64) -> i32 {
+    std::process::id() as i32
+}
+
+#[process_task]
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+#[process_task]
+fn fail_on(x: u64, bad: u64) -> u64 {
+    if x == bad {
+        panic!("bad item {x}");
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    x
+}
+
+/// Writes this worker's pid to `path`, then sleeps: a task to kill while it runs.
+#[process_task]
+fn hold(path: PathBuf, ms: u64) -> u64 {
+    std::fs::write(&path, std::process::id().to_string()).expect("write pid");
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// Appends one line to `path`: counts initializer runs across processes.
+#[process_task]
+fn count_run(path: PathBuf) {
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .expect("open");
+    writeln!(f, "{}", std::process::id()).expect("append");
+}
+
+#[process_task]
+fn noop() {}
+
+#[process_task]
+fn panics_on_three(x: u64) -> u64 {
+    assert_ne!(x, 3, "three is refused");
+    x
+}
+
+#[process_task]
+fn broken_init() {
+    panic!("the initializer fails");
+}
+
+/// Whether starting a process from here is refused as from a daemonic process.
+#[process_task]
+fn try_start_child() -> bool {
+    matches!(
+        Process::new(task!(noop)).start(),
+        Err(Error::DaemonicParent)
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct Unencodable;
+
+impl Serialize for Unencodable {
+    fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(
+            "this value refuses to be encoded",
+        ))
+    }
+}
+
+#[process_task]
+fn unencodable() -> Unencodable {
+    Unencodable
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("multiproc-pool-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+fn wait_for_pid(path: &Path) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "the task never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn map_starmap_apply_give_values_in_order() {
+    let pool = Pool::new(2).unwrap();
+    let squares = pool.map(task!(square), 0..1000).unwrap();
+    assert_eq!(squares, (0..1000).map(|x| x * x).collect::<Vec<u64>>());
+    assert_eq!(
+        pool.map_chunked(task!(square), vec![3, 4], 1).unwrap(),
+        vec![9, 16]
+    );
+    let sums = pool
+        .starmap(task!(add), vec![(1, 2), (3, 4), (-5, 5)])
+        .unwrap();
+    assert_eq!(sums, vec![3, 7, 0]);
+    assert_eq!(pool.apply(task!(add, 40, 2)).unwrap(), 42);
+    let r = pool.apply_async(task!(add, a = 1, b = 2));
+    assert_eq!(r.get_timeout(Duration::from_secs(10)).unwrap(), 3);
+    let many: Vec<_> = (0..500)
+        .map(|i| pool.apply_async(task!(square, i)))
+        .collect();
+    let got: Vec<u64> = many.into_iter().map(|r| r.get().unwrap()).collect();
+    assert_eq!(got, (0..500).map(|x| x * x).collect::<Vec<u64>>());
+}
+
+#[test]
+fn empty_input_gives_an_empty_result_at_once() {
+    let pool = Pool::new(1).unwrap();
+    let start = Instant::now();
+    assert!(pool.map(task!(square), Vec::new()).unwrap().is_empty());
+    assert!(pool
+        .starmap(task!(add), Vec::<(i64, i64)>::new())
+        .unwrap()
+        .is_empty());
+    assert_eq!(pool.imap(task!(square), Vec::new()).count(), 0);
+    assert!(start.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn pool_rules_are_errors() {
+    assert!(matches!(
+        Pool::new(0),
+        Err(Error::Pool(PoolError::NoProcesses))
+    ));
+    let pool = Pool::new(1).unwrap();
+    assert!(matches!(pool.join(), Err(Error::Pool(PoolError::Running))));
+    assert!(matches!(
+        pool.map_chunked(task!(square), vec![1], 0),
+        Err(Error::Pool(PoolError::ZeroChunksize))
+    ));
+    pool.close();
+    assert!(matches!(
+        pool.apply(task!(square, 2)),
+        Err(Error::Pool(PoolError::NotRunning))
+    ));
+    assert!(matches!(
+        pool.map(task!(square), vec![1]),
+        Err(Error::Pool(PoolError::NotRunning))
+    ));
+    pool.join().unwrap();
+    pool.terminate();
+    pool.terminate();
+    assert!(matches!(
+        pool.imap(task!(square), vec![1]).next(),
+        Some(Err(Error::Pool(PoolError::NotRunning)))
+    ));
+}
+
+#[test]
+fn get_timeout_lets_the_task_go_on() {
+    let pool = Pool::new(1).unwrap();
+    let r = pool.apply_async(task!(nap, 300));
+    assert!(matches!(
+        r.successful(),
+        Err(Error::Pool(PoolError::NotReady))
+    ));
+    let start = Instant::now();
+    assert!(matches!(
+        r.get_timeout(Duration::from_millis(50)),
+        Err(Error::Pool(PoolError::Timeout))
+    ));
+    assert!(start.elapsed() >= Duration::from_millis(45));
+    assert!(!r.ready());
+    assert!(!r.wait_timeout(Duration::from_millis(10)));
+    r.wait();
+    assert!(r.ready());
+    assert!(r.successful().unwrap());
+    assert_eq!(r.get().unwrap(), 300);
+}
+
+#[test]
+fn exactly_one_callback_runs_once_before_get_returns() {
+    let pool = Pool::new(2).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let (tx2, errors) = (tx.clone(), Arc::new(AtomicUsize::new(0)));
+    let errors2 = errors.clone();
+    let ok = pool.apply_async_with(
+        task!(add, 2, 3),
+        Callbacks::new()
+            .on_success(move |v| tx.send(*v).unwrap())
+            .on_error(move |_| {
+                errors2.fetch_add(1, Ordering::SeqCst);
+            }),
+    );
+    assert_eq!(ok.get().unwrap(), 5);
+    assert_eq!(rx.try_recv(), Ok(5));
+    let bad = pool.apply_async_with(
+        task!(fail_on, 1, 1),
+        Callbacks::new()
+            .on_success(move |v: &u64| tx2.send(*v as i64).unwrap())
+            .on_error(|e| assert!(e.to_string().contains("bad item 1"))),
+    );
+    assert!(matches!(bad.get(), Err(Error::Panicked { .. })));
+    assert_eq!(errors.load(Ordering::SeqCst), 0);
+    assert!(rx.try_recv().is_err());
+    let got = Arc::new(std::sync::Mutex::new(None));
+    let got2 = got.clone();
+    let m = pool.map_async_with(
+        task!(square),
+        vec![2, 3],
+        None,
+        Callbacks::new().on_success(move |v: &Vec<u64>| *got2.lock().unwrap() = Some(v.clone())),
+    );
+    assert_eq!(m.get().unwrap(), vec![4, 9]);
+    assert_eq!(*got.lock().unwrap(), Some(vec![4, 9]));
+}
+
+#[test]
+fn a_panic_fails_only_its_task_and_map_reports_after_all_chunks() {
+    let pool = Pool::new(2).unwrap();
+    let before: Vec<i32> = (0..4)
+        .map(|_| pool.apply(task!(pid).bind(())).unwrap())
+        .collect();
+    let start = Instant::now();
+    let err = pool
+        .starmap_chunked(task!(fail_on), (0..8).map(|x| (x, 0)), 1)
+        .unwrap_err();
+    // Item 0 fails at once; the other seven take 50 ms each on two workers.
+    assert!(
+        start.elapsed() >= Duration::from_millis(140),
+        "{:?}",
+        start.elapsed()
+    );
+    match err {
+        Error::Panicked { pid, message } => {
+            assert!(before.contains(&pid));
+            assert!(message.contains("bad item 0"), "{message}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let one = pool.apply_async(task!(fail_on, 3, 3));
+    let two = pool.apply_async(task!(fail_on, 4, 3));
+    assert!(matches!(one.get(), Err(Error::Panicked { .. })));
+    assert_eq!(two.get().unwrap(), 4);
+    // No worker was lost to the panics.
+    let after = pool.apply(task!(pid).bind(())).unwrap();
+    assert!(before.contains(&after));
+}
+
+#[test]
+fn an_unencodable_result_fails_only_its_task() {
+    let pool = Pool::new(1).unwrap();
+    let bad = pool.apply_async(task!(unencodable).bind(()));
+    let good = pool.apply_async(task!(square, 5));
+    match bad.get() {
+        Err(Error::Task { failure, .. }) => {
+            assert!(matches!(failure, multiproc::error::TaskFailure::Encode(_)))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(good.get().unwrap(), 25);
+}
+
+#[test]
+fn a_killed_worker_fails_the_task_it_held_and_is_replaced() {
+    let pool = Pool::new(2).unwrap();
+    let path = scratch("held");
+    let victim = pool.apply_async(task!(hold, path.clone(), 20_000));
+    let pid = wait_for_pid(&path);
+    let others: Vec<_> = (0..20).map(|ms| pool.apply_async(task!(nap, ms))).collect();
+    std::thread::sleep(Duration::from_millis(50));
+    // SAFETY: kill has no memory effects; `pid` is a worker of this test's pool.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let start = Instant::now();
+    match victim.get() {
+        Err(Error::Signaled { pid: dead, signal }) => {
+            assert_eq!((dead, signal), (pid, libc::SIGKILL));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(start.elapsed() < Duration::from_secs(5));
+    let naps: Vec<u64> = others.into_iter().map(|r| r.get().unwrap()).collect();
+    assert_eq!(naps, (0..20).collect::<Vec<u64>>());
+    let pids: std::collections::HashSet<i32> = (0..6)
+        .map(|_| pool.apply(task!(pid).bind(())).unwrap())
+        .collect();
+    assert!(!pids.contains(&pid));
+    assert_eq!(pool.map(task!(square), 0..100).unwrap().len(), 100);
+}
+
+#[test]
+fn dropping_a_busy_pool_ends_it_in_bounded_time() {
+    let path = scratch("busy");
+    let pool = Pool::new(2).unwrap();
+    let r = pool.apply_async(task!(hold, path.clone(), 30_000));
+    let pid = wait_for_pid(&path);
+    let start = Instant::now();
+    pool.terminate();
+    assert!(matches!(r.get(), Err(Error::Pool(PoolError::Terminated))));
+    drop(pool);
+    assert!(start.elapsed() < Duration::from_secs(3));
+    // The worker is gone: signal 0 finds no such process (it was reaped).
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    assert_eq!(unsafe { libc::kill(pid, 0) }, -1);
+
+    let pool = Pool::new(1).unwrap();
+    let _busy = pool.apply_async(task!(nap, 30_000));
+    let start = Instant::now();
+    drop(pool);
+    assert!(start.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn imap_is_lazy_and_ordered_and_unordered_follows_completion() {
+    let pool = Pool::new(2).unwrap();
+    let first: Vec<u64> = pool
+        .imap(task!(square), 0..u64::MAX)
+        .take(10)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(first, (0..10).map(|x| x * x).collect::<Vec<u64>>());
+    let ordered: Vec<u64> = pool
+        .imap(task!(nap), vec![200, 1, 1])
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ordered, vec![200, 1, 1]);
+    let unordered: Vec<u64> = pool
+        .imap_unordered(task!(nap), vec![300, 1])
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(unordered, vec![1, 300]);
+    let chunked = pool
+        .imap_chunked(task!(square), 0..10, 3)
+        .map(|r| r.unwrap());
+    assert_eq!(chunked.sum::<u64>(), 285);
+}
+
+#[test]
+fn close_lets_queued_work_and_running_imaps_finish() {
+    let pool = Pool::new(2).unwrap();
+    let r = pool.map_async(task!(nap), vec![100, 100, 100]);
+    let mut lazy = pool.imap(task!(square), 0..20);
+    pool.close();
+    let rest: Vec<u64> = lazy.by_ref().map(|r| r.unwrap()).collect();
+    assert_eq!(rest.len(), 20);
+    drop(lazy);
+    pool.join().unwrap();
+    assert_eq!(r.get().unwrap(), vec![100, 100, 100]);
+}
+
+#[test]
+fn initializer_runs_once_per_worker_and_maxtasksperchild_renews_workers() {
+    let path = scratch("init");
+    let pool = Pool::builder()
+        .processes(2)
+        .initializer(task!(count_run, path.clone()))
+        .build()
+        .unwrap();
+    assert_eq!(pool.map_chunked(task!(square), 0..50, 1).unwrap().len(), 50);
+    pool.close();
+    pool.join().unwrap();
+    let runs = std::fs::read_to_string(&path).unwrap();
+    let pids: std::collections::HashSet<&str> = runs.lines().collect();
+    assert_eq!((runs.lines().count(), pids.len()), (2, 2));
+
+    let pool = Pool::builder()
+        .processes(1)
+        .maxtasksperchild(1)
+        .build()
+        .unwrap();
+    let pids: std::collections::HashSet<i32> = (0..4)
+        .map(|_| pool.apply(task!(pid).bind(())).unwrap())
+        .collect();
+    assert_eq!(pids.len(), 4);
+}
+
+#[test]
+fn workers_are_daemonic_and_a_child_process_may_run_its_own_pool() {
+    let pool = Pool::new(1).unwrap();
+    assert!(pool.apply(task!(try_start_child).bind(())).unwrap());
+    let child = Process::spawn(|| {
+        let inner = Pool::new(2).expect("pool in a child");
+        inner
+            .map(task!(square), 0..10)
+            .expect("map in a child")
+            .iter()
+            .sum::<u64>()
+    })
+    .unwrap();
+    assert_eq!(child.join().unwrap(), 285);
+}
+
+#[test]
+fn a_failing_initializer_fails_the_work_instead_of_hanging() {
+    let pool = Pool::builder()
+        .processes(1)
+        .initializer(task!(broken_init).bind(()))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    assert!(matches!(
+        pool.apply(task!(square, 2)),
+        Err(Error::Exited { code: 1, .. })
+    ));
+    assert!(matches!(
+        pool.map(task!(square), 0..10),
+        Err(Error::Exited { code: 1, .. })
+    ));
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_panic_inside_a_chunk_fails_only_its_own_item() {
+    let pool = Pool::new(1).unwrap();
+    let got: Vec<_> = pool.imap_chunked(task!(panics_on_three), 0..6, 6).collect();
+    assert_eq!(got.len(), 6);
+    for (x, one) in got.into_iter().enumerate() {
+        match (x, one) {
+            (3, Err(Error::Panicked { message, .. })) => assert!(message.contains("three")),
+            (x, Ok(v)) => assert_eq!(v, x as u64),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn imap_reads_its_input_only_as_far_as_needed() {
+    let pool = Pool::new(2).unwrap();
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let input = (0..u64::MAX).inspect(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let first: Vec<u64> = pool
+        .imap(task!(square), input)
+        .take(5)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(first, vec![0, 1, 4, 9, 16]);
+    // The window is 8 chunks of one per worker, refilled as results are taken.
+    let read = pulled.load(Ordering::SeqCst);
+    assert!((5..=5 + 16).contains(&read), "{read} items read");
+}
+
+#[test]
+fn terminate_from_a_callback_ends_the_pool() {
+    let pool = Arc::new(Pool::new(2).unwrap());
+    let inside = pool.clone();
+    let first = pool.apply_async_with(
+        task!(square, 3),
+        Callbacks::new().on_success(move |_| inside.terminate()),
+    );
+    assert_eq!(first.get().unwrap(), 9);
+    let start = Instant::now();
+    pool.join().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert!(matches!(
+        pool.apply(task!(square, 4)),
+        Err(Error::Pool(PoolError::NotRunning))
+    ));
+}
+
+/// The lengths of the runs of equal pids: the chunks, when each ran in a process of its own.
+fn chunk_runs(pids: &[i32]) -> Vec<usize> {
+    pids.chunk_by(|a, b| a == b).map(<[i32]>::len).collect()
+}
+
+#[test]
+fn the_default_chunksize_is_pythons_formula() {
+    // Workers that exit after each chunk: each chunk runs in a process of its own, so the pids
+    // show the chunks. ceil(10 / (4 x 1)) = 3 items a chunk; ceil(17 / (4 x 2)) = 3.
+    let cases = [(1, 10, vec![3, 3, 3, 1]), (2, 17, vec![3, 3, 3, 3, 3, 2])];
+    for (processes, items, runs) in cases {
+        let pool = Pool::builder()
+            .processes(processes)
+            .maxtasksperchild(1)
+            .build()
+            .unwrap();
+        let pids = pool.map(task!(pid_of), 0..items).unwrap();
+        assert_eq!(chunk_runs(&pids), runs);
+    }
+}
