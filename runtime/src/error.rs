@@ -76,6 +76,9 @@ pub enum Error {
         /// The process.
         pid: i32,
     },
+    /// A pipe operation failed.
+    #[error(transparent)]
+    Connection(#[from] crate::connection::ConnectionError),
 }
 
 /// What failed inside a child while running a task, as sent back to the parent.

@@ -31,6 +31,7 @@
 
 extern crate self as multiproc;
 
+pub mod connection;
 mod context;
 pub mod error;
 pub mod process;
@@ -38,6 +39,7 @@ mod sys;
 pub mod task;
 pub mod wire;
 
+pub use connection::{wait, Connection, ConnectionError, Pipe, Waitable};
 pub use error::Error;
 pub use multiproc_macros::{process_task, task};
 pub use process::{
@@ -51,8 +53,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What the tutorials use: `use multiproc::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        active_children, cpu_count, current_process, parent_process, process_task, task, Process,
-        ProcessHandle, Run,
+        active_children, cpu_count, current_process, parent_process, process_task, task, wait,
+        Connection, Pipe, Process, ProcessHandle, Run,
     };
 }
 
