@@ -10,8 +10,12 @@
 
 mod harness;
 mod process;
+mod sync;
 
 fn main() {
-    let rows: Vec<harness::Row> = [process::rows()].into_iter().flatten().collect();
+    let rows: Vec<harness::Row> = [process::rows(), sync::rows()]
+        .into_iter()
+        .flatten()
+        .collect();
     harness::run(rows);
 }

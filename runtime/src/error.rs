@@ -76,6 +76,12 @@ pub enum Error {
         /// The process.
         pid: i32,
     },
+    /// Shared memory could not be made, mapped or used.
+    #[error(transparent)]
+    Shm(#[from] crate::shm::ShmError),
+    /// A lock, semaphore, condition or barrier refused (see [`SyncError`](crate::sync::SyncError)).
+    #[error(transparent)]
+    Sync(crate::sync::SyncError),
     /// A pipe operation failed.
     #[error(transparent)]
     Connection(#[from] crate::connection::ConnectionError),

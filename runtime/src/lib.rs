@@ -27,7 +27,9 @@
 //! ```
 //!
 //! The module map follows CPython's `Lib/multiprocessing`: [`process`] (Python's `process` and
-//! `popen_fork`), [`task`] (what `#[process_task]` generates), [`wire`] (the codec), [`error`].
+//! `popen_fork`), [`task`] (what `#[process_task]` generates), [`wire`] (the codec), [`error`],
+//! [`sharedctypes`] (`Value`, `Array`), [`sync`] (Python's `synchronize`: the locks, semaphores,
+//! `Event`, `Condition`, `Barrier`) and [`shm`] (`heap` and `shared_memory`).
 
 extern crate self as multiproc;
 
@@ -35,6 +37,9 @@ pub mod connection;
 mod context;
 pub mod error;
 pub mod process;
+pub mod sharedctypes;
+pub mod shm;
+pub mod sync;
 mod sys;
 pub mod task;
 pub mod wire;
@@ -45,6 +50,9 @@ pub use multiproc_macros::{process_task, task};
 pub use process::{
     active_children, cpu_count, current_process, exit, parent_process, Process, ProcessHandle,
 };
+pub use sharedctypes::{Array, RawArray, RawValue, Value};
+pub use shm::SharedMemory;
+pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 pub use task::{Call, Run, Target, Task, TaskRef};
 
 /// `Result` with this crate's [`Error`].
@@ -54,7 +62,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub mod prelude {
     pub use crate::{
         active_children, cpu_count, current_process, parent_process, process_task, task, wait,
-        Connection, Pipe, Process, ProcessHandle, Run,
+        Array, Barrier, BoundedSemaphore, Condition, Connection, Event, Lock, Pipe, Process,
+        ProcessHandle, RLock, RawArray, RawValue, Run, Semaphore, Value,
     };
 }
 

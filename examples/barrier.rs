@@ -1,0 +1,6 @@
+#[path = "patterns/barrier.rs"]
+mod pattern;
+
+fn main() -> multiproc::Result<()> {
+    pattern::run()
+}

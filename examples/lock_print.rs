@@ -1,0 +1,6 @@
+#[path = "patterns/lock_print.rs"]
+mod pattern;
+
+fn main() -> multiproc::Result<()> {
+    pattern::run()
+}

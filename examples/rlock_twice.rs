@@ -1,0 +1,6 @@
+#[path = "patterns/rlock_twice.rs"]
+mod pattern;
+
+fn main() -> multiproc::Result<()> {
+    pattern::run()
+}

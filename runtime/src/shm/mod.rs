@@ -1,0 +1,69 @@
+//! Shared memory: segments that several processes map, and the pieces of them that shared
+//! objects live in (the machinery under Python's `multiprocessing.heap` and `shared_memory`).
+//!
+//! [`SharedMemory`] is Python's `shared_memory.SharedMemory`: a block in `/dev/shm` named so
+//! that unrelated processes can attach it, removed by a cleanup process if its creator dies.
+//! A [`Segment`] is a memfd mapped `MAP_SHARED`; a [`Block`] is a piece of one, allocated so
+//! that thousands of small objects share a few mappings. Both are inherited by a forked child
+//! and serialise to a reference that another process maps again.
+
+mod block;
+mod named;
+mod segment;
+mod shared;
+mod tracker;
+
+pub use block::Block;
+pub use named::SharedMemory;
+pub use segment::{Segment, SegmentRef};
+pub(crate) use shared::{Shared, SharedState};
+
+/// What can go wrong with shared memory.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShmError {
+    /// A system call failed.
+    #[error("shared memory: {0}")]
+    Io(#[from] std::io::Error),
+    /// A size that cannot be mapped (zero, or beyond the address space).
+    #[error("bad shared memory size: {0} bytes")]
+    BadSize(usize),
+    /// An alignment that is not a power of two up to 4096.
+    #[error("bad shared memory alignment: {0} (a power of two up to 4096 is needed)")]
+    BadAlign(usize),
+    /// A reference to a segment that can no longer be mapped: the process that sent it has
+    /// exited or closed it, and this process has no mapping of it.
+    #[error("the shared segment sent by process {pid} (descriptor {fd}) is gone")]
+    Unreachable {
+        /// The process named in the reference.
+        pid: u32,
+        /// Its descriptor number.
+        fd: i32,
+    },
+    /// A `SharedMemory` name that is already taken (Python's `FileExistsError`).
+    #[error("shared memory `{0}` already exists")]
+    Exists(String),
+    /// No `SharedMemory` has this name (Python's `FileNotFoundError`).
+    #[error("no shared memory is named `{0}`")]
+    NotFound(String),
+    /// A name that cannot name a segment: empty, longer than 254 bytes, or with `/` or NUL
+    /// after its optional leading `/`.
+    #[error("bad shared memory name `{0}`")]
+    BadName(String),
+    /// An index past the end (Python's `IndexError`).
+    #[error("index {index} is out of range for length {len}")]
+    IndexOutOfRange {
+        /// The index given.
+        index: usize,
+        /// The length.
+        len: usize,
+    },
+    /// A slice assignment whose values do not match the slice's length.
+    #[error("slice of length {expected} cannot be assigned {got} values")]
+    LengthMismatch {
+        /// The slice's length.
+        expected: usize,
+        /// The number of values given.
+        got: usize,
+    },
+}

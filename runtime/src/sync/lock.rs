@@ -1,0 +1,141 @@
+//! `Lock`: a non-recursive lock shared between processes (Python's `multiprocessing.Lock`).
+
+use super::raw::{self, Acquired};
+use super::{owner, LockResult, OwnerDied, SyncError, TryLockError, TryLockResult};
+use crate::shm::Shared;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+/// A lock shared between processes (Python's `multiprocessing.Lock`).
+///
+/// Held by a process, not a thread: as in Python, any thread of any process may release it,
+/// and acquiring it twice from one process blocks. Use it through guards ([`lock`](Lock::lock),
+/// [`try_lock`](Lock::try_lock), [`lock_timeout`](Lock::lock_timeout)) or Python's
+/// [`acquire`](Lock::acquire) / [`release`](Lock::release). If the holding process dies, the
+/// next acquirer gets the lock with [`OwnerDied`].
+///
+/// ```no_run
+/// use multiproc::sync::Lock;
+/// # fn main() -> multiproc::Result<()> {
+/// let lock = Lock::new()?;
+/// {
+///     let _guard = lock.lock()?;
+///     println!("only one process prints at a time");
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Lock {
+    word: Shared<AtomicU64>,
+}
+
+/// Holds a [`Lock`] until dropped (Python's `with lock:` block).
+#[must_use = "the lock is released as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct LockGuard<'a> {
+    lock: &'a Lock,
+}
+
+impl Drop for LockGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // Python lets another process release a Lock; then there is nothing left to release.
+        let _ = self.lock.release();
+    }
+}
+
+impl Lock {
+    /// A new, unlocked lock in shared memory (Python's `multiprocessing.Lock()`).
+    pub fn new() -> crate::Result<Lock> {
+        Ok(Lock {
+            word: Shared::new()?,
+        })
+    }
+
+    /// Acquires the lock, waiting as long as it takes; `Err(OwnerDied)` carries the guard when
+    /// the previous holder died holding it.
+    #[inline]
+    pub fn lock(&self) -> LockResult<LockGuard<'_>> {
+        match self.acquire_until(None) {
+            Acquired::FromDead(pid) => Err(OwnerDied::new(LockGuard { lock: self }, pid)),
+            _ => Ok(LockGuard { lock: self }),
+        }
+    }
+
+    /// Acquires the lock if it is free now (Python's `acquire(block=False)`).
+    #[inline]
+    pub fn try_lock(&self) -> TryLockResult<LockGuard<'_>> {
+        if raw::try_acquire(&self.word, owner::process()) {
+            Ok(LockGuard { lock: self })
+        } else {
+            Err(TryLockError::WouldBlock)
+        }
+    }
+
+    /// Acquires the lock, waiting at most `timeout` (Python's `acquire(timeout=..)`).
+    pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<LockGuard<'_>> {
+        guard_for(
+            self.acquire_until(super::deadline(Some(timeout))),
+            LockGuard { lock: self },
+        )
+    }
+
+    /// Python's `acquire(block=True, timeout=None)`: whether the lock was acquired. When its
+    /// holder had died, returns [`SyncError::OwnerDied`] *with the lock held*: release it when
+    /// done, as after `Ok(true)`.
+    #[inline]
+    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool, SyncError> {
+        let acquired = if block {
+            self.acquire_until(super::deadline(timeout))
+        } else if raw::try_acquire(&self.word, owner::process()) {
+            Acquired::Yes
+        } else {
+            Acquired::No
+        };
+        match acquired {
+            Acquired::Yes => Ok(true),
+            Acquired::No => Ok(false),
+            Acquired::FromDead(pid) => Err(SyncError::OwnerDied { pid }),
+        }
+    }
+
+    /// Releases the lock, whoever acquired it (Python's `release()`); releasing an unlocked
+    /// lock is [`SyncError::NotLocked`].
+    #[inline]
+    pub fn release(&self) -> Result<(), SyncError> {
+        match raw::release(&self.word) {
+            0 => Err(SyncError::NotLocked),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether some process holds the lock this instant.
+    pub fn is_locked(&self) -> bool {
+        raw::holder(&self.word) != 0
+    }
+
+    /// Whether this process holds the lock (what a `Condition` checks).
+    pub(crate) fn is_mine(&self) -> bool {
+        raw::holder(&self.word) == owner::process()
+    }
+
+    #[inline]
+    pub(crate) fn acquire_until(&self, deadline: Option<Instant>) -> Acquired {
+        raw::acquire(&self.word, owner::process(), deadline)
+    }
+}
+
+/// The guard-style result of an acquire.
+pub(crate) fn guard_for<G>(acquired: Acquired, guard: G) -> TryLockResult<G> {
+    match acquired {
+        Acquired::Yes => Ok(guard),
+        Acquired::FromDead(pid) => Err(TryLockError::OwnerDied(OwnerDied::new(guard, pid))),
+        Acquired::No => {
+            // The guard was never acquired: it must not release on drop.
+            std::mem::forget(guard);
+            Err(TryLockError::WouldBlock)
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Synchronisation across processes (Python's `multiprocessing.synchronize`): [`Lock`],
+//! [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`] and [`Barrier`],
+//! built on futexes in shared memory.
+//!
+//! Each primitive is a handle to a few words in a shared segment: `Clone + Send + Sync`,
+//! inherited by a forked child, and serialisable as a reference that another process maps
+//! again. [`futex`] is the layer every primitive (and the shared-memory queues) sleeps and wakes
+//! through, kept apart from the primitives as parking_lot keeps its parking lot. A process that
+//! dies holding a `Lock` or an `RLock` does not deadlock the others: the next acquirer gets the
+//! lock within about 100 ms of sleeping, with [`OwnerDied`], as `std::sync::Mutex` reports
+//! poisoning.
+
+mod barrier;
+mod condition;
+mod event;
+pub(crate) mod fork_safe;
+pub mod futex;
+mod lock;
+pub(crate) mod owner;
+pub(crate) mod raw;
+mod rlock;
+mod semaphore;
+
+pub use barrier::Barrier;
+pub use condition::{AnyLock, Condition, ConditionGuard};
+pub use event::Event;
+pub use lock::{Lock, LockGuard};
+pub use rlock::{RLock, RLockGuard};
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What a synchronisation operation can fail with (Python raises these as `ValueError`,
+/// `AssertionError`, `RuntimeError` and `BrokenBarrierError`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// The holder of the lock died; the caller now holds it (the lock-style API's form of
+    /// [`OwnerDied`]). What the lock protects may be half-updated.
+    #[error("the holder of the lock (process or thread {pid}) died; the lock is now yours")]
+    OwnerDied {
+        /// The dead holder's pid (thread id for an `RLock`).
+        pid: u32,
+    },
+    /// The lock is held by someone else, or the timeout passed.
+    #[error("the lock is held by someone else")]
+    WouldBlock,
+    /// Release of a `Lock` that is not locked (Python: "semaphore or lock released too many
+    /// times").
+    #[error("release of an unlocked lock")]
+    NotLocked,
+    /// Release of an `RLock` by a thread that does not own it (Python: "cannot release
+    /// un-acquired lock").
+    #[error("cannot release an RLock this thread does not own")]
+    NotOwner,
+    /// A `BoundedSemaphore` released past its initial value.
+    #[error("semaphore released too many times (past its initial value {initial})")]
+    TooManyReleases {
+        /// The initial value.
+        initial: u32,
+    },
+    /// A `Condition` waited on or notified without holding its lock (Python: "cannot wait on
+    /// un-acquired lock").
+    #[error("the condition's lock must be held to wait or notify")]
+    NotHeld,
+    /// The barrier is broken (aborted, reset while waited on, or a wait timed out); it stays
+    /// so until `reset` (Python's `BrokenBarrierError`).
+    #[error("the barrier is broken")]
+    BrokenBarrier,
+    /// A barrier for zero parties (Python: `ValueError`).
+    #[error("a barrier needs at least one party")]
+    NoParties,
+}
+
+impl From<SyncError> for crate::Error {
+    fn from(e: SyncError) -> Self {
+        crate::Error::Sync(e)
+    }
+}
+
+/// The lock was acquired, but its previous holder died holding it (the `PoisonError` of
+/// `std::sync`): what it protected may be half-updated. Carries the guard, so the caller can
+/// check, repair and go on: `lock().unwrap_or_else(OwnerDied::into_inner)`.
+pub struct OwnerDied<G> {
+    guard: G,
+    pid: u32,
+}
+
+impl<G> OwnerDied<G> {
+    pub(crate) fn new(guard: G, pid: u32) -> Self {
+        OwnerDied { guard, pid }
+    }
+
+    /// The guard: the lock is held.
+    pub fn into_inner(self) -> G {
+        self.guard
+    }
+
+    /// The guard, borrowed.
+    pub fn get_ref(&self) -> &G {
+        &self.guard
+    }
+
+    /// The dead holder's pid (thread id for an `RLock`).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+impl<G> fmt::Debug for OwnerDied<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnerDied").field("pid", &self.pid).finish()
+    }
+}
+
+impl<G> fmt::Display for OwnerDied<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&SyncError::OwnerDied { pid: self.pid }, f)
+    }
+}
+
+impl<G> std::error::Error for OwnerDied<G> {}
+
+impl<G> From<OwnerDied<G>> for crate::Error {
+    fn from(e: OwnerDied<G>) -> Self {
+        SyncError::OwnerDied { pid: e.pid }.into()
+    }
+}
+
+/// Why a `try_lock` or `lock_timeout` did not simply succeed.
+pub enum TryLockError<G> {
+    /// The lock is held by someone else, or the timeout passed.
+    WouldBlock,
+    /// Acquired from a holder that died (see [`OwnerDied`]).
+    OwnerDied(OwnerDied<G>),
+}
+
+impl<G> fmt::Debug for TryLockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryLockError::WouldBlock => f.write_str("WouldBlock"),
+            TryLockError::OwnerDied(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<G> fmt::Display for TryLockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryLockError::WouldBlock => fmt::Display::fmt(&SyncError::WouldBlock, f),
+            TryLockError::OwnerDied(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl<G> std::error::Error for TryLockError<G> {}
+
+impl<G> From<TryLockError<G>> for crate::Error {
+    fn from(e: TryLockError<G>) -> Self {
+        match e {
+            TryLockError::WouldBlock => SyncError::WouldBlock.into(),
+            TryLockError::OwnerDied(e) => e.into(),
+        }
+    }
+}
+
+/// What `lock()` returns: the guard, or the guard inside [`OwnerDied`].
+pub type LockResult<G> = Result<G, OwnerDied<G>>;
+/// What `try_lock()` and `lock_timeout()` return.
+pub type TryLockResult<G> = Result<G, TryLockError<G>>;
+
+/// The deadline `timeout` from now (`None`: no limit).
+pub(crate) fn deadline(timeout: Option<std::time::Duration>) -> Option<std::time::Instant> {
+    timeout.map(|t| {
+        let now = std::time::Instant::now();
+        now.checked_add(t)
+            .unwrap_or(now + std::time::Duration::from_secs(u32::MAX.into()))
+    })
+}

@@ -1,0 +1,161 @@
+//! Who holds a lock, and whether they still live.
+//!
+//! A lock word records its holder as a 64-bit *owner id*: the low 32 bits are a pid (for a
+//! `Lock`, held by a process) or a thread id (for an `RLock`, held by a thread), the high 32
+//! bits the low bits of that process's or thread's start time, in clock ticks since boot, from
+//! `/proc/<id>/stat`. glibc owns each thread's kernel robust list, so we cannot register our own;
+//! instead a waiter that has slept a while asks [`is_dead`]: the id is dead if `/proc/<id>` is
+//! gone, is a zombie, or belongs to a process that started at another time. The start time is
+//! what guards against pid reuse (`pid_max` is only 32768 on many machines, and a busy machine
+//! goes round it in seconds): a new process under a dead holder's pid has a different start
+//! time, unless it started within the same clock tick, 10 ms, which the pid allocator's round
+//! trip makes practically impossible.
+//!
+//! Both ids are cached (a process's in a static, a thread's in a thread-local) and forgotten in a
+//! forked child by a `pthread_atfork` handler, so the fast paths of the locks read memory only.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Once;
+
+/// The bits of an owner id that hold the pid or thread id (Linux ids are below 2^22).
+pub(crate) const ID_MASK: u64 = 0x3fff_ffff;
+
+static PROCESS: AtomicU64 = AtomicU64::new(0);
+static PID: AtomicU32 = AtomicU32::new(0);
+
+thread_local! {
+    static THREAD: Cell<u64> = const { Cell::new(0) };
+}
+
+/// This process's pid, cached.
+#[inline]
+pub(crate) fn pid() -> u32 {
+    match PID.load(Ordering::Relaxed) {
+        0 => learn_pid(),
+        pid => pid,
+    }
+}
+
+#[cold]
+fn learn_pid() -> u32 {
+    watch_fork();
+    let pid = std::process::id();
+    PID.store(pid, Ordering::Relaxed);
+    pid
+}
+
+/// This process's owner id (pid and start time), cached.
+#[inline]
+pub(crate) fn process() -> u64 {
+    match PROCESS.load(Ordering::Relaxed) {
+        0 => learn_process(),
+        id => id,
+    }
+}
+
+#[cold]
+fn learn_process() -> u64 {
+    let id = owner_id(pid(), "/proc/self/stat");
+    PROCESS.store(id, Ordering::Relaxed);
+    id
+}
+
+/// The calling thread's owner id (thread id and start time), cached.
+#[inline]
+pub(crate) fn thread() -> u64 {
+    THREAD.with(|cached| match cached.get() {
+        0 => learn_thread(cached),
+        id => id,
+    })
+}
+
+#[cold]
+fn learn_thread(cached: &Cell<u64>) -> u64 {
+    watch_fork();
+    // SAFETY: gettid has no preconditions and cannot fail.
+    let tid = unsafe { libc::gettid() } as u32;
+    let id = owner_id(tid, "/proc/thread-self/stat");
+    cached.set(id);
+    id
+}
+
+/// The pid or thread id in an owner id.
+pub(crate) fn os_id(owner: u64) -> u32 {
+    (owner & ID_MASK) as u32
+}
+
+fn owner_id(id: u32, stat: &str) -> u64 {
+    let start = std::fs::read_to_string(stat)
+        .ok()
+        .and_then(|s| parse_stat(&s))
+        .map_or(0, |(_, start)| start);
+    u64::from(id) | (u64::from(start) << 32)
+}
+
+/// Whether the process or thread `owner` names has ended (or its id now names another one).
+pub(crate) fn is_dead(owner: u64) -> bool {
+    let id = os_id(owner);
+    let started = (owner >> 32) as u32;
+    match std::fs::read_to_string(format!("/proc/{id}/stat")) {
+        Err(_) => true,
+        Ok(stat) => match parse_stat(&stat) {
+            None => false,
+            Some((state, start)) => matches!(state, 'Z' | 'X' | 'x') || start != started,
+        },
+    }
+}
+
+/// The state letter and the low 32 bits of the start time in a `/proc/<id>/stat` line.
+fn parse_stat(stat: &str) -> Option<(char, u32)> {
+    // The command name (field 2) may contain spaces and parentheses: fields after it are
+    // counted from its last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // `rest` starts at field 3 (state); starttime is field 22.
+    let start: u64 = fields.nth(22 - 4)?.parse().ok()?;
+    Some((state, start as u32))
+}
+
+/// Registers, once, the fork handler that makes a child recompute its ids.
+fn watch_fork() {
+    static ONCE: Once = Once::new();
+    extern "C" fn forget_ids() {
+        PID.store(0, Ordering::Relaxed);
+        PROCESS.store(0, Ordering::Relaxed);
+        let _ = THREAD.try_with(|cached| cached.set(0));
+    }
+    ONCE.call_once(|| {
+        // SAFETY: registers a handler that only stores to atomics and a thread-local cell, which
+        // is safe in the child of a fork.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_ids)) };
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_ids_are_alive_and_distinct() {
+        assert_eq!(os_id(process()), std::process::id());
+        assert!(!is_dead(process()));
+        assert!(!is_dead(thread()));
+        let other = std::thread::spawn(thread).join().unwrap();
+        assert_ne!(other, thread());
+        assert!(is_dead(other), "a thread that ended is dead");
+    }
+
+    #[test]
+    fn same_pid_other_start_time_is_dead() {
+        let me = process();
+        assert!(is_dead(me ^ (1 << 32)));
+    }
+
+    #[test]
+    fn stat_with_parentheses_in_the_name_parses() {
+        let line = "42 (a) b) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 123456 19 20";
+        assert_eq!(parse_stat(line), Some(('S', 123456)));
+    }
+}

@@ -1,0 +1,115 @@
+//! The owner word under `Lock` and `RLock`: a 64-bit word holding the owner id of its holder
+//! (see [`owner`]), 0 when free, with a waiters bit in the low half, which is the futex.
+//!
+//! Uncontended, acquiring is one compare-and-swap and releasing one swap. A contended acquirer
+//! spins briefly, then sets the waiters bit and sleeps on the futex; it wakes at least every
+//! [`CHECK_EVERY`] to ask whether the holder still lives, and takes the lock over from a dead
+//! holder, reporting it.
+
+use super::futex;
+use super::owner;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Set in the word while processes or threads may sleep on it.
+const WAITERS: u64 = 1 << 31;
+/// How often a sleeping acquirer checks that the holder is alive.
+const CHECK_EVERY: Duration = Duration::from_millis(100);
+/// Spins before sleeping: a lock held for a few instructions is often free again by then.
+const SPINS: u32 = 64;
+
+/// How an acquire ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acquired {
+    /// The caller holds the word.
+    Yes,
+    /// The caller holds the word, taken over from a holder that died; its pid or thread id.
+    FromDead(u32),
+    /// The deadline passed (or, for a try, the word is held).
+    No,
+}
+
+/// Takes the word for `me` without waiting.
+#[inline]
+pub(crate) fn try_acquire(word: &AtomicU64, me: u64) -> bool {
+    word.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok()
+}
+
+/// Takes the word for `me`, waiting until `deadline` (`None`: no limit).
+#[inline]
+pub(crate) fn acquire(word: &AtomicU64, me: u64, deadline: Option<Instant>) -> Acquired {
+    if try_acquire(word, me) {
+        Acquired::Yes
+    } else {
+        acquire_slow(word, me, deadline)
+    }
+}
+
+#[cold]
+fn acquire_slow(word: &AtomicU64, me: u64, deadline: Option<Instant>) -> Acquired {
+    for _ in 0..SPINS {
+        std::hint::spin_loop();
+        if word.load(Ordering::Relaxed) == 0 && try_acquire(word, me) {
+            return Acquired::Yes;
+        }
+    }
+    loop {
+        let held = word.load(Ordering::Relaxed);
+        if held == 0 {
+            // We were a waiter, so others may be: keep the bit so that release wakes them.
+            if word
+                .compare_exchange(0, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Acquired::Yes;
+            }
+            continue;
+        }
+        if held & WAITERS == 0
+            && word
+                .compare_exchange(held, held | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            continue;
+        }
+        let held = held | WAITERS;
+        let check_at = Instant::now() + CHECK_EVERY;
+        let until = deadline.map_or(check_at, |d| d.min(check_at));
+        if futex::wait_low_half(word, held as u32, Some(until)) == futex::Wake::Woken {
+            continue;
+        }
+        if let Some(dead) = take_from_dead(word, held, me) {
+            return Acquired::FromDead(dead);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Acquired::No;
+        }
+    }
+}
+
+/// If the holder recorded in `held` has died and the word still says so, takes it for `me`.
+fn take_from_dead(word: &AtomicU64, held: u64, me: u64) -> Option<u32> {
+    if word.load(Ordering::Relaxed) != held || !owner::is_dead(held & !WAITERS) {
+        return None;
+    }
+    word.compare_exchange(held, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+        .ok()
+        .map(|_| owner::os_id(held))
+}
+
+/// Frees the word; returns the holder it had (0: it was free), waking a sleeper if any.
+#[inline]
+pub(crate) fn release(word: &AtomicU64) -> u64 {
+    let held = word.swap(0, Ordering::Release);
+    if held & WAITERS != 0 {
+        futex::wake_low_half(word, 1);
+    }
+    held & !WAITERS
+}
+
+/// The owner id holding the word, or 0.
+#[inline]
+pub(crate) fn holder(word: &AtomicU64) -> u64 {
+    word.load(Ordering::Relaxed) & !WAITERS
+}

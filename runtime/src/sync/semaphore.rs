@@ -1,0 +1,168 @@
+//! `Semaphore` and `BoundedSemaphore`: counters that block at zero, shared between processes
+//! (Python's `multiprocessing.Semaphore` and `BoundedSemaphore`).
+
+use super::{futex, SyncError};
+use crate::shm::Shared;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The count (the futex) and how many may sleep on it.
+#[repr(C)]
+struct State {
+    count: AtomicU32,
+    sleepers: AtomicU32,
+}
+
+// SAFETY: two atomics, valid when zero.
+unsafe impl crate::shm::SharedState for State {}
+
+/// A semaphore shared between processes (Python's `multiprocessing.Semaphore(value)`).
+///
+/// ```no_run
+/// use multiproc::sync::Semaphore;
+/// # fn main() -> multiproc::Result<()> {
+/// let slots = Semaphore::new(2)?;
+/// let _slot = slots.lock(); // at most two holders at once
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Semaphore {
+    state: Shared<State>,
+}
+
+/// Holds one unit of a [`Semaphore`] or [`BoundedSemaphore`] until dropped (Python's
+/// `with sem:`).
+#[must_use = "the unit is released as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct SemaphoreGuard<'a> {
+    semaphore: &'a Semaphore,
+}
+
+impl Drop for SemaphoreGuard<'_> {
+    fn drop(&mut self) {
+        self.semaphore.add_one();
+    }
+}
+
+impl Semaphore {
+    /// A semaphore with `value` units (Python's `Semaphore(value)`).
+    pub fn new(value: u32) -> crate::Result<Semaphore> {
+        let state: Shared<State> = Shared::new()?;
+        state.count.store(value, Ordering::Release);
+        Ok(Semaphore { state })
+    }
+
+    /// Takes a unit, waiting as long as it takes (Python's `with sem:`).
+    pub fn lock(&self) -> SemaphoreGuard<'_> {
+        self.take(None);
+        SemaphoreGuard { semaphore: self }
+    }
+
+    /// Python's `acquire(block=True, timeout=None)`: whether a unit was taken.
+    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> bool {
+        let deadline = if block {
+            super::deadline(timeout)
+        } else {
+            Some(Instant::now())
+        };
+        self.take(deadline)
+    }
+
+    /// Gives a unit back (Python's `release()`).
+    pub fn release(&self) {
+        self.add_one();
+    }
+
+    /// The units left (Python's `get_value()`).
+    pub fn get_value(&self) -> u32 {
+        self.state.count.load(Ordering::Relaxed)
+    }
+
+    fn take(&self, deadline: Option<Instant>) -> bool {
+        let count = &self.state.count;
+        loop {
+            let c = count.load(Ordering::Relaxed);
+            if c > 0 {
+                if count
+                    .compare_exchange_weak(c, c - 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return true;
+                }
+                continue;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            self.state.sleepers.fetch_add(1, Ordering::SeqCst);
+            futex::wait(count, 0, deadline);
+            self.state.sleepers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn add_one(&self) {
+        self.state.count.fetch_add(1, Ordering::SeqCst);
+        self.wake_one();
+    }
+
+    fn wake_one(&self) {
+        if self.state.sleepers.load(Ordering::SeqCst) > 0 {
+            futex::wake_one(&self.state.count);
+        }
+    }
+}
+
+/// A semaphore that refuses to be released past its initial value (Python's
+/// `multiprocessing.BoundedSemaphore(value)`): such a release is
+/// [`SyncError::TooManyReleases`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BoundedSemaphore {
+    semaphore: Semaphore,
+    initial: u32,
+}
+
+impl BoundedSemaphore {
+    /// A bounded semaphore with `value` units, never more.
+    pub fn new(value: u32) -> crate::Result<BoundedSemaphore> {
+        Ok(BoundedSemaphore {
+            semaphore: Semaphore::new(value)?,
+            initial: value,
+        })
+    }
+
+    /// Takes a unit, waiting as long as it takes.
+    pub fn lock(&self) -> SemaphoreGuard<'_> {
+        self.semaphore.lock()
+    }
+
+    /// Python's `acquire(block=True, timeout=None)`: whether a unit was taken.
+    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> bool {
+        self.semaphore.acquire(block, timeout)
+    }
+
+    /// Gives a unit back; past the initial value, [`SyncError::TooManyReleases`].
+    pub fn release(&self) -> Result<(), SyncError> {
+        let count = &self.semaphore.state.count;
+        let mut c = count.load(Ordering::Relaxed);
+        loop {
+            if c >= self.initial {
+                return Err(SyncError::TooManyReleases {
+                    initial: self.initial,
+                });
+            }
+            match count.compare_exchange_weak(c, c + 1, Ordering::SeqCst, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => c = now,
+            }
+        }
+        self.semaphore.wake_one();
+        Ok(())
+    }
+
+    /// The units left (Python's `get_value()`).
+    pub fn get_value(&self) -> u32 {
+        self.semaphore.get_value()
+    }
+}
