@@ -85,6 +85,9 @@ pub enum Error {
     /// A pipe operation failed.
     #[error(transparent)]
     Connection(#[from] crate::connection::ConnectionError),
+    /// A queue operation failed.
+    #[error(transparent)]
+    Queue(crate::queue::QueueError),
 }
 
 /// What failed inside a child while running a task, as sent back to the parent.

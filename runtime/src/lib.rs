@@ -37,6 +37,7 @@ pub mod connection;
 mod context;
 pub mod error;
 pub mod process;
+pub mod queue;
 pub mod sharedctypes;
 pub mod shm;
 pub mod sync;
@@ -50,6 +51,7 @@ pub use multiproc_macros::{process_task, task};
 pub use process::{
     active_children, cpu_count, current_process, exit, parent_process, Process, ProcessHandle,
 };
+pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use sharedctypes::{Array, RawArray, RawValue, Value};
 pub use shm::SharedMemory;
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
@@ -62,8 +64,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub mod prelude {
     pub use crate::{
         active_children, cpu_count, current_process, parent_process, process_task, task, wait,
-        Array, Barrier, BoundedSemaphore, Condition, Connection, Event, Lock, Pipe, Process,
-        ProcessHandle, RLock, RawArray, RawValue, Run, Semaphore, Value,
+        Array, Barrier, BoundedSemaphore, Condition, Connection, Event, JoinableQueue, Lock, Pipe,
+        Process, ProcessHandle, Queue, RLock, RawArray, RawValue, Run, Semaphore, SimpleQueue,
+        Value,
     };
 }
 
