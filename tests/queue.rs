@@ -4,8 +4,7 @@
 
 use multiproc::prelude::*;
 use multiproc::queue::{
-    GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError,
-    TryPutError,
+    GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError, TryPutError,
 };
 use serde::{Deserialize, Serialize, Serializer};
 use std::time::{Duration, Instant};
@@ -81,7 +80,9 @@ enum Item {
 
 /// A serializer that always fails, as for a value that cannot be encoded.
 fn refuse<S: Serializer>(_: &u32, _: S) -> Result<S::Ok, S::Error> {
-    Err(serde::ser::Error::custom("this value refuses to be encoded"))
+    Err(serde::ser::Error::custom(
+        "this value refuses to be encoded",
+    ))
 }
 
 #[test]
@@ -180,7 +181,10 @@ fn processes_killed_while_putting_and_getting_leave_the_queue_working() -> multi
             p.kill()?;
         }
         for p in putters.iter().chain([&getter]) {
-            assert!(matches!(p.join(), Err(multiproc::Error::Signaled { signal: 9, .. })));
+            assert!(matches!(
+                p.join(),
+                Err(multiproc::Error::Signaled { signal: 9, .. })
+            ));
         }
         // Whatever the kills interrupted, every item left is whole and the queue goes on.
         while let Ok(item) = q.try_get() {
@@ -268,7 +272,11 @@ fn joinable_queue_join_waits_for_every_task_done() -> multiproc::Result<()> {
     let q = JoinableQueue::new()?;
     let results = Queue::new()?;
     let workers: Vec<_> = (0..2)
-        .map(|_| Process::new(task!(worker, q.clone(), results.clone())).daemon(true).start())
+        .map(|_| {
+            Process::new(task!(worker, q.clone(), results.clone()))
+                .daemon(true)
+                .start()
+        })
         .collect::<Result<_, _>>()?;
     for x in 0..100 {
         q.put(x)?;

@@ -2,9 +2,12 @@
 //! and a consumer side, each with its own lock, and futex wake-ups.
 //!
 //! **Layout.** The data block is [`RING_BYTES`] of sparse shared memory (pages cost memory only
-//! once touched). A frame is a `u64` length and the payload, stored contiguously; a frame that
-//! would not fit before the end, or would pass [`WRAP_AFTER`] while the start is free, is put at
-//! offset 0 behind a [`SKIP`] marker, so a steady stream reuses the same hot pages.
+//! once touched). A frame is a `u64` length and the payload, stored contiguously; a frame is put
+//! at offset 0, behind a [`SKIP`] marker, when it would not fit before the end, and also
+//! whenever the ring is empty, so that a stream the getters keep up with reuses the same hot
+//! pages. Once wrapped, frames fill the space before the getters' offset, and past that jump
+//! (behind another marker) to the space after the wrap marker, where nothing lies: a stalled
+//! getter never blocks the putters before the ring is full.
 //!
 //! **Commit words.** The producer side's state is one 64-bit word, `tail`: the number of frames
 //! ever put (low half, wrapping) and the offset where the next frame goes (high half); the
@@ -29,10 +32,11 @@ use std::time::Instant;
 /// Bytes of shared memory under each queue: the most it holds at once, in encoded items (plus 8
 /// bytes each); a put waits while it is full. The memory is sparse: it costs only what is used.
 pub const RING_BYTES: usize = 1 << 30;
-/// Offset after which a put goes back to the start of the block if the start is free.
-const WRAP_AFTER: usize = 16 << 20;
-/// A frame length that means "the next frame is at offset 0".
-const SKIP: u64 = u64::MAX;
+/// Set in a frame length to make it a skip marker: "the next frame is at the offset in the
+/// other bits".
+const SKIP: u64 = 1 << 63;
+/// Set in `wrapped_at` after a jump past the wrap marker, until the next wrap.
+const ESCAPED: u64 = 1 << 63;
 /// Bytes of a frame header (and of a skip marker).
 const HEADER: usize = 8;
 /// Checks of the other side before a waiter goes to sleep.
@@ -51,6 +55,9 @@ pub(crate) struct RingState {
     _get_pad: [AtomicU32; 11],
     done: AtomicU64,
     joiners_waiting: AtomicU32,
+    /// Where the last wrap to offset 0 left its marker, and [`ESCAPED`] once frames jumped
+    /// past it (then frames may lie both before and after `head`).
+    wrapped_at: AtomicU64,
 }
 
 // SAFETY: every field is an atomic integer or an array of them, and all-zero is the state of an
@@ -147,12 +154,19 @@ impl Ring {
             let (gets, head) = unpack(head_word);
             let count = puts.wrapping_sub(gets);
             let room = self.maxsize == 0 || count < self.maxsize;
+            let wrapped_at = state.wrapped_at.load(Ordering::SeqCst);
             if let Some(at) = room
-                .then(|| self.place(tail, head, count == 0, need))
+                .then(|| self.place(tail, head, count == 0, need, wrapped_at))
                 .flatten()
             {
                 if at != tail {
-                    self.write(tail, &SKIP.to_le_bytes());
+                    let wrap = if at == 0 {
+                        tail as u64
+                    } else {
+                        ESCAPED | wrapped_at
+                    };
+                    state.wrapped_at.store(wrap, Ordering::SeqCst);
+                    self.write(tail, &(SKIP | at as u64).to_le_bytes());
                 }
                 self.write(at, &(payload.len() as u64).to_le_bytes());
                 self.write(at + HEADER, payload);
@@ -171,24 +185,38 @@ impl Ring {
     }
 
     /// Where a frame of `need` bytes goes, given the two offsets; `None` if there is no room.
-    /// A place other than `tail` means a skip marker at `tail` and the frame at 0.
-    fn place(&self, tail: usize, head: usize, empty: bool, need: usize) -> Option<usize> {
+    /// A place other than `tail` means a skip marker at `tail` that sends getters there. Every
+    /// frame leaves room for a marker after it, before the end or before `head`.
+    fn place(
+        &self,
+        tail: usize,
+        head: usize,
+        empty: bool,
+        need: usize,
+        wrapped_at: u64,
+    ) -> Option<usize> {
         let end = self.data.len() - HEADER;
-        if empty && need <= tail {
-            // Nothing is left to read, so the start is free: go back to the hot pages. The
-            // frame must end before the skip marker at `tail`.
+        let fits_before_head = |at: usize| at + need + HEADER <= head;
+        if empty && need + HEADER <= tail {
+            // Nothing is left to read, so the start is free: go back to the hot pages.
             return Some(0);
         }
         if tail < head {
-            // Wrapped: the free space is between the two, and must stay non-empty.
-            return (tail + need < head).then_some(tail);
+            // Wrapped: frames lie from `head` to the wrap marker, then from 0 to `tail`. Fill the
+            // space before `head`; past that, go on after the wrap marker, where nothing lies.
+            if fits_before_head(tail) {
+                return Some(tail);
+            }
+            let after_wrap = (wrapped_at & !ESCAPED) as usize + HEADER;
+            return (after_wrap > head && after_wrap + need <= end).then_some(after_wrap);
         }
-        if tail + need <= WRAP_AFTER.min(end) {
+        if tail + need <= end {
             Some(tail)
-        } else if need < head {
-            Some(0)
+        } else if wrapped_at & ESCAPED == 0 {
+            fits_before_head(0).then_some(0)
         } else {
-            (tail + need <= end).then_some(tail)
+            // Frames may still lie before `head`, from before the jump: wait for an empty ring.
+            None
         }
     }
 
@@ -236,10 +264,11 @@ impl Ring {
             let tail_word = state.tail.load(Ordering::Acquire);
             let (puts, _) = unpack(tail_word);
             if puts != gets {
-                let (at, len) = match self.read_len(head)? {
-                    SKIP => (0, self.read_len(0)?),
-                    len => (head, len),
+                let at = match self.read_len(head)? {
+                    marker if marker & SKIP != 0 => (marker & !SKIP) as usize,
+                    _ => head,
                 };
+                let len = self.read_len(at)?;
                 let payload = self.frame(at, len)?;
                 let result = take(payload);
                 let next = pack(gets.wrapping_add(1), at + HEADER + payload.len());
@@ -345,4 +374,69 @@ fn wait_for_change(
     };
     waiting.fetch_sub(1, Ordering::SeqCst);
     result == futex::Wake::Woken || word.load(Ordering::Relaxed) != seen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// A payload of `len` bytes that says which one it is.
+    fn payload(id: u32, len: usize) -> Vec<u8> {
+        (0..len).map(|i| (id as usize * 31 + i) as u8).collect()
+    }
+
+    #[test]
+    fn frames_of_mixed_sizes_come_out_whole_and_in_order_across_wraps() {
+        let ring = Ring::new(0).unwrap();
+        let mut expected = VecDeque::new();
+        let mut seed = 12345u64;
+        for id in 0..120u32 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // Sizes from 0 to 3 MiB; every few frames the ring empties and starts again at 0.
+            let len = ((seed >> 33) % (3 << 20)) as usize * (id % 3 != 0) as usize;
+            ring.push(&payload(id, len), None, None).unwrap();
+            expected.push_back((id, len));
+            // Keep between 0 and 8 frames in flight, emptying it now and then.
+            let keep = (seed >> 20) as usize % 9;
+            while expected.len() > keep {
+                let (id, len) = expected.pop_front().unwrap();
+                let got = ring.pop(None, None, <[u8]>::to_vec).unwrap();
+                assert_eq!(got, payload(id, len), "frame {id}");
+            }
+            assert_eq!(ring.len(), expected.len());
+        }
+    }
+
+    #[test]
+    fn a_full_ring_refuses_until_the_deadline_and_too_large_never_fits() {
+        let ring = Ring::new(1).unwrap();
+        ring.push(b"one", None, None).unwrap();
+        let now = Some(Instant::now());
+        assert_eq!(ring.push(b"two", None, now), Err(PushError::Full));
+        assert_eq!(ring.pop(None, None, <[u8]>::to_vec), Ok(b"one".to_vec()));
+        assert_eq!(ring.pop(None, now, <[u8]>::to_vec), Err(PopError::Empty));
+        let huge = vec![0u8; RING_BYTES];
+        assert_eq!(ring.push(&huge, None, None), Err(PushError::TooLarge));
+    }
+
+    #[test]
+    fn after_a_wrap_a_stalled_getter_does_not_block_putters() {
+        let ring = Ring::new(0).unwrap();
+        let now = || Some(Instant::now());
+        let mb = 1 << 20;
+        for id in 0..2 {
+            ring.push(&payload(id, mb), None, now()).unwrap();
+            ring.pop(None, None, <[u8]>::to_vec).unwrap();
+        }
+        // Empty again: the next frame goes back to offset 0; then the getter stalls.
+        for id in 2..40 {
+            ring.push(&payload(id, mb), None, now()).unwrap();
+        }
+        for id in 2..40 {
+            assert_eq!(ring.pop(None, now(), <[u8]>::to_vec), Ok(payload(id, mb)));
+        }
+    }
 }
