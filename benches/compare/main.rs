@@ -10,10 +10,11 @@
 
 mod harness;
 mod process;
+mod queue;
 mod sync;
 
 fn main() {
-    let rows: Vec<harness::Row> = [process::rows(), sync::rows()]
+    let rows: Vec<harness::Row> = [process::rows(), sync::rows(), queue::rows()]
         .into_iter()
         .flatten()
         .collect();
