@@ -30,6 +30,15 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     }
 }
 
+/// Encodes a value into `buf`, replacing its contents; a buffer kept between calls saves an
+/// allocation per value. On error `buf` is left empty.
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Result<(), Error> {
+    let mut reused = std::mem::take(buf);
+    reused.clear();
+    *buf = postcard::to_extend(value, reused).map_err(|e| Error::Encode(e.to_string()))?;
+    Ok(())
+}
+
 /// Encodes a value as one frame: header, then payload.
 pub fn encode_frame<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
     let mut frame = postcard::to_extend(value, vec![0u8; HEADER_LEN])

@@ -27,7 +27,7 @@ use crate::shm::{Block, Shared, SharedState, ShmError};
 use crate::sync::{futex, owner, raw};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Bytes of shared memory under each queue: the most it holds at once, in encoded items (plus 8
 /// bytes each); a put waits while it is full. The memory is sparse: it costs only what is used.
@@ -39,8 +39,9 @@ const SKIP: u64 = 1 << 63;
 const ESCAPED: u64 = 1 << 63;
 /// Bytes of a frame header (and of a skip marker).
 const HEADER: usize = 8;
-/// Checks of the other side before a waiter goes to sleep.
-const SPINS: u32 = 200;
+/// How long a waiter watches the other side before it sleeps: a put or get on the other
+/// side is usually a fraction of this away, and a sleep costs the other side a wake-up call.
+const SPIN_FOR: Duration = Duration::from_micros(50);
 
 /// The words of a ring, in shared memory. Each side's words share a cache line of their own.
 #[repr(C)]
@@ -360,10 +361,17 @@ fn wait_for_change(
     waiting: &AtomicU32,
     deadline: Option<Instant>,
 ) -> bool {
-    for _ in 0..SPINS {
-        std::hint::spin_loop();
-        if word.load(Ordering::Relaxed) != seen {
-            return true;
+    let spin_until = Instant::now() + SPIN_FOR;
+    let spin_until = deadline.map_or(spin_until, |d| d.min(spin_until));
+    loop {
+        for _ in 0..64 {
+            std::hint::spin_loop();
+            if word.load(Ordering::Relaxed) != seen {
+                return true;
+            }
+        }
+        if Instant::now() >= spin_until {
+            break;
         }
     }
     waiting.fetch_add(1, Ordering::SeqCst);

@@ -6,6 +6,7 @@ use super::ring::{PopError, PushError, Ring};
 use crate::wire;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -134,6 +135,11 @@ impl<T> Queue<T> {
     }
 }
 
+thread_local! {
+    /// The encoding of the item being put, kept between puts so that its memory stays hot.
+    static ENCODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 /// How an internal put ended, if not with the item in the queue.
 enum NotPut<T> {
     /// No room before the deadline.
@@ -177,17 +183,19 @@ impl<T: Serialize> Queue<T> {
         if self.is_closed() {
             return Err(NotPut::Failed(PutError::Closed(item)));
         }
-        let payload = match wire::encode(&item) {
-            Ok(payload) => payload,
-            Err(e) => return Err(NotPut::Failed(PutError::Encode(item, e.to_string()))),
-        };
-        match self.ring.push(&payload, deadlines.lock, deadlines.wait) {
-            Ok(()) => Ok(()),
-            Err(PushError::Full) => Err(NotPut::Full(item)),
-            Err(PushError::TooLarge) => {
-                Err(NotPut::Failed(PutError::TooLarge(item, payload.len())))
+        ENCODED.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            if let Err(e) = wire::encode_into(&item, &mut buf) {
+                return Err(NotPut::Failed(PutError::Encode(item, e.to_string())));
             }
-        }
+            match self.ring.push(&buf, deadlines.lock, deadlines.wait) {
+                Ok(()) => Ok(()),
+                Err(PushError::Full) => Err(NotPut::Full(item)),
+                Err(PushError::TooLarge) => {
+                    Err(NotPut::Failed(PutError::TooLarge(item, buf.len())))
+                }
+            }
+        })
     }
 }
 
