@@ -37,28 +37,42 @@ pub const RING_BYTES: usize = 1 << 30;
 const SKIP: u64 = 1 << 63;
 /// Set in `wrapped_at` after a jump past the wrap marker, until the next wrap.
 const ESCAPED: u64 = 1 << 63;
+/// Offsets below this stay in the cache: past it, a put wraps to 0 if the getters have moved
+/// on far enough.
+const HOT_BYTES: usize = 16 << 20;
+/// How long a putter waits for the getters to free the space before their offset, once
+/// wrapped, before it jumps past the wrap marker into cold memory.
+const ESCAPE_AFTER: Duration = Duration::from_millis(1);
 /// Bytes of a frame header (and of a skip marker).
 const HEADER: usize = 8;
 /// How long a waiter watches the other side before it sleeps: a put or get on the other
 /// side is usually a fraction of this away, and a sleep costs the other side a wake-up call.
 const SPIN_FOR: Duration = Duration::from_micros(50);
 
-/// The words of a ring, in shared memory. Each side's words share a cache line of their own.
+/// The words of a ring, in shared memory, on cache lines by who writes and who reads them: the
+/// putters' own words, the words putters publish to getters, the getters' own, the words getters
+/// publish, and `task_done`'s.
 #[repr(C)]
 pub(crate) struct RingState {
     put_lock: AtomicU64,
-    tail: AtomicU64,
-    putters_waiting: AtomicU32,
-    _put_pad: [AtomicU32; 11],
-    get_lock: AtomicU64,
-    head: AtomicU64,
-    getters_waiting: AtomicU32,
-    _get_pad: [AtomicU32; 11],
-    done: AtomicU64,
-    joiners_waiting: AtomicU32,
+    /// The last `head` a putter read: the getters have taken at least that much.
+    seen_head: AtomicU64,
     /// Where the last wrap to offset 0 left its marker, and [`ESCAPED`] once frames jumped
     /// past it (then frames may lie both before and after `head`).
     wrapped_at: AtomicU64,
+    _put_own_pad: [AtomicU64; 5],
+    tail: AtomicU64,
+    getters_waiting: AtomicU32,
+    _put_pad: [AtomicU32; 13],
+    get_lock: AtomicU64,
+    /// The last `tail` a getter read: the putters have put at least that much.
+    seen_tail: AtomicU64,
+    _get_own_pad: [AtomicU64; 6],
+    head: AtomicU64,
+    putters_waiting: AtomicU32,
+    _get_pad: [AtomicU32; 13],
+    done: AtomicU64,
+    joiners_waiting: AtomicU32,
 }
 
 // SAFETY: every field is an atomic integer or an array of them, and all-zero is the state of an
@@ -72,6 +86,17 @@ fn unpack(word: u64) -> (u32, usize) {
 
 fn pack(count: u32, offset: usize) -> u64 {
     u64::from(count) | ((offset as u64) << 32)
+}
+
+/// What a putter knows when it places a frame.
+struct View {
+    tail: usize,
+    head: usize,
+    empty: bool,
+    need: usize,
+    wrapped_at: u64,
+    /// Whether the putter waited long enough for space before `head` to jump past the wrap.
+    may_escape: bool,
 }
 
 /// Why a put did not happen.
@@ -149,74 +174,105 @@ impl Ring {
         deadline: Option<Instant>,
     ) -> Result<(), PushError> {
         let state = &*self.state;
+        let mut may_escape = false;
+        let mut fresh = false;
         loop {
             let (puts, tail) = unpack(state.tail.load(Ordering::Relaxed));
-            let head_word = state.head.load(Ordering::Acquire);
+            let head_word = if fresh {
+                let word = state.head.load(Ordering::Acquire);
+                state.seen_head.store(word, Ordering::Relaxed);
+                word
+            } else {
+                state.seen_head.load(Ordering::Relaxed)
+            };
             let (gets, head) = unpack(head_word);
             let count = puts.wrapping_sub(gets);
             let room = self.maxsize == 0 || count < self.maxsize;
-            let wrapped_at = state.wrapped_at.load(Ordering::SeqCst);
-            if let Some(at) = room
-                .then(|| self.place(tail, head, count == 0, need, wrapped_at))
-                .flatten()
-            {
-                if at != tail {
-                    let wrap = if at == 0 {
-                        tail as u64
-                    } else {
-                        ESCAPED | wrapped_at
-                    };
-                    state.wrapped_at.store(wrap, Ordering::SeqCst);
-                    self.write(tail, &(SKIP | at as u64).to_le_bytes());
-                }
-                self.write(at, &(payload.len() as u64).to_le_bytes());
-                self.write(at + HEADER, payload);
-                state
-                    .tail
-                    .store(pack(puts.wrapping_add(1), at + need), Ordering::SeqCst);
-                if state.getters_waiting.load(Ordering::SeqCst) > 0 {
-                    futex::wake_low_half(&state.tail, 1);
-                }
+            let view = View {
+                tail,
+                head,
+                empty: count == 0,
+                need,
+                wrapped_at: state.wrapped_at.load(Ordering::Relaxed),
+                may_escape,
+            };
+            // A stale `head` only understates the free space; look again before going cold.
+            let at = room.then(|| self.place(&view)).flatten();
+            let hot = at.is_some_and(|at| at != tail || at + need <= HOT_BYTES);
+            if let Some(at) = at.filter(|_| hot || fresh) {
+                self.commit(payload, puts, &view, at);
                 return Ok(());
             }
-            if !wait_for_change(&state.head, head_word, &state.putters_waiting, deadline) {
-                return Err(PushError::Full);
+            if !fresh {
+                fresh = true;
+                continue;
+            }
+            let escape_at = Instant::now() + ESCAPE_AFTER;
+            let wait_until = deadline.map_or(escape_at, |d| d.min(escape_at));
+            if !wait_for_change(
+                &state.head,
+                head_word,
+                &state.putters_waiting,
+                Some(wait_until),
+            ) {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(PushError::Full);
+                }
+                may_escape = true;
             }
         }
     }
 
-    /// Where a frame of `need` bytes goes, given the two offsets; `None` if there is no room.
-    /// A place other than `tail` means a skip marker at `tail` that sends getters there. Every
-    /// frame leaves room for a marker after it, before the end or before `head`.
-    fn place(
-        &self,
-        tail: usize,
-        head: usize,
-        empty: bool,
-        need: usize,
-        wrapped_at: u64,
-    ) -> Option<usize> {
+    /// Writes the frame (and a skip marker, for a place other than `tail`) and publishes it.
+    fn commit(&self, payload: &[u8], puts: u32, view: &View, at: usize) {
+        let state = &*self.state;
+        if at != view.tail {
+            let wrap = if at == 0 {
+                view.tail as u64
+            } else {
+                ESCAPED | view.wrapped_at
+            };
+            state.wrapped_at.store(wrap, Ordering::Relaxed);
+            self.write(view.tail, &(SKIP | at as u64).to_le_bytes());
+        }
+        self.write(at, &(payload.len() as u64).to_le_bytes());
+        self.write(at + HEADER, payload);
+        state
+            .tail
+            .store(pack(puts.wrapping_add(1), at + view.need), Ordering::SeqCst);
+        if state.getters_waiting.load(Ordering::SeqCst) > 0 {
+            futex::wake_low_half(&state.tail, 1);
+        }
+    }
+
+    /// Where a frame goes, given the putters' view; `None` if there is no room. A place other
+    /// than `tail` means a skip marker at `tail` that sends getters there. Every frame leaves
+    /// room for a marker after it, before the end or before `head`.
+    fn place(&self, v: &View) -> Option<usize> {
         let end = self.data.len() - HEADER;
-        let fits_before_head = |at: usize| at + need + HEADER <= head;
-        if empty && need + HEADER <= tail {
+        let fits_before_head = |at: usize| at + v.need + HEADER <= v.head;
+        if v.empty && v.need + HEADER <= v.tail {
             // Nothing is left to read, so the start is free: go back to the hot pages.
             return Some(0);
         }
-        if tail < head {
+        if v.tail < v.head {
             // Wrapped: frames lie from `head` to the wrap marker, then from 0 to `tail`. Fill the
-            // space before `head`; past that, go on after the wrap marker, where nothing lies.
-            if fits_before_head(tail) {
-                return Some(tail);
+            // space before `head`; when the getters are slow to free more, go on after the wrap
+            // marker, where nothing lies.
+            if fits_before_head(v.tail) {
+                return Some(v.tail);
             }
-            let after_wrap = (wrapped_at & !ESCAPED) as usize + HEADER;
-            return (after_wrap > head && after_wrap + need <= end).then_some(after_wrap);
+            let after_wrap = (v.wrapped_at & !ESCAPED) as usize + HEADER;
+            let can_escape = v.may_escape && after_wrap > v.head && after_wrap + v.need <= end;
+            return can_escape.then_some(after_wrap);
         }
-        if tail + need <= end {
-            Some(tail)
-        } else if wrapped_at & ESCAPED == 0 {
-            fits_before_head(0).then_some(0)
+        let escaped = v.wrapped_at & ESCAPED != 0;
+        if v.tail + v.need > HOT_BYTES && !escaped && fits_before_head(0) {
+            Some(0)
+        } else if v.tail + v.need <= end {
+            Some(v.tail)
         } else {
-            // Frames may still lie before `head`, from before the jump: wait for an empty ring.
+            // After a jump, frames may still lie before `head`: wait for an empty ring.
             None
         }
     }
@@ -260,29 +316,49 @@ impl Ring {
         take: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, PopError> {
         let state = &*self.state;
+        let mut fresh = false;
         loop {
             let (gets, head) = unpack(state.head.load(Ordering::Relaxed));
-            let tail_word = state.tail.load(Ordering::Acquire);
+            let tail_word = if fresh {
+                let word = state.tail.load(Ordering::Acquire);
+                state.seen_tail.store(word, Ordering::Relaxed);
+                word
+            } else {
+                state.seen_tail.load(Ordering::Relaxed)
+            };
             let (puts, _) = unpack(tail_word);
             if puts != gets {
-                let at = match self.read_len(head)? {
-                    marker if marker & SKIP != 0 => (marker & !SKIP) as usize,
-                    _ => head,
-                };
-                let len = self.read_len(at)?;
-                let payload = self.frame(at, len)?;
-                let result = take(payload);
-                let next = pack(gets.wrapping_add(1), at + HEADER + payload.len());
-                state.head.store(next, Ordering::SeqCst);
-                if state.putters_waiting.load(Ordering::SeqCst) > 0 {
-                    futex::wake_low_half(&state.head, 1);
-                }
-                return Ok(result);
+                return self.take_at(head, gets, take);
             }
-            if !wait_for_change(&state.tail, tail_word, &state.getters_waiting, deadline) {
+            // A stale `tail` only understates what was put; look again before waiting.
+            if fresh && !wait_for_change(&state.tail, tail_word, &state.getters_waiting, deadline) {
                 return Err(PopError::Empty);
             }
+            fresh = true;
         }
+    }
+
+    /// Takes the frame at `head` (or behind the skip marker there), the `gets`-th.
+    fn take_at<R>(
+        &self,
+        head: usize,
+        gets: u32,
+        take: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, PopError> {
+        let state = &*self.state;
+        let at = match self.read_len(head)? {
+            marker if marker & SKIP != 0 => (marker & !SKIP) as usize,
+            _ => head,
+        };
+        let len = self.read_len(at)?;
+        let payload = self.frame(at, len)?;
+        let result = take(payload);
+        let next = pack(gets.wrapping_add(1), at + HEADER + payload.len());
+        state.head.store(next, Ordering::SeqCst);
+        if state.putters_waiting.load(Ordering::SeqCst) > 0 {
+            futex::wake_low_half(&state.head, 1);
+        }
+        Ok(result)
     }
 
     fn read_len(&self, offset: usize) -> Result<u64, PopError> {
@@ -439,9 +515,10 @@ mod tests {
             ring.push(&payload(id, mb), None, now()).unwrap();
             ring.pop(None, None, <[u8]>::to_vec).unwrap();
         }
-        // Empty again: the next frame goes back to offset 0; then the getter stalls.
+        // Empty again: the next frame goes back to offset 0; then the getter stalls, and the
+        // putter, after a short wait, goes on past the wrap marker.
         for id in 2..40 {
-            ring.push(&payload(id, mb), None, now()).unwrap();
+            ring.push(&payload(id, mb), None, None).unwrap();
         }
         for id in 2..40 {
             assert_eq!(ring.pop(None, now(), <[u8]>::to_vec), Ok(payload(id, mb)));
