@@ -48,6 +48,8 @@ const HEADER: usize = 8;
 /// How long a waiter watches the other side before it sleeps: a put or get on the other
 /// side is usually a fraction of this away, and a sleep costs the other side a wake-up call.
 const SPIN_FOR: Duration = Duration::from_micros(50);
+/// CPU pauses between two looks at the other side's word while spinning.
+const PAUSES_PER_LOOK: u32 = 32;
 
 /// The words of a ring, in shared memory, on cache lines by who writes and who reads them: the
 /// putters' own words, the words putters publish to getters, the getters' own, the words getters
@@ -439,9 +441,13 @@ fn wait_for_change(
 ) -> bool {
     let spin_until = Instant::now() + SPIN_FOR;
     let spin_until = deadline.map_or(spin_until, |d| d.min(spin_until));
+    // Look at the word only now and then: each look takes its cache line away from the other
+    // side, and by looking less often a getter finds several items at once.
     loop {
-        for _ in 0..64 {
-            std::hint::spin_loop();
+        for _ in 0..16 {
+            for _ in 0..PAUSES_PER_LOOK {
+                std::hint::spin_loop();
+            }
             if word.load(Ordering::Relaxed) != seen {
                 return true;
             }
