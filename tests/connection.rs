@@ -3,8 +3,11 @@
 
 use multiproc::prelude::*;
 use multiproc::{ConnectionError, Waitable};
-use serde::{Serialize, Serializer};
 use std::time::{Duration, Instant};
+
+#[path = "support/unencodable.rs"]
+mod unencodable;
+use unencodable::Item;
 
 /// Doubles numbers until `None`. (Not until EOF: a forked child also holds the parent's end,
 /// as in Python, so the parent dropping its end does not close the pipe.)
@@ -157,20 +160,6 @@ fn the_wrong_end_of_a_simplex_pipe_is_an_error() -> multiproc::Result<()> {
     writer.send(&9)?;
     assert_eq!(reader.recv()?, 9);
     Ok(())
-}
-
-#[derive(Serialize, serde::Deserialize, Debug, PartialEq)]
-enum Item {
-    Good(u32),
-    #[serde(skip_deserializing)]
-    Bad(#[serde(serialize_with = "refuse")] u32),
-}
-
-/// A serializer that always fails, as for a value that cannot be encoded.
-fn refuse<S: Serializer>(_: &u32, _: S) -> Result<S::Ok, S::Error> {
-    Err(serde::ser::Error::custom(
-        "this value refuses to be encoded",
-    ))
 }
 
 #[test]

@@ -6,8 +6,12 @@ use multiproc::prelude::*;
 use multiproc::queue::{
     GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError, TryPutError,
 };
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
+
+#[path = "support/unencodable.rs"]
+mod unencodable;
+use unencodable::Item;
 
 fn about(elapsed: Duration, ms: u64) -> bool {
     elapsed >= Duration::from_millis(ms - 10) && elapsed < Duration::from_secs(2)
@@ -69,20 +73,6 @@ fn several_consumers_share_the_items() -> multiproc::Result<()> {
     }
     assert_eq!(total, 1000 * 1001 / 2);
     Ok(())
-}
-
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-enum Item {
-    Good(u32),
-    #[serde(skip_deserializing)]
-    Bad(#[serde(serialize_with = "refuse")] u32),
-}
-
-/// A serializer that always fails, as for a value that cannot be encoded.
-fn refuse<S: Serializer>(_: &u32, _: S) -> Result<S::Ok, S::Error> {
-    Err(serde::ser::Error::custom(
-        "this value refuses to be encoded",
-    ))
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Queues between processes: [`Queue`], [`JoinableQueue`] and [`SimpleQueue`] (Python's
 //! `multiprocessing.Queue`, `JoinableQueue` and `SimpleQueue`), for any serde type.
 //!
-//! All three are a ring of encoded items in shared memory with futex wake-ups ([`ring`]),
+//! All three are a ring of encoded items in shared memory with futex wake-ups (the `ring` module),
 //! built on the crate's futex layer and shared blocks. A `put` encodes the item and copies it
 //! into shared memory before it returns: there is no feeder thread, so an encode error comes
 //! back at the call, and a process may put and exit at once without losing anything or waiting
