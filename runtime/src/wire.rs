@@ -30,12 +30,11 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     }
 }
 
-/// Encodes a value into `buf`, replacing its contents; a buffer kept between calls saves an
-/// allocation per value. On error `buf` is left empty.
+/// Appends the encoding of a value to `buf`; a buffer kept between calls saves an allocation
+/// per value. On error `buf` is left empty.
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Result<(), Error> {
-    let mut reused = std::mem::take(buf);
-    reused.clear();
-    *buf = postcard::to_extend(value, reused).map_err(|e| Error::Encode(e.to_string()))?;
+    *buf = postcard::to_extend(value, std::mem::take(buf))
+        .map_err(|e| Error::Encode(e.to_string()))?;
     Ok(())
 }
 

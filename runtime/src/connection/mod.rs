@@ -23,12 +23,19 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
 use std::fs::File;
+use std::io::Write;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 /// Bytes asked for each pipe's kernel buffer: a 1 MiB message then moves in one or two steps.
 const PIPE_BUFFER: libc::c_int = 1 << 20;
+
+/// The error of sending on the reading end of a one-way pipe.
+const WRONG_END_TO_SEND: ConnectionError = ConnectionError::WrongEnd {
+    operation: "send",
+    end: "reading",
+};
 
 /// Makes pipes (Python's `multiprocessing.Pipe`); `T` is the type of the messages.
 pub struct Pipe<T>(PhantomData<fn(T) -> T>);
@@ -76,6 +83,8 @@ fn os_pipe() -> Result<(OwnedFd, OwnedFd), ConnectionError> {
 pub struct Connection<T> {
     reader: Option<Reader>,
     writer: Option<File>,
+    /// The frame being sent, kept between sends so that a small message costs no allocation.
+    out: Vec<u8>,
     messages: PhantomData<fn(T) -> T>,
 }
 
@@ -93,6 +102,7 @@ impl<T> Connection<T> {
                 buf: ReadBuf::default(),
             }),
             writer: write.map(File::from),
+            out: Vec::new(),
             messages: PhantomData,
         }
     }
@@ -115,10 +125,7 @@ impl<T> Connection<T> {
     }
 
     fn writer(&self) -> Result<&File, ConnectionError> {
-        self.writer.as_ref().ok_or(ConnectionError::WrongEnd {
-            operation: "send",
-            end: "reading",
-        })
+        self.writer.as_ref().ok_or(WRONG_END_TO_SEND)
     }
 
     /// Sends `bytes` as one message (Python's `send_bytes(buf)`); the peer receives it with
@@ -192,8 +199,14 @@ impl<T: Serialize> Connection<T> {
     /// Sends a value (Python's `send(obj)`). If the value cannot be encoded the error comes
     /// back here, nothing is sent, and the connection stays usable.
     pub fn send(&mut self, value: &T) -> Result<(), ConnectionError> {
-        let payload = wire::encode(value).map_err(ConnectionError::encode)?;
-        self.send_bytes(&payload)
+        let mut writer = self.writer.as_ref().ok_or(WRONG_END_TO_SEND)?;
+        self.out.clear();
+        self.out.extend_from_slice(&[0; wire::HEADER_LEN]);
+        wire::encode_into(value, &mut self.out).map_err(ConnectionError::encode)?;
+        let len = (self.out.len() - wire::HEADER_LEN) as u64;
+        self.out[..wire::HEADER_LEN].copy_from_slice(&len.to_le_bytes());
+        // One `write` for the whole frame; `write_all` goes on after a partial write or EINTR.
+        Ok(writer.write_all(&self.out)?)
     }
 }
 

@@ -185,6 +185,7 @@ impl<T: Serialize> Queue<T> {
         }
         ENCODED.with(|buf| {
             let mut buf = buf.borrow_mut();
+            buf.clear();
             if let Err(e) = wire::encode_into(&item, &mut buf) {
                 return Err(NotPut::Failed(PutError::Encode(item, e.to_string())));
             }
