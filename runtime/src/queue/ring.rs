@@ -148,15 +148,17 @@ impl Ring {
         self.maxsize as usize
     }
 
-    /// Puts `payload` as one frame, waiting for the put lock until `lock_deadline` and then for
-    /// room until `deadline` (`None`: no limit).
-    pub(crate) fn push(
+    /// Puts a frame of `len` bytes, which `fill` writes straight into shared memory, waiting
+    /// for the put lock until `lock_deadline` and then for room until `deadline` (`None`: no
+    /// limit). If `fill` fails, nothing is put and its error is returned.
+    pub(crate) fn push<E>(
         &self,
-        payload: &[u8],
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
         lock_deadline: Option<Instant>,
         deadline: Option<Instant>,
-    ) -> Result<(), PushError> {
-        let need = HEADER + payload.len();
+    ) -> Result<Result<(), E>, PushError> {
+        let need = HEADER + len;
         if need > self.data.len() - 2 * HEADER {
             return Err(PushError::TooLarge);
         }
@@ -164,17 +166,17 @@ impl Ring {
         if raw::acquire(&state.put_lock, owner::process(), lock_deadline) == raw::Acquired::No {
             return Err(PushError::Full);
         }
-        let result = self.push_locked(payload, need, deadline);
+        let result = self.push_locked(fill, need, deadline);
         raw::release(&state.put_lock);
         result
     }
 
-    fn push_locked(
+    fn push_locked<E>(
         &self,
-        payload: &[u8],
+        fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
         need: usize,
         deadline: Option<Instant>,
-    ) -> Result<(), PushError> {
+    ) -> Result<Result<(), E>, PushError> {
         let state = &*self.state;
         let mut may_escape = false;
         let mut fresh = false;
@@ -202,8 +204,7 @@ impl Ring {
             let at = room.then(|| self.place(&view)).flatten();
             let hot = at.is_some_and(|at| at != tail || at + need <= HOT_BYTES);
             if let Some(at) = at.filter(|_| hot || fresh) {
-                self.commit(payload, puts, &view, at);
-                return Ok(());
+                return Ok(self.commit(fill, puts, &view, at));
             }
             if !fresh {
                 fresh = true;
@@ -225,9 +226,18 @@ impl Ring {
         }
     }
 
-    /// Writes the frame (and a skip marker, for a place other than `tail`) and publishes it.
-    fn commit(&self, payload: &[u8], puts: u32, view: &View, at: usize) {
+    /// Fills the frame, writes its header (and a skip marker, for a place other than `tail`)
+    /// and publishes it; if `fill` fails, publishes nothing.
+    fn commit<E>(
+        &self,
+        fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
+        puts: u32,
+        view: &View,
+        at: usize,
+    ) -> Result<(), E> {
         let state = &*self.state;
+        let len = view.need - HEADER;
+        fill(self.free_space(at + HEADER, len))?;
         if at != view.tail {
             let wrap = if at == 0 {
                 view.tail as u64
@@ -237,14 +247,14 @@ impl Ring {
             state.wrapped_at.store(wrap, Ordering::Relaxed);
             self.write(view.tail, &(SKIP | at as u64).to_le_bytes());
         }
-        self.write(at, &(payload.len() as u64).to_le_bytes());
-        self.write(at + HEADER, payload);
+        self.write(at, &(len as u64).to_le_bytes());
         state
             .tail
             .store(pack(puts.wrapping_add(1), at + view.need), Ordering::SeqCst);
         if state.getters_waiting.load(Ordering::SeqCst) > 0 {
             futex::wake_low_half(&state.tail, 1);
         }
+        Ok(())
     }
 
     /// Where a frame goes, given the putters' view; `None` if there is no room. A place other
@@ -281,18 +291,19 @@ impl Ring {
 
     /// Copies `bytes` into the data block at `offset`.
     fn write(&self, offset: usize, bytes: &[u8]) {
-        debug_assert!(offset + bytes.len() <= self.data.len());
-        // SAFETY: `place` only returns offsets where the whole frame (and a marker before the
-        // end) lies inside the block; the bytes there are free space, which no other process
-        // reads until the store to `tail` that follows publishes them, and which no other
-        // putter writes, since the caller holds the put lock.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr(),
-                self.data.as_ptr().add(offset),
-                bytes.len(),
-            )
-        };
+        self.free_space(offset, bytes.len()).copy_from_slice(bytes);
+    }
+
+    /// The `len` bytes of free space at `offset`, for the putter holding the lock to write.
+    #[allow(clippy::mut_from_ref)]
+    fn free_space(&self, offset: usize, len: usize) -> &mut [u8] {
+        debug_assert!(offset + len <= self.data.len());
+        // SAFETY: `place` only returns offsets where the whole frame (and a marker after it)
+        // lies inside the block; the bytes there are free space, which no other process reads
+        // until the store to `tail` that follows publishes them, and which no other putter
+        // touches, since the caller holds the put lock; the slice does not outlive the call
+        // that writes it.
+        unsafe { std::slice::from_raw_parts_mut(self.data.as_ptr().add(offset), len) }
     }
 
     /// Takes the next frame and passes its payload to `take`, waiting for the get lock until
@@ -471,6 +482,18 @@ mod tests {
     use super::*;
     use std::collections::VecDeque;
 
+    impl Ring {
+        /// Puts a copy of `bytes`.
+        fn push_bytes(&self, bytes: &[u8], deadline: Option<Instant>) -> Result<(), PushError> {
+            let copy = |dst: &mut [u8]| {
+                dst.copy_from_slice(bytes);
+                Ok::<(), ()>(())
+            };
+            self.push(bytes.len(), copy, None, deadline)
+                .map(|filled| filled.unwrap_or(()))
+        }
+    }
+
     /// A payload of `len` bytes that says which one it is.
     fn payload(id: u32, len: usize) -> Vec<u8> {
         (0..len).map(|i| (id as usize * 31 + i) as u8).collect()
@@ -487,7 +510,7 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             // Sizes from 0 to 3 MiB; every few frames the ring empties and starts again at 0.
             let len = ((seed >> 33) % (3 << 20)) as usize * (id % 3 != 0) as usize;
-            ring.push(&payload(id, len), None, None).unwrap();
+            ring.push_bytes(&payload(id, len), None).unwrap();
             expected.push_back((id, len));
             // Keep between 0 and 8 frames in flight, emptying it now and then.
             let keep = (seed >> 20) as usize % 9;
@@ -503,13 +526,13 @@ mod tests {
     #[test]
     fn a_full_ring_refuses_until_the_deadline_and_too_large_never_fits() {
         let ring = Ring::new(1).unwrap();
-        ring.push(b"one", None, None).unwrap();
+        ring.push_bytes(b"one", None).unwrap();
         let now = Some(Instant::now());
-        assert_eq!(ring.push(b"two", None, now), Err(PushError::Full));
+        assert_eq!(ring.push_bytes(b"two", now), Err(PushError::Full));
         assert_eq!(ring.pop(None, None, <[u8]>::to_vec), Ok(b"one".to_vec()));
         assert_eq!(ring.pop(None, now, <[u8]>::to_vec), Err(PopError::Empty));
         let huge = vec![0u8; RING_BYTES];
-        assert_eq!(ring.push(&huge, None, None), Err(PushError::TooLarge));
+        assert_eq!(ring.push_bytes(&huge, None), Err(PushError::TooLarge));
     }
 
     #[test]
@@ -518,13 +541,13 @@ mod tests {
         let now = || Some(Instant::now());
         let mb = 1 << 20;
         for id in 0..2 {
-            ring.push(&payload(id, mb), None, now()).unwrap();
+            ring.push_bytes(&payload(id, mb), now()).unwrap();
             ring.pop(None, None, <[u8]>::to_vec).unwrap();
         }
         // Empty again: the next frame goes back to offset 0; then the getter stalls, and the
         // putter, after a short wait, goes on past the wrap marker.
         for id in 2..40 {
-            ring.push(&payload(id, mb), None, None).unwrap();
+            ring.push_bytes(&payload(id, mb), None).unwrap();
         }
         for id in 2..40 {
             assert_eq!(ring.pop(None, now(), <[u8]>::to_vec), Ok(payload(id, mb)));

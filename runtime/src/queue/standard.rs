@@ -6,7 +6,6 @@ use super::ring::{PopError, PushError, Ring};
 use crate::wire;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -135,11 +134,6 @@ impl<T> Queue<T> {
     }
 }
 
-thread_local! {
-    /// The encoding of the item being put, kept between puts so that its memory stays hot.
-    static ENCODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
 /// How an internal put ended, if not with the item in the queue.
 enum NotPut<T> {
     /// No room before the deadline.
@@ -183,20 +177,18 @@ impl<T: Serialize> Queue<T> {
         if self.is_closed() {
             return Err(NotPut::Failed(PutError::Closed(item)));
         }
-        ENCODED.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            buf.clear();
-            if let Err(e) = wire::encode_into(&item, &mut buf) {
-                return Err(NotPut::Failed(PutError::Encode(item, e.to_string())));
-            }
-            match self.ring.push(&buf, deadlines.lock, deadlines.wait) {
-                Ok(()) => Ok(()),
-                Err(PushError::Full) => Err(NotPut::Full(item)),
-                Err(PushError::TooLarge) => {
-                    Err(NotPut::Failed(PutError::TooLarge(item, buf.len())))
-                }
-            }
-        })
+        let len = match wire::encoded_len(&item) {
+            Ok(len) => len,
+            Err(e) => return Err(NotPut::Failed(PutError::Encode(item, e.to_string()))),
+        };
+        // The item is encoded straight into shared memory, under the put lock.
+        let encode = |dst: &mut [u8]| wire::encode_to_slice(&item, dst);
+        match self.ring.push(len, encode, deadlines.lock, deadlines.wait) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(NotPut::Failed(PutError::Encode(item, e.to_string()))),
+            Err(PushError::Full) => Err(NotPut::Full(item)),
+            Err(PushError::TooLarge) => Err(NotPut::Failed(PutError::TooLarge(item, len))),
+        }
     }
 }
 
