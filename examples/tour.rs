@@ -13,10 +13,14 @@ mod condition_producer;
 mod daemon;
 #[path = "patterns/globals.rs"]
 mod globals;
+#[path = "patterns/joinable_workers.rs"]
+mod joinable_workers;
 #[path = "patterns/lock_print.rs"]
 mod lock_print;
 #[path = "patterns/pids.rs"]
 mod pids;
+#[path = "patterns/pipe_echo.rs"]
+mod pipe_echo;
 #[path = "patterns/pool_apply_map.rs"]
 mod pool_apply_map;
 #[path = "patterns/pool_cpu_speedup.rs"]
@@ -27,12 +31,16 @@ mod pool_long_tasks;
 mod pool_progress;
 #[path = "patterns/process_class.rs"]
 mod process_class;
+#[path = "patterns/queue_producer_consumer.rs"]
+mod queue_producer_consumer;
 #[path = "patterns/rlock_twice.rs"]
 mod rlock_twice;
 #[path = "patterns/shared_value.rs"]
 mod shared_value;
 #[path = "patterns/sing_dance.rs"]
 mod sing_dance;
+#[path = "patterns/wait_children.rs"]
+mod wait_children;
 #[path = "patterns/watch_drink_eat.rs"]
 mod watch_drink_eat;
 
@@ -77,6 +85,19 @@ const PATTERNS: &[(&str, Pattern)] = &[
         pool_cpu_speedup::run,
     ),
     ("Pool: imap with a progress bar", pool_progress::run),
+    (
+        "Queue: a producer and a consumer",
+        queue_producer_consumer::run,
+    ),
+    (
+        "JoinableQueue: workers call task_done, the parent joins",
+        joinable_workers::run,
+    ),
+    ("Pipe: an echo between parent and child", pipe_echo::run),
+    (
+        "wait: over several children's connections",
+        wait_children::run,
+    ),
 ];
 
 fn main() -> multiproc::Result<()> {

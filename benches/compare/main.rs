@@ -11,10 +11,11 @@
 mod harness;
 mod pool;
 mod process;
+mod queue;
 mod sync;
 
 fn main() {
-    let rows: Vec<harness::Row> = [process::rows(), pool::rows(), sync::rows()]
+    let rows: Vec<harness::Row> = [process::rows(), pool::rows(), sync::rows(), queue::rows()]
         .into_iter()
         .flatten()
         .collect();

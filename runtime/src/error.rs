@@ -85,6 +85,12 @@ pub enum Error {
     /// A lock, semaphore, condition or barrier refused (see [`SyncError`](crate::sync::SyncError)).
     #[error(transparent)]
     Sync(crate::sync::SyncError),
+    /// A pipe operation failed.
+    #[error(transparent)]
+    Connection(#[from] crate::connection::ConnectionError),
+    /// A queue operation failed.
+    #[error(transparent)]
+    Queue(crate::queue::QueueError),
 }
 
 /// What failed inside a child while running a task, as sent back to the parent.

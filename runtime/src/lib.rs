@@ -36,10 +36,12 @@
 
 extern crate self as multiproc;
 
+pub mod connection;
 mod context;
 pub mod error;
 pub mod pool;
 pub mod process;
+pub mod queue;
 pub mod sharedctypes;
 pub mod shm;
 pub mod sync;
@@ -47,12 +49,14 @@ mod sys;
 pub mod task;
 pub mod wire;
 
+pub use connection::{wait, Connection, ConnectionError, Pipe, Waitable};
 pub use error::Error;
 pub use multiproc_macros::{process_task, task};
 pub use pool::{AsyncResult, Pool};
 pub use process::{
     active_children, cpu_count, current_process, exit, parent_process, Process, ProcessHandle,
 };
+pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use sharedctypes::{Array, RawArray, RawValue, Value};
 pub use shm::SharedMemory;
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
@@ -64,9 +68,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What the tutorials use: `use multiproc::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        active_children, cpu_count, current_process, parent_process, process_task, task, Array,
-        Barrier, BoundedSemaphore, Condition, Event, Lock, Pool, Process, ProcessHandle, RLock,
-        RawArray, RawValue, Run, Semaphore, Value,
+        active_children, cpu_count, current_process, parent_process, process_task, task, wait,
+        Array, Barrier, BoundedSemaphore, Condition, Connection, Event, JoinableQueue, Lock, Pipe,
+        Pool, Process, ProcessHandle, Queue, RLock, RawArray, RawValue, Run, Semaphore,
+        SimpleQueue, Value,
     };
 }
 

@@ -199,6 +199,27 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
     }
 }
 
+/// The length of a value's encoding, found without writing it.
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, Error> {
+    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
+        .map_err(|e| Error::Encode(e.to_string()))
+}
+
+/// Encodes a value into `buf`, which must be exactly [`encoded_len`] bytes long.
+pub fn encode_to_slice<T: Serialize + ?Sized>(value: &T, buf: &mut [u8]) -> Result<(), Error> {
+    let measured = buf.len();
+    let written = postcard::to_slice(value, buf)
+        .map_err(|e| Error::Encode(e.to_string()))?
+        .len();
+    if written == measured {
+        Ok(())
+    } else {
+        Err(Error::Encode(format!(
+            "the value encoded to {written} bytes after measuring {measured}"
+        )))
+    }
+}
+
 /// Encodes a value as one frame: header, then payload.
 pub fn encode_frame<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
     let mut frame = postcard::to_extend(value, vec![0u8; HEADER_LEN])

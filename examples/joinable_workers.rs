@@ -1,0 +1,6 @@
+#[path = "patterns/joinable_workers.rs"]
+mod pattern;
+
+fn main() -> multiproc::Result<()> {
+    pattern::run()
+}

@@ -1,0 +1,6 @@
+#[path = "patterns/wait_children.rs"]
+mod pattern;
+
+fn main() -> multiproc::Result<()> {
+    pattern::run()
+}

@@ -1,0 +1,106 @@
+//! Passing connection ends between processes as serialised values (Python's `reduction` of a
+//! `Connection`).
+//!
+//! A serialised end names its pipes by the sending process, descriptor number and identity
+//! (device and inode). Deserialising in the same process duplicates the descriptors; in another
+//! process it takes a copy of them from the sender with `pidfd_getfd`, and checks that they are
+//! the same pipes, so a stale or reused number is an error, never someone else's file.
+
+use super::error::ConnectionError;
+use crate::sys;
+use serde::{Deserialize, Serialize};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// The descriptors of a connection end, borrowed for serialisation.
+pub(super) struct EndRefs<'a> {
+    pub(super) read: Option<BorrowedFd<'a>>,
+    pub(super) write: Option<BorrowedFd<'a>>,
+}
+
+/// A connection end as it travels: who holds the pipes, and which ones they are.
+#[derive(Serialize, Deserialize)]
+pub(super) struct WireEnds {
+    pid: i32,
+    read: Option<WireFd>,
+    write: Option<WireFd>,
+}
+
+/// One descriptor, with the identity of the file it refers to.
+#[derive(Serialize, Deserialize)]
+struct WireFd {
+    fd: RawFd,
+    dev: u64,
+    ino: u64,
+}
+
+impl WireFd {
+    fn of(fd: BorrowedFd<'_>) -> Result<Self, ConnectionError> {
+        let stat = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(std::io::Error::from)?;
+        Ok(WireFd {
+            fd: fd.as_raw_fd(),
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+        })
+    }
+
+    /// A descriptor of this process for the same file, from the process `pid` that sent it.
+    fn open(&self, pid: i32) -> Result<OwnedFd, ConnectionError> {
+        let fd = if pid == std::process::id() as i32 {
+            // SAFETY: the number was a descriptor of this very process when serialised; if it
+            // has been closed since, the identity check below rejects whatever it is now. The
+            // borrow lasts only for the duplication.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(self.fd) };
+            borrowed.try_clone_to_owned()?
+        } else {
+            take_from(pid, self.fd)?
+        };
+        let now = WireFd::of(fd.as_fd())?;
+        if (now.dev, now.ino) == (self.dev, self.ino) {
+            Ok(fd)
+        } else {
+            Err(ConnectionError::Transfer(format!(
+                "descriptor {} of process {pid} is no longer the pipe that was sent",
+                self.fd
+            )))
+        }
+    }
+}
+
+impl EndRefs<'_> {
+    pub(super) fn to_wire(&self) -> Result<WireEnds, ConnectionError> {
+        Ok(WireEnds {
+            pid: std::process::id() as i32,
+            read: self.read.map(WireFd::of).transpose()?,
+            write: self.write.map(WireFd::of).transpose()?,
+        })
+    }
+}
+
+impl WireEnds {
+    /// Descriptors of this process for the ends that were sent.
+    pub(super) fn open(&self) -> Result<(Option<OwnedFd>, Option<OwnedFd>), ConnectionError> {
+        let read = self.read.as_ref().map(|fd| fd.open(self.pid)).transpose()?;
+        let write = self
+            .write
+            .as_ref()
+            .map(|fd| fd.open(self.pid))
+            .transpose()?;
+        Ok((read, write))
+    }
+}
+
+/// A copy of descriptor `fd` of process `pid` (which must still be running).
+fn take_from(pid: i32, fd: RawFd) -> Result<OwnedFd, ConnectionError> {
+    let gone = |e: std::io::Error| {
+        ConnectionError::Transfer(format!("cannot take descriptor {fd} of process {pid}: {e}"))
+    };
+    let pidfd = sys::pidfd_open(pid).map_err(gone)?;
+    // SAFETY: pidfd_getfd takes a pidfd we own, a descriptor number and flags; it returns a
+    // new descriptor (close-on-exec) or -1, and touches no memory of ours.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    if ret < 0 {
+        return Err(gone(std::io::Error::last_os_error()));
+    }
+    // SAFETY: the kernel just returned this descriptor, so it is open and owned by no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}

@@ -1,0 +1,61 @@
+//! `JoinableQueue<T>`: a [`Queue`] whose consumers mark items done, so that a producer can wait
+//! until all have been processed (Python's `multiprocessing.JoinableQueue`).
+
+use super::err::TaskDoneError;
+use super::standard::Queue;
+use serde::{Deserialize, Serialize};
+use std::ops::Deref;
+use std::time::{Duration, Instant};
+
+/// A [`Queue`] with [`task_done`](JoinableQueue::task_done) and [`join`](JoinableQueue::join)
+/// (Python's `multiprocessing.JoinableQueue`); every `Queue` method works on it.
+///
+/// The count of unfinished items lives in the queue's shared memory: it rises with each put and
+/// falls with each `task_done`, whichever process calls them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JoinableQueue<T> {
+    queue: Queue<T>,
+}
+
+impl<T> JoinableQueue<T> {
+    /// A joinable queue with no limit on the number of items (Python's `JoinableQueue()`).
+    pub fn new() -> crate::Result<Self> {
+        Self::bounded(0)
+    }
+
+    /// A joinable queue of at most `maxsize` items; 0 means no limit.
+    pub fn bounded(maxsize: usize) -> crate::Result<Self> {
+        Ok(JoinableQueue {
+            queue: Queue::bounded(maxsize)?,
+        })
+    }
+
+    /// Marks one item taken from the queue as processed (Python's `task_done()`). Calling it
+    /// more times than items were put is a [`TaskDoneError`].
+    pub fn task_done(&self) -> Result<(), TaskDoneError> {
+        if self.queue.ring().task_done() {
+            Ok(())
+        } else {
+            Err(TaskDoneError)
+        }
+    }
+
+    /// Waits until every item put has been marked done (Python's `join()`).
+    pub fn join(&self) {
+        while !self.queue.ring().join(None) {}
+    }
+
+    /// Waits at most `timeout` for every item to be marked done; whether they all were.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.queue.ring().join(Instant::now().checked_add(timeout))
+    }
+}
+
+impl<T> Deref for JoinableQueue<T> {
+    type Target = Queue<T>;
+
+    fn deref(&self) -> &Queue<T> {
+        &self.queue
+    }
+}

@@ -1,0 +1,267 @@
+//! `Queue<T>`: a queue of serde values shared between processes (Python's
+//! `multiprocessing.Queue`).
+
+use super::err::{GetError, GetTimeoutError, PutError, PutTimeoutError, TryGetError, TryPutError};
+use super::ring::{PopError, PushError, Ring};
+use crate::wire;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A first-in first-out queue between processes (Python's `multiprocessing.Queue`).
+///
+/// Any number of processes and threads put and get; items from one producer arrive in the
+/// order it put them. `Queue::new()` has no limit on the number of items (only on their total
+/// encoded size, [`RING_BYTES`](super::RING_BYTES), past which `put` waits);
+/// `Queue::bounded(n)` holds at most `n`. A process killed while putting or getting leaves the
+/// queue consistent: the item it was putting is not there, the item it was getting is still
+/// there, and the others go on.
+///
+/// ```no_run
+/// use multiproc::prelude::*;
+///
+/// #[process_task]
+/// fn produce(q: Queue<String>) {
+///     for i in 0..3 {
+///         q.put(format!("item {i}")).expect("put");
+///     }
+/// }
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let q = Queue::new()?;
+/// let p = Process::new(task!(produce, q.clone())).start()?;
+/// for _ in 0..3 {
+///     println!("{}", q.get()?);
+/// }
+/// p.join()?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Queue<T> {
+    ring: Ring,
+    /// Set by `close` for every clone in this process (Python closes the object it is called on).
+    closed: Arc<AtomicBool>,
+    items: PhantomData<fn(T) -> T>,
+}
+
+/// When a blocked operation gives up: on the lock other putters or getters hold, and on room or
+/// items.
+#[derive(Clone, Copy)]
+pub(super) struct Deadlines {
+    lock: Option<Instant>,
+    wait: Option<Instant>,
+}
+
+impl Deadlines {
+    const FOREVER: Deadlines = Deadlines {
+        lock: None,
+        wait: None,
+    };
+
+    fn now() -> Deadlines {
+        Deadlines {
+            lock: None,
+            wait: Some(Instant::now()),
+        }
+    }
+
+    fn after(timeout: Duration) -> Deadlines {
+        let at = Instant::now().checked_add(timeout);
+        Deadlines { lock: at, wait: at }
+    }
+}
+
+impl<T> Queue<T> {
+    /// A queue with no limit on the number of items (Python's `Queue()`).
+    pub fn new() -> crate::Result<Queue<T>> {
+        Self::bounded(0)
+    }
+
+    /// A queue of at most `maxsize` items (Python's `Queue(maxsize)`); 0 means no limit, as in
+    /// Python.
+    pub fn bounded(maxsize: usize) -> crate::Result<Queue<T>> {
+        let maxsize = u32::try_from(maxsize).unwrap_or(u32::MAX);
+        Ok(Queue::from_ring(Ring::new(maxsize)?))
+    }
+
+    fn from_ring(ring: Ring) -> Queue<T> {
+        Queue {
+            ring,
+            closed: Arc::new(AtomicBool::new(false)),
+            items: PhantomData,
+        }
+    }
+
+    pub(super) fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// The number of items in the queue now (Python's `qsize()`).
+    pub fn qsize(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Whether the queue is empty now (Python's `empty()`).
+    pub fn is_empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// Whether the queue holds `maxsize` items now (Python's `full()`); never for a queue
+    /// without a limit.
+    pub fn is_full(&self) -> bool {
+        self.ring.maxsize() != 0 && self.qsize() >= self.ring.maxsize()
+    }
+
+    /// The limit given to [`bounded`](Queue::bounded), 0 for none (Python's `_maxsize`).
+    pub fn maxsize(&self) -> usize {
+        self.ring.maxsize()
+    }
+
+    /// Closes this handle and its clones in this process (Python's `close()`): their puts and
+    /// gets are then errors. Handles in other processes are not affected, and nothing already
+    /// put is lost: there is no feeder thread to flush, so Python's `join_thread()` and
+    /// `cancel_join_thread()` have nothing to do here.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// How an internal put ended, if not with the item in the queue.
+enum NotPut<T> {
+    /// No room before the deadline.
+    Full(T),
+    Failed(PutError<T>),
+}
+
+impl<T: Serialize> Queue<T> {
+    /// Puts an item, waiting for room in a bounded queue (Python's `put(obj)`). On error the
+    /// item comes back and the queue is unchanged.
+    pub fn put(&self, mut item: T) -> Result<(), PutError<T>> {
+        loop {
+            match self.put_by(item, Deadlines::FOREVER) {
+                Ok(()) => return Ok(()),
+                Err(NotPut::Failed(e)) => return Err(e),
+                // Without a deadline the ring waits for room; should it return, wait again.
+                Err(NotPut::Full(back)) => item = back,
+            }
+        }
+    }
+
+    /// Puts an item if there is room now (Python's `put_nowait(obj)`); a full queue is a
+    /// [`TryPutError::Full`] error.
+    pub fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
+        self.put_by(item, Deadlines::now()).map_err(|e| match e {
+            NotPut::Full(item) => TryPutError::Full(item),
+            NotPut::Failed(e) => TryPutError::Put(e),
+        })
+    }
+
+    /// Puts an item, waiting at most `timeout` for room (Python's `put(obj, timeout=t)`).
+    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
+        self.put_by(item, Deadlines::after(timeout))
+            .map_err(|e| match e {
+                NotPut::Full(item) => PutTimeoutError::Timeout(item),
+                NotPut::Failed(e) => PutTimeoutError::Put(e),
+            })
+    }
+
+    fn put_by(&self, item: T, deadlines: Deadlines) -> Result<(), NotPut<T>> {
+        if self.is_closed() {
+            return Err(NotPut::Failed(PutError::Closed(item)));
+        }
+        let len = match wire::encoded_len(&item) {
+            Ok(len) => len,
+            Err(e) => return Err(NotPut::Failed(PutError::Encode(item, e.to_string()))),
+        };
+        // The item is encoded straight into shared memory, under the put lock.
+        let encode = |dst: &mut [u8]| wire::encode_to_slice(&item, dst);
+        match self.ring.push(len, encode, deadlines.lock, deadlines.wait) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(NotPut::Failed(PutError::Encode(item, e.to_string()))),
+            Err(PushError::Full) => Err(NotPut::Full(item)),
+            Err(PushError::TooLarge) => Err(NotPut::Failed(PutError::TooLarge(item, len))),
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Queue<T> {
+    /// Takes the next item, waiting for one (Python's `get()`).
+    pub fn get(&self) -> Result<T, GetError> {
+        loop {
+            match self.get_by(Deadlines::FOREVER) {
+                Err(TryGetError::Empty) => continue,
+                Err(TryGetError::Get(e)) => return Err(e),
+                Ok(item) => return Ok(item),
+            }
+        }
+    }
+
+    /// Takes the next item if there is one now (Python's `get_nowait()`).
+    pub fn try_get(&self) -> Result<T, TryGetError> {
+        self.get_by(Deadlines::now())
+    }
+
+    /// Takes the next item, waiting at most `timeout` (Python's `get(timeout=t)`).
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
+        self.get_by(Deadlines::after(timeout)).map_err(|e| match e {
+            TryGetError::Empty => GetTimeoutError::Timeout,
+            TryGetError::Get(e) => GetTimeoutError::Get(e),
+        })
+    }
+
+    fn get_by(&self, deadlines: Deadlines) -> Result<T, TryGetError> {
+        if self.is_closed() {
+            return Err(GetError::Closed.into());
+        }
+        match self
+            .ring
+            .pop(deadlines.lock, deadlines.wait, wire::decode::<T>)
+        {
+            Ok(Ok(item)) => Ok(item),
+            Ok(Err(e)) => Err(GetError::Decode(e.to_string()).into()),
+            Err(PopError::Empty) => Err(TryGetError::Empty),
+            Err(PopError::Corrupt) => Err(GetError::Corrupt.into()),
+        }
+    }
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Queue {
+            ring: self.ring.clone(),
+            closed: self.closed.clone(),
+            items: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("qsize", &self.qsize())
+            .field("maxsize", &self.maxsize())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl<T> Serialize for Queue<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.ring.serialize(serializer)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for Queue<T> {
+    /// A handle in another process starts open, whatever the sender's `close` did.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ring::deserialize(deserializer).map(Queue::from_ring)
+    }
+}

@@ -1,0 +1,323 @@
+//! Queues across real processes: order, many producers, encode errors, large items with the
+//! parent joining first, processes killed while putting and getting, bounds and timeouts,
+//! close, task_done and join, and handles passed as task arguments.
+
+use multiproc::prelude::*;
+use multiproc::queue::{
+    GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError, TryPutError,
+};
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+#[path = "support/unencodable.rs"]
+mod unencodable;
+use unencodable::Item;
+
+fn about(elapsed: Duration, ms: u64) -> bool {
+    elapsed >= Duration::from_millis(ms - 10) && elapsed < Duration::from_secs(2)
+}
+
+#[process_task]
+fn produce(q: Queue<(u32, u32)>, producer: u32, n: u32) {
+    for i in 0..n {
+        q.put((producer, i)).expect("put");
+    }
+}
+
+#[test]
+fn items_from_each_producer_arrive_in_order() -> multiproc::Result<()> {
+    let q = Queue::new()?;
+    let n = 2000;
+    let producers: Vec<_> = (0..3)
+        .map(|p| Process::new(task!(produce, q.clone(), p, n)).start())
+        .collect::<Result<_, _>>()?;
+    let mut next = [0u32; 3];
+    for _ in 0..3 * n {
+        let (p, i) = q.get_timeout(Duration::from_secs(20))?;
+        assert_eq!(i, next[p as usize], "producer {p} out of order");
+        next[p as usize] += 1;
+    }
+    assert_eq!(next, [n; 3]);
+    for p in producers {
+        p.join()?;
+    }
+    assert!(q.is_empty());
+    assert!(matches!(q.try_get(), Err(TryGetError::Empty)));
+    Ok(())
+}
+
+#[process_task]
+fn consume_sum(q: Queue<Option<u64>>) -> u64 {
+    let mut sum = 0;
+    while let Some(x) = q.get().expect("get") {
+        sum += x;
+    }
+    sum
+}
+
+#[test]
+fn several_consumers_share_the_items() -> multiproc::Result<()> {
+    let q = Queue::bounded(16)?;
+    let consumers: Vec<_> = (0..2)
+        .map(|_| Process::new(task!(consume_sum, q.clone())).start())
+        .collect::<Result<_, _>>()?;
+    for x in 1..=1000u64 {
+        q.put(Some(x))?;
+    }
+    for _ in &consumers {
+        q.put(None)?;
+    }
+    let mut total = 0;
+    for c in consumers {
+        total += c.join()?;
+    }
+    assert_eq!(total, 1000 * 1001 / 2);
+    Ok(())
+}
+
+#[test]
+fn an_unencodable_item_fails_at_put_and_comes_back() -> multiproc::Result<()> {
+    let q = Queue::new()?;
+    match q.put(Item::Bad(7)) {
+        Err(PutError::Encode(item, _)) => assert_eq!(item, Item::Bad(7)),
+        other => panic!("expected an encode error, got {other:?}"),
+    }
+    assert!(q.is_empty());
+    q.put(Item::Good(8))?;
+    assert_eq!(q.get()?, Item::Good(8));
+    Ok(())
+}
+
+const MB: usize = 1 << 20;
+
+#[process_task]
+fn put_megabytes(q: Queue<Vec<u8>>, count: u32) {
+    for i in 0..count {
+        q.put(vec![i as u8; MB]).expect("put");
+    }
+}
+
+fn check_megabytes(q: &Queue<Vec<u8>>, count: u32) -> multiproc::Result<()> {
+    for i in 0..count {
+        let item = q.get_timeout(Duration::from_secs(20))?;
+        assert_eq!(item.len(), MB);
+        assert!(item.iter().all(|&b| b == i as u8), "item {i} damaged");
+    }
+    assert!(q.is_empty());
+    Ok(())
+}
+
+#[test]
+fn a_child_that_put_large_items_exits_at_once_even_if_joined_first() -> multiproc::Result<()> {
+    let q = Queue::new()?;
+    let count = 40;
+    let child = Process::new(task!(put_megabytes, q.clone(), count)).start()?;
+    // CPython deadlocks here: its child waits for the parent to read before it can exit.
+    let joined = child.join_timeout(Duration::from_secs(20))?;
+    assert!(joined.is_some(), "the child did not exit");
+    assert_eq!(q.qsize(), count as usize);
+    check_megabytes(&q, count)
+}
+
+#[test]
+fn a_child_that_put_large_items_loses_nothing_when_read_first() -> multiproc::Result<()> {
+    let q = Queue::new()?;
+    let count = 40;
+    let child = Process::new(task!(put_megabytes, q.clone(), count)).start()?;
+    check_megabytes(&q, count)?;
+    child.join()?;
+    Ok(())
+}
+
+/// Items whose every byte says which item it is, large enough that a kill often lands inside
+/// the copy into or out of shared memory.
+fn stamped(i: u32) -> Vec<u32> {
+    vec![i; 1 << 20]
+}
+
+fn is_stamped(item: &[u32]) -> bool {
+    item.len() == 1 << 20 && item.iter().all(|&x| x == item[0])
+}
+
+#[process_task]
+fn put_forever(q: Queue<Vec<u32>>) {
+    for i in 0.. {
+        q.put(stamped(i)).expect("put");
+        // Keep the queue from filling its shared memory: wait while it is long.
+        while q.qsize() > 16 {
+            std::thread::yield_now();
+        }
+    }
+}
+
+#[process_task]
+fn get_forever(q: Queue<Vec<u32>>) {
+    loop {
+        let item = q.get().expect("get");
+        assert!(is_stamped(&item));
+    }
+}
+
+#[test]
+fn processes_killed_while_putting_and_getting_leave_the_queue_working() -> multiproc::Result<()> {
+    let q = Queue::new()?;
+    for round in 0..4u64 {
+        let putters: Vec<_> = (0..2)
+            .map(|_| Process::new(task!(put_forever, q.clone())).start())
+            .collect::<Result<_, _>>()?;
+        let getter = Process::new(task!(get_forever, q.clone())).start()?;
+        std::thread::sleep(Duration::from_millis(60 + 37 * round));
+        for p in putters.iter().chain([&getter]) {
+            p.kill()?;
+        }
+        for p in putters.iter().chain([&getter]) {
+            assert!(matches!(
+                p.join(),
+                Err(multiproc::Error::Signaled { signal: 9, .. })
+            ));
+        }
+        // Whatever the kills interrupted, every item left is whole and the queue goes on.
+        while let Ok(item) = q.try_get() {
+            assert!(is_stamped(&item), "a damaged item after round {round}");
+        }
+        let start = Instant::now();
+        q.put_timeout(stamped(7), Duration::from_secs(5))
+            .map_err(multiproc::Error::from)?;
+        assert_eq!(q.get_timeout(Duration::from_secs(5))?, stamped(7));
+        assert!(start.elapsed() < Duration::from_secs(3));
+    }
+    Ok(())
+}
+
+#[test]
+fn bounded_queues_are_full_and_timeouts_take_about_their_time() -> multiproc::Result<()> {
+    let q = Queue::bounded(2)?;
+    assert_eq!(q.maxsize(), 2);
+    q.try_put(1u8)?;
+    q.put(2)?;
+    assert!(q.is_full());
+    assert!(matches!(q.try_put(3), Err(TryPutError::Full(3))));
+    let start = Instant::now();
+    assert!(matches!(
+        q.put_timeout(4, Duration::from_millis(200)),
+        Err(PutTimeoutError::Timeout(4))
+    ));
+    assert!(about(start.elapsed(), 200), "{:?}", start.elapsed());
+    assert_eq!(q.get()?, 1);
+    assert_eq!(q.try_get()?, 2);
+    let start = Instant::now();
+    assert_eq!(
+        q.get_timeout(Duration::from_millis(200)),
+        Err(GetTimeoutError::Timeout)
+    );
+    assert!(about(start.elapsed(), 200), "{:?}", start.elapsed());
+    Ok(())
+}
+
+#[process_task]
+fn put_later(q: Queue<u8>, delay_ms: u64) {
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    q.put(42).expect("put");
+}
+
+#[test]
+fn a_blocked_get_wakes_when_another_process_puts() -> multiproc::Result<()> {
+    let q = Queue::new()?;
+    let child = Process::new(task!(put_later, q.clone(), 150)).start()?;
+    let start = Instant::now();
+    assert_eq!(q.get()?, 42);
+    assert!(about(start.elapsed(), 150), "{:?}", start.elapsed());
+    child.join()?;
+    Ok(())
+}
+
+#[test]
+fn close_makes_put_and_get_errors_for_this_process() -> multiproc::Result<()> {
+    let q = Queue::new()?;
+    q.put(1u8)?;
+    let clone = q.clone();
+    q.close();
+    assert!(matches!(clone.put(2), Err(PutError::Closed(2))));
+    assert_eq!(q.get(), Err(GetError::Closed));
+    // A handle that travelled to another process starts open; the item is still there.
+    let bytes = multiproc::wire::encode(&q)?;
+    let child = Process::spawn(move || -> Result<u8, String> {
+        let q: Queue<u8> = multiproc::wire::decode(&bytes).map_err(|e| e.to_string())?;
+        q.get().map_err(|e| e.to_string())
+    })?;
+    assert_eq!(child.join()?, Ok(1));
+    Ok(())
+}
+
+#[process_task]
+fn worker(q: JoinableQueue<u32>, results: Queue<u32>) {
+    while let Ok(x) = q.get() {
+        results.put(x * x).expect("put");
+        q.task_done().expect("task_done");
+    }
+}
+
+#[test]
+fn joinable_queue_join_waits_for_every_task_done() -> multiproc::Result<()> {
+    let q = JoinableQueue::new()?;
+    let results = Queue::new()?;
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            Process::new(task!(worker, q.clone(), results.clone()))
+                .daemon(true)
+                .start()
+        })
+        .collect::<Result<_, _>>()?;
+    for x in 0..100 {
+        q.put(x)?;
+    }
+    q.join();
+    assert_eq!(results.qsize(), 100);
+    let mut squares: Vec<u32> = (0..100).map(|_| results.get()).collect::<Result<_, _>>()?;
+    squares.sort_unstable();
+    assert_eq!(squares, (0..100).map(|x| x * x).collect::<Vec<_>>());
+    for w in &workers {
+        w.kill()?;
+    }
+    Ok(())
+}
+
+#[test]
+fn task_done_more_times_than_items_is_an_error() -> multiproc::Result<()> {
+    let q = JoinableQueue::new()?;
+    q.put("a".to_string())?;
+    assert!(!q.join_timeout(Duration::from_millis(50)));
+    assert_eq!(q.get()?, "a");
+    q.task_done()?;
+    assert_eq!(q.task_done(), Err(TaskDoneError));
+    assert!(q.join_timeout(Duration::ZERO));
+    Ok(())
+}
+
+#[test]
+fn simple_queue_puts_and_gets_across_processes() -> multiproc::Result<()> {
+    let q = SimpleQueue::new()?;
+    assert!(q.is_empty());
+    let child = {
+        let q = q.clone();
+        Process::spawn(move || {
+            for word in ["red", "green", "blue"] {
+                q.put(word.to_string()).expect("put");
+            }
+        })?
+    };
+    let got: Vec<String> = (0..3).map(|_| q.get()).collect::<Result<_, _>>()?;
+    assert_eq!(got, ["red", "green", "blue"]);
+    child.join()?;
+    q.close();
+    assert!(matches!(q.put("x".into()), Err(PutError::Closed(_))));
+    Ok(())
+}
+
+#[test]
+fn handles_are_clone_send_sync_and_serde() {
+    fn check<H: Clone + Send + Sync + Serialize + for<'de> Deserialize<'de>>() {}
+    check::<Queue<String>>();
+    check::<JoinableQueue<String>>();
+    check::<SimpleQueue<String>>();
+}
