@@ -7,6 +7,7 @@ use multiproc::queue::{
     GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError, TryPutError,
 };
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 use std::time::{Duration, Instant};
 
 #[path = "support/unencodable.rs"]
@@ -91,13 +92,13 @@ fn an_unencodable_item_fails_at_put_and_comes_back() -> multiproc::Result<()> {
 const MB: usize = 1 << 20;
 
 #[process_task]
-fn put_megabytes(q: Queue<Vec<u8>>, count: u32) {
+fn put_megabytes(q: Queue<ByteBuf>, count: u32) {
     for i in 0..count {
-        q.put(vec![i as u8; MB]).expect("put");
+        q.put(ByteBuf::from(vec![i as u8; MB])).expect("put");
     }
 }
 
-fn check_megabytes(q: &Queue<Vec<u8>>, count: u32) -> multiproc::Result<()> {
+fn check_megabytes(q: &Queue<ByteBuf>, count: u32) -> multiproc::Result<()> {
     for i in 0..count {
         let item = q.get_timeout(Duration::from_secs(20))?;
         assert_eq!(item.len(), MB);
@@ -132,11 +133,11 @@ fn a_child_that_put_large_items_loses_nothing_when_read_first() -> multiproc::Re
 /// Items whose every byte says which item it is, large enough that a kill often lands inside
 /// the copy into or out of shared memory.
 fn stamped(i: u32) -> Vec<u32> {
-    vec![i; 1 << 20]
+    vec![i; 1 << 18]
 }
 
 fn is_stamped(item: &[u32]) -> bool {
-    item.len() == 1 << 20 && item.iter().all(|&x| x == item[0])
+    item.len() == 1 << 18 && item.iter().all(|&x| x == item[0])
 }
 
 #[process_task]
