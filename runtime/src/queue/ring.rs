@@ -388,9 +388,9 @@ impl Ring {
 
     /// `len` bytes of a published frame from `start`.
     fn bytes(&self, start: usize, len: usize) -> Result<&[u8], PopError> {
-        if !start
+        if start
             .checked_add(len)
-            .is_some_and(|end| end <= self.data.len())
+            .is_none_or(|end| end > self.data.len())
         {
             return Err(PopError::Corrupt);
         }
