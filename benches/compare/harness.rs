@@ -1,4 +1,5 @@
-//! The runner: rounds of our rows, CPython's and C's, then a table of medians and ratios.
+//! The runner: rounds of our rows (each in a fresh process), CPython's and C's, then a table of
+//! medians and ratios.
 
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
@@ -104,7 +105,46 @@ fn speedup(row: &Row, ours: Option<f64>, other: Option<f64>) -> String {
     }
 }
 
+/// The environment variable that makes this program measure one row and print its figure.
+const ONE_ROW: &str = "MULTIPROC_BENCH_ROW";
+
+/// Measures `row` in a fresh process (this program, run again): a row's figure must not depend on
+/// what earlier rows left in the process (heap, mappings), which changes what a fork costs. The
+/// kit's CPython suite runs each benchmark in a fresh interpreter for the same reason.
+fn measure_alone(row: &Row, scale: f64) -> Option<f64> {
+    let exe = std::env::current_exe().ok()?;
+    let output = Command::new(exe)
+        .env(ONE_ROW, row.label)
+        .env("SCALE", scale.to_string())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        eprintln!(
+            "row `{}` failed: {}",
+            row.label,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        return None;
+    }
+    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+}
+
+/// In a process started by [`measure_alone`]: measures the one row asked for, prints its
+/// figure, and returns `true`.
+fn serve_one_row(rows: &[Row]) -> bool {
+    let Ok(label) = std::env::var(ONE_ROW) else {
+        return false;
+    };
+    if let Some(row) = rows.iter().find(|r| r.label == label) {
+        println!("{}", (row.ours)(env_or("SCALE", 1.0)));
+    }
+    true
+}
+
 pub fn run(rows: Vec<Row>) {
+    if serve_one_row(&rows) {
+        return;
+    }
     let rounds: usize = env_or("ROUNDS", 3);
     let scale: f64 = env_or("SCALE", 1.0);
     let only: Vec<String> = std::env::var("ONLY")
@@ -133,7 +173,8 @@ pub fn run(rows: Vec<Row>) {
     for round in 1..=rounds {
         eprintln!("round {round}/{rounds}: multiproc");
         for row in &rows {
-            ours.entry(row.label).or_default().push((row.ours)(scale));
+            let figure = measure_alone(row, scale);
+            ours.entry(row.label).or_default().extend(figure);
         }
         if !py_benches.is_empty() {
             eprintln!("round {round}/{rounds}: CPython");
