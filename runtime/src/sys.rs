@@ -54,6 +54,15 @@ pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// A copy, in this process, of descriptor `fd` of the process behind `pidfd` (close-on-exec).
+pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_getfd takes a borrowed pidfd, a descriptor number and flags, and returns a
+    // new descriptor or -1; it touches no memory of ours.
+    let new = check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) })?;
+    // SAFETY: the kernel just returned this descriptor, so it is open and owned by no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new as RawFd) })
+}
+
 /// Sends `signal` to the process behind `pidfd`; a process that already exited is not an error.
 pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
     // SAFETY: the descriptor is borrowed, so it stays open for the call; a null siginfo asks
@@ -116,6 +125,13 @@ pub fn poll(
             revents: 0,
         })
         .collect();
+    poll_fds(&mut pollfds, deadline)?;
+    Ok(pollfds.iter().map(|p| p.revents != 0).collect())
+}
+
+/// The general form of [`poll`]: each entry asks for its own events, and its `revents` says
+/// what it is ready for when this returns.
+pub fn poll_fds(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> io::Result<()> {
     retry(|| {
         let timeout = match deadline {
             None => -1,
@@ -125,13 +141,12 @@ pub fn poll(
                 left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
             }
         };
-        // SAFETY: `pollfds` is a valid array of pollfd of the given length, and every
-        // descriptor in it is borrowed for the whole call.
-        let ret =
-            unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, timeout) };
+        // SAFETY: `fds` is a valid, writable array of pollfd of its length, and poll touches
+        // nothing else; a descriptor closed meanwhile is only reported, never dereferenced.
+        let ret = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         check(ret as libc::c_long)
     })?;
-    Ok(pollfds.iter().map(|p| p.revents != 0).collect())
+    Ok(())
 }
 
 /// A pipe whose two ends are closed on exec: `(read end, write end)`.

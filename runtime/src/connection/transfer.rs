@@ -9,7 +9,7 @@
 use super::error::ConnectionError;
 use crate::sys;
 use serde::{Deserialize, Serialize};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 /// The descriptors of a connection end, borrowed for serialisation.
 pub(super) struct EndRefs<'a> {
@@ -95,12 +95,5 @@ fn take_from(pid: i32, fd: RawFd) -> Result<OwnedFd, ConnectionError> {
         ConnectionError::Transfer(format!("cannot take descriptor {fd} of process {pid}: {e}"))
     };
     let pidfd = sys::pidfd_open(pid).map_err(gone)?;
-    // SAFETY: pidfd_getfd takes a pidfd we own, a descriptor number and flags; it returns a
-    // new descriptor (close-on-exec) or -1, and touches no memory of ours.
-    let ret = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-    if ret < 0 {
-        return Err(gone(std::io::Error::last_os_error()));
-    }
-    // SAFETY: the kernel just returned this descriptor, so it is open and owned by no one else.
-    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+    sys::pidfd_getfd(pidfd.as_fd(), fd).map_err(gone)
 }

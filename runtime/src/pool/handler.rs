@@ -14,6 +14,7 @@ use super::worker::{self, WorkerConfig};
 use crate::error::Error;
 use crate::process::children::lock;
 use crate::process::ProcessHandle;
+use crate::sys;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Write};
@@ -78,8 +79,8 @@ struct Slot {
 
 impl Slot {
     fn start(config: &WorkerConfig) -> Result<Slot, Error> {
-        let (read, write) = crate::sys::nonblocking_pipe()?;
-        crate::sys::enlarge_pipe(write.as_fd());
+        let (read, write) = sys::nonblocking_pipe()?;
+        sys::enlarge_pipe(write.as_fd());
         let ring = Arc::new(Ring::new()?);
         let handle = worker::start(config, read, ring.clone())?;
         Ok(Slot {
@@ -438,8 +439,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
         done.into_iter().for_each(Delivery::deliver);
         let mut rang = false;
         if let Some(fds) = &mut fds {
-            let timeout = if short { 100 } else { -1 };
-            sleep(fds, timeout);
+            sleep(fds, short.then_some(Duration::from_millis(100)));
             rang = fds[0].revents != 0;
             // Entries 1..=pids.len() are the pidfds, in slot order.
             for (fd, pid) in fds[1..].iter().zip(&pids) {
@@ -469,13 +469,10 @@ fn spin_for_results(rings: &[Arc<Ring>]) -> bool {
     false
 }
 
-fn sleep(fds: &mut [libc::pollfd], timeout: libc::c_int) {
-    // SAFETY: `fds` is a valid array of pollfd of its length. The descriptors in it belong to
-    // the bell and to slots that only this thread removes, so they stay open during the call;
-    // a stale one would only make poll return early.
-    let ret = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-    if ret < 0 {
-        // EINTR, or a transient failure: the loop looks at everything again anyway.
+/// Sleeps until a descriptor of `fds` is ready or `timeout` passes. A failure reports nothing
+/// ready: the loop looks at everything again anyway.
+fn sleep(fds: &mut [libc::pollfd], timeout: Option<Duration>) {
+    if sys::poll_fds(fds, timeout.map(|t| Instant::now() + t)).is_err() {
         fds.iter_mut().for_each(|fd| fd.revents = 0);
     }
 }
