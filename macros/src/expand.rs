@@ -75,6 +75,7 @@ fn task_fn(function: &TaskFn) -> TokenStream {
     let takes_args = takes_args(&parts);
     let one_arg = one_arg(&parts);
     let builder = builder(&parts, vis);
+    let packing = packing(&parts, &output);
     let (idents, name_str) = (&parts.idents, name.to_string());
     quote! {
         #item
@@ -95,6 +96,7 @@ fn task_fn(function: &TaskFn) -> TokenStream {
                 fn call(args: __Args) -> #output {
                     #name(#(args.#idents),*)
                 }
+                #packing
             }
 
             __mp::inventory::submit! { __mp::TaskEntry::of::<#name>() }
@@ -115,6 +117,34 @@ fn args_struct(parts: &FnParts, vis: &syn::Visibility) -> TokenStream {
         #[serde(crate = "::multiproc::__private::serde")]
         #vis struct __Args {
             #(pub #idents: #types),*
+        }
+    }
+}
+
+/// The `Task` methods that pack a chunk's arguments and outputs: each parameter and the output
+/// with the layout its type picks (its bytes if it is plain old data, the wire format otherwise).
+fn packing(parts: &FnParts, output: &TokenStream) -> TokenStream {
+    let (idents, types) = (&parts.idents, &parts.types);
+    let layout = |ty: &dyn ToTokens| quote!((&__mp::pack::Probe::<#ty>::new()).layout());
+    let arg_layouts: Vec<TokenStream> = types.iter().map(|ty| layout(ty)).collect();
+    let output_layout = layout(output);
+    quote! {
+        fn pack_args(args: &__Args, out: &mut ::std::vec::Vec<u8>) -> ::core::result::Result<(), __mp::Error> {
+            use __mp::pack::{Layout as _, PickPlain as _, PickSerde as _};
+            #( #arg_layouts.put(&args.#idents, out)?; )*
+            ::core::result::Result::Ok(())
+        }
+        fn unpack_args(input: &mut &[u8]) -> ::core::result::Result<__Args, __mp::Error> {
+            use __mp::pack::{Layout as _, PickPlain as _, PickSerde as _};
+            ::core::result::Result::Ok(__Args { #( #idents: #arg_layouts.take(input)? ),* })
+        }
+        fn pack_output(output: &#output, out: &mut ::std::vec::Vec<u8>) -> ::core::result::Result<(), __mp::Error> {
+            use __mp::pack::{Layout as _, PickPlain as _, PickSerde as _};
+            #output_layout.put(output, out)
+        }
+        fn unpack_output(input: &mut &[u8]) -> ::core::result::Result<#output, __mp::Error> {
+            use __mp::pack::{Layout as _, PickPlain as _, PickSerde as _};
+            #output_layout.take(input)
         }
     }
 }

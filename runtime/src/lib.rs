@@ -79,7 +79,9 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::task::bind::{NotGiven, OrDefault, PositionalArg, Set, Unset};
+    pub use crate::task::pack;
     pub use crate::task::{Call, OneArg, TakesArgs, Target, Task, TaskEntry, TaskRef};
+    pub use crate::Error;
     pub use inventory;
     pub use serde;
 }

@@ -50,27 +50,6 @@ pub fn decode_next<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u
     postcard::take_from_bytes(bytes).map_err(|e| Error::Decode(e.to_string()))
 }
 
-/// Reads values packed one after another (by [`encode_into`] on the same buffer), one at a
-/// time: a pool worker reads a chunk's task arguments this way, with no buffer per value.
-pub struct Unpacker<'a> {
-    input: postcard::Deserializer<'a, postcard::de_flavors::Slice<'a>>,
-}
-
-impl<'a> Unpacker<'a> {
-    /// Starts at the beginning of `bytes`.
-    pub fn new(bytes: &'a [u8]) -> Self {
-        Unpacker {
-            input: postcard::Deserializer::from_bytes(bytes),
-        }
-    }
-
-    /// Decodes the next value. After an error the position is unknown, so nothing after it can
-    /// be read.
-    pub fn next_value<T: Deserialize<'a>>(&mut self) -> Result<T, Error> {
-        T::deserialize(&mut self.input).map_err(|e| Error::Decode(e.to_string()))
-    }
-}
-
 /// Writes the outcomes of a batch of calls (a pool's chunk) compactly: the values of the calls
 /// that succeeded, one after another, behind a list of the calls that failed (usually empty), so
 /// a success costs no more than its value. Read back with [`OutcomeReader`].
@@ -98,13 +77,21 @@ impl<'a> OutcomeWriter<'a> {
         }
     }
 
-    /// Records the outcome of the next call; a value that does not encode becomes its failure.
-    pub fn push<T: Serialize>(&mut self, outcome: Result<T, TaskFailure>) {
+    /// Records the outcome of the next call, writing a value with `put` (which appends it to the
+    /// buffer, as [`encode_into`] does); a value that does not encode becomes its failure.
+    pub fn push<T>(
+        &mut self,
+        outcome: Result<T, TaskFailure>,
+        put: impl FnOnce(&T, &mut Vec<u8>) -> Result<(), Error>,
+    ) {
         let failure = match outcome {
-            Ok(value) => match encode_into(&value, self.out) {
-                Ok(()) => None,
-                Err(e) => Some(TaskFailure::Encode(e.to_string())),
-            },
+            Ok(value) => {
+                let len = self.out.len();
+                put(&value, self.out).err().map(|e| {
+                    self.out.truncate(len);
+                    TaskFailure::Encode(e.to_string())
+                })
+            }
             Err(failure) => Some(failure),
         };
         if let Some(failure) = failure {
@@ -130,7 +117,8 @@ impl<'a> OutcomeWriter<'a> {
 
 /// Reads a batch written by [`OutcomeWriter`], one call's outcome at a time.
 pub struct OutcomeReader<'a> {
-    input: Unpacker<'a>,
+    /// The values not read yet.
+    input: &'a [u8],
     calls: u32,
     /// The failures, in call order.
     failures: std::collections::VecDeque<(u32, TaskFailure)>,
@@ -139,11 +127,14 @@ pub struct OutcomeReader<'a> {
 impl<'a> OutcomeReader<'a> {
     /// Reads the list of failures at the start of `bytes`.
     pub fn new(bytes: &'a [u8]) -> Result<Self, Error> {
-        let mut input = Unpacker::new(bytes);
-        let count: u32 = input.next_value()?;
+        let (count, mut input): (u32, _) = decode_next(bytes)?;
         let failures = (0..count)
-            .map(|_| input.next_value())
-            .collect::<Result<_, _>>()?;
+            .map(|_| {
+                let (failure, rest) = decode_next(input)?;
+                input = rest;
+                Ok(failure)
+            })
+            .collect::<Result<_, Error>>()?;
         Ok(OutcomeReader {
             input,
             calls: 0,
@@ -151,9 +142,12 @@ impl<'a> OutcomeReader<'a> {
         })
     }
 
-    /// The outcome of the next call: its value or its failure; an error if the bytes are not a
-    /// value of type `T`.
-    pub fn next_outcome<T: Deserialize<'a>>(&mut self) -> Result<Result<T, TaskFailure>, Error> {
+    /// The outcome of the next call: its failure, or its value as `take` reads it from the front
+    /// of the remaining bytes (advancing them); an error if `take` finds no value there.
+    pub fn next_outcome<T>(
+        &mut self,
+        take: impl FnOnce(&mut &'a [u8]) -> Result<T, Error>,
+    ) -> Result<Result<T, TaskFailure>, Error> {
         let call = self.calls;
         self.calls += 1;
         if self
@@ -165,7 +159,7 @@ impl<'a> OutcomeReader<'a> {
                 return Ok(Err(failure));
             }
         }
-        self.input.next_value().map(Ok)
+        take(&mut self.input).map(Ok)
     }
 }
 
@@ -259,6 +253,7 @@ pub fn complete_frame(buf: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::task::pack::{Layout, Serde};
 
     #[test]
     fn frame_round_trips() {
@@ -303,23 +298,6 @@ mod tests {
     }
 
     #[test]
-    fn unpacker_reads_packed_values_in_turn() {
-        let mut packed = Vec::new();
-        encode_into(&(1u16, "a"), &mut packed).unwrap();
-        encode_into(&(300u16, "bc"), &mut packed).unwrap();
-        let mut unpacker = Unpacker::new(&packed);
-        assert_eq!(
-            unpacker.next_value::<(u16, String)>().unwrap(),
-            (1, "a".to_owned())
-        );
-        assert_eq!(
-            unpacker.next_value::<(u16, String)>().unwrap(),
-            (300, "bc".to_owned())
-        );
-        assert!(matches!(unpacker.next_value::<u8>(), Err(Error::Decode(_))));
-    }
-
-    #[test]
     fn outcomes_round_trip_with_and_without_failures() {
         for failed in [vec![], vec![1usize], vec![0, 2]] {
             let outcomes: Vec<Result<String, TaskFailure>> = (0..3)
@@ -330,12 +308,16 @@ mod tests {
                 .collect();
             let mut out = vec![7u8];
             let mut writer = OutcomeWriter::new(&mut out);
-            outcomes.iter().cloned().for_each(|o| writer.push(o));
+            outcomes
+                .iter()
+                .cloned()
+                .for_each(|o| writer.push(o, |v, out| Serde.put(v, out)));
             writer.finish();
             assert_eq!(out[0], 7);
             let mut reader = OutcomeReader::new(&out[1..]).unwrap();
-            let back: Vec<Result<String, TaskFailure>> =
-                (0..3).map(|_| reader.next_outcome().unwrap()).collect();
+            let back: Vec<Result<String, TaskFailure>> = (0..3)
+                .map(|_| reader.next_outcome(|input| Serde.take(input)).unwrap())
+                .collect();
             assert_eq!(back, outcomes);
         }
     }

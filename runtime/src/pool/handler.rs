@@ -7,7 +7,7 @@
 //! watches their pidfds. A worker that dies fails exactly the chunks it had started (its ring
 //! says which), gives the others back to the queue, and is replaced.
 
-use super::channel::{self, FrameBuf, ToWorker};
+use super::channel::{self, ResultFrame, ToWorker};
 use super::result::{ChunkFailure, ChunkOutcome, Sink};
 use super::ring::{Bell, Ring};
 use super::worker::{self, WorkerConfig};
@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::process::children::lock;
 use crate::process::ProcessHandle;
 use crate::sys;
+use crate::wire;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Write};
@@ -68,7 +69,8 @@ struct Slot {
     /// Bytes for the task pipe that did not fit yet.
     out: Vec<u8>,
     ring: Arc<Ring>,
-    input: FrameBuf,
+    /// The result frame being read from the ring.
+    frame: Vec<u8>,
     /// Chunks sent to the worker and not yet answered, oldest first, with their sequence numbers.
     held: VecDeque<(u64, Job)>,
     /// Chunks sent so far (the next sequence number).
@@ -88,7 +90,7 @@ impl Slot {
             tasks: File::from(write),
             out: Vec::new(),
             ring,
-            input: FrameBuf::default(),
+            frame: Vec::new(),
             held: VecDeque::new(),
             sent: 0,
             fast: false,
@@ -133,14 +135,11 @@ impl Slot {
 
     /// Reads the worker's published results into `done`.
     fn collect(&mut self, done: &mut Vec<Delivery>) {
-        if !self.ring.read_into(self.input.spare()) {
-            return;
-        }
-        let pid = self.pid();
-        while let Some(frame) = self.input.next_frame() {
-            let Some((header, outcomes)) = channel::parse_results(frame) else {
+        while let Some(frame) = self.next_frame() {
+            let Some(frame) = ResultFrame::parse(frame) else {
                 continue;
             };
+            let header = frame.header();
             if self.held.front().map(|(seq, _)| *seq) != Some(header.seq) {
                 continue;
             }
@@ -148,9 +147,29 @@ impl Slot {
                 self.fast = header.micros < FAST_MICROS;
                 done.push(Delivery {
                     job,
-                    pid,
-                    outcome: Ok(outcomes.to_vec()),
+                    pid: self.pid(),
+                    outcome: Ok(frame),
                 });
+            }
+        }
+    }
+
+    /// The next whole frame from the ring, read straight into a vector of its size.
+    fn next_frame(&mut self) -> Option<Vec<u8>> {
+        loop {
+            let want = match wire::frame_len(&self.frame) {
+                Some(len) if len == self.frame.len() => {
+                    return Some(std::mem::take(&mut self.frame))
+                }
+                Some(len) => len - self.frame.len(),
+                None => wire::HEADER_LEN - self.frame.len(),
+            };
+            if self.ring.read_into(&mut self.frame, want) == 0 {
+                return None;
+            }
+            if let Some(len) = wire::frame_len(&self.frame) {
+                self.frame
+                    .reserve_exact(len.saturating_sub(self.frame.len()));
             }
         }
     }

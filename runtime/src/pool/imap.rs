@@ -7,7 +7,7 @@ use super::result::{decode_outcomes, ChunkOutcome, Sink};
 use super::{next_chunk, send_chunk, unsent, Pool, PoolError};
 use crate::error::Error;
 use crate::process::children::lock;
-use crate::task::OneArg;
+use crate::task::{OneArg, Task};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex};
@@ -22,16 +22,16 @@ struct Arrived<R> {
     order: VecDeque<usize>,
 }
 
-/// The sink of a lazy map.
-struct Stream<R> {
-    arrived: Mutex<Arrived<R>>,
+/// The sink of a lazy map of task `T`.
+struct Stream<T: Task> {
+    arrived: Mutex<Arrived<T::Output>>,
     ready: Condvar,
 }
 
-impl<R: serde::de::DeserializeOwned + Send> Sink for Stream<R> {
+impl<T: Task> Sink for Stream<T> {
     fn deliver(&self, index: usize, count: u32, pid: i32, outcome: ChunkOutcome) {
         let mut values = VecDeque::with_capacity(count as usize);
-        decode_outcomes::<R>(count, pid, outcome, |one| values.push_back(one));
+        decode_outcomes::<T>(count, pid, outcome, |one| values.push_back(one));
         let mut arrived = lock(&self.arrived);
         arrived.chunks.insert(index, values);
         arrived.order.push_back(index);
@@ -57,7 +57,7 @@ pub struct IMap<T: OneArg, I> {
     next: usize,
     /// Whether this iterator counts as a feeder of the pool (so `close` waits for it).
     feeding: bool,
-    stream: Arc<Stream<T::Output>>,
+    stream: Arc<Stream<T>>,
 }
 
 impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
@@ -109,7 +109,8 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
             let Some(input) = &mut self.input else {
                 return;
             };
-            let Some((count, bytes)) = next_chunk(&mut input.map(T::args_from_one), self.chunksize)
+            let Some((count, bytes)) =
+                next_chunk::<T>(&mut input.map(T::args_from_one), self.chunksize)
             else {
                 self.stop_feeding();
                 return;

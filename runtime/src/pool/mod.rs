@@ -128,21 +128,24 @@ fn default_chunksize(len: usize, processes: usize) -> usize {
     len.div_ceil(4 * processes).max(1)
 }
 
-/// Takes the next chunk of up to `size` arguments from `args` and packs them one after another:
-/// its count and bytes (or why they do not encode), or `None` when `args` is exhausted.
-fn next_chunk<A: serde::Serialize>(
-    args: &mut impl Iterator<Item = A>,
+/// Takes the next chunk of up to `size` arguments of `T` from `args` and packs them one after
+/// another: its count and bytes (or why they do not pack), or `None` when `args` is exhausted.
+fn next_chunk<T: Task>(
+    args: &mut impl Iterator<Item = T::Args>,
     size: usize,
 ) -> Option<(u32, Result<Vec<u8>, Error>)> {
-    // Most arguments encode in a few bytes: one allocation for a typical chunk.
-    let mut bytes = Ok(Vec::with_capacity(size.min(1 << 16) * 4));
+    let mut bytes = Ok(Vec::new());
     let mut count = 0u32;
-    for arg in args.take(size) {
+    let mut chunk = args.take(size);
+    while let Some(arg) = chunk.next() {
         count += 1;
-        if let Ok(out) = &mut bytes {
-            if let Err(e) = wire::encode_into(&arg, out) {
-                bytes = Err(e);
-            }
+        let Ok(out) = &mut bytes else { continue };
+        match T::pack_args(&arg, out) {
+            Err(e) => bytes = Err(e),
+            // Arguments of one task pack to similar sizes: room for the rest at once, as far as
+            // the input tells how many follow.
+            Ok(()) if count == 1 => out.reserve(out.len().saturating_mul(chunk.size_hint().0)),
+            Ok(()) => {}
         }
     }
     (count > 0).then_some((count, bytes))
@@ -204,10 +207,10 @@ impl Pool {
     /// Runs the arguments `args` of task `T` (`len` of them) in chunks of `chunksize` (default:
     /// Python's formula) and completes the result with `finish` of the outputs, in input order.
     /// Each chunk goes to the workers as soon as it is packed.
-    fn submit<T: Task, A: serde::Serialize, Out: Send + 'static>(
+    fn submit<T: Task, Out: Send + 'static>(
         &self,
         len: usize,
-        mut args: impl Iterator<Item = A>,
+        mut args: impl Iterator<Item = T::Args>,
         chunksize: Option<usize>,
         callbacks: Callbacks<Out>,
         finish: fn(Vec<T::Output>) -> Result<Out, Error>,
@@ -226,9 +229,9 @@ impl Pool {
                 return AsyncResult::new(cell);
             }
         };
-        let sink = Gather::<T::Output, Out>::new(cell.clone(), finish);
+        let sink = Gather::<T, Out>::new(cell.clone(), len, finish);
         let mut chunks = 0;
-        while let Some((count, bytes)) = next_chunk(&mut args, chunksize) {
+        while let Some((count, bytes)) = next_chunk::<T>(&mut args, chunksize) {
             send_chunk(
                 &self.shared,
                 T::NAME,
@@ -255,12 +258,12 @@ impl Pool {
     ) -> AsyncResult<Vec<T::Output>> {
         match items.size_hint() {
             (low, Some(high)) if low == high => {
-                self.submit::<T, _, _>(low, items.map(to_args), chunksize, callbacks, Ok)
+                self.submit::<T, _>(low, items.map(to_args), chunksize, callbacks, Ok)
             }
             _ => {
                 let items: Vec<I::Item> = items.collect();
                 let len = items.len();
-                self.submit::<T, _, _>(
+                self.submit::<T, _>(
                     len,
                     items.into_iter().map(to_args),
                     chunksize,
@@ -288,8 +291,8 @@ impl Pool {
         call: Call<T>,
         callbacks: Callbacks<T::Output>,
     ) -> AsyncResult<T::Output> {
-        let args = std::iter::once(call.args());
-        self.submit::<T, _, _>(1, args, Some(1), callbacks, |mut outputs| {
+        let args = std::iter::once(call.into_args());
+        self.submit::<T, _>(1, args, Some(1), callbacks, |mut outputs| {
             outputs
                 .pop()
                 .ok_or_else(|| Error::Decode("a task sent no result".to_owned()))

@@ -5,11 +5,13 @@
 //! outcomes, and when its job is complete it runs the callback (exactly one of the two, once, on
 //! the result thread, as Python does) and then wakes whoever waits in `get`.
 
+use super::channel::ResultFrame;
 use super::err::PoolError;
 use crate::error::Error;
 use crate::process::children::lock;
+use crate::task::Task;
 use crate::wire;
-use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -40,8 +42,9 @@ impl ChunkFailure {
     }
 }
 
-/// What came back for a chunk: the encoded outcomes of its tasks, or why it failed as a whole.
-pub(crate) type ChunkOutcome = Result<Vec<u8>, ChunkFailure>;
+/// What came back for a chunk: the frame with the encoded outcomes of its tasks, or why it failed
+/// as a whole.
+pub(crate) type ChunkOutcome = Result<ResultFrame, ChunkFailure>;
 
 /// Where the results of one job (a map, an apply, an imap) go.
 pub(crate) trait Sink: Send + Sync {
@@ -49,23 +52,23 @@ pub(crate) trait Sink: Send + Sync {
     fn deliver(&self, index: usize, count: u32, pid: i32, outcome: ChunkOutcome);
 }
 
-/// Calls `each` with the outcome of every task of a chunk, in order.
-pub(crate) fn decode_outcomes<R: DeserializeOwned>(
+/// Calls `each` with the outcome of every call of task `T` in a chunk, in order.
+pub(crate) fn decode_outcomes<T: Task>(
     count: u32,
     pid: i32,
     outcome: ChunkOutcome,
-    mut each: impl FnMut(Result<R, Error>),
+    mut each: impl FnMut(Result<T::Output, Error>),
 ) {
-    let bytes = match outcome {
-        Ok(bytes) => bytes,
+    let frame = match outcome {
+        Ok(frame) => frame,
         Err(failure) => return (0..count).for_each(|_| each(Err(failure.to_error()))),
     };
-    let mut reader = match wire::OutcomeReader::new(&bytes) {
+    let mut reader = match wire::OutcomeReader::new(frame.outcomes()) {
         Ok(reader) => reader,
         Err(e) => return (0..count).for_each(|_| each(Err(Error::Decode(e.to_string())))),
     };
     for done in 0..count {
-        match reader.next_outcome::<R>() {
+        match reader.next_outcome(T::unpack_output) {
             Ok(one) => each(one.map_err(|failure| Error::from_task_failure(pid, failure))),
             Err(e) => {
                 let message = e.to_string();
@@ -282,14 +285,25 @@ impl<R> fmt::Debug for AsyncResult<R> {
 /// Gathers the chunks of a map (or the single chunk of an apply) and completes its cell when the
 /// last one is in, with the values in input order or the first failure that arrived (Python's
 /// `MapResult`). How many chunks there are is known once the submitter has sealed it.
-pub(crate) struct Gather<R, Out> {
-    parts: Mutex<Parts<R>>,
+///
+/// Chunks mostly finish in order, so each is decoded straight onto the end of the result, which
+/// is allocated once; only a chunk that finishes before an earlier one waits on the side.
+pub(crate) struct Gather<T: Task, Out> {
+    parts: Mutex<Parts<T::Output>>,
     cell: Arc<Cell<Out>>,
-    finish: fn(Vec<R>) -> Result<Out, Error>,
+    finish: fn(Vec<T::Output>) -> Result<Out, Error>,
 }
 
+/// The most values a gather makes room for before the first arrives.
+const PREALLOCATE: usize = 1 << 24;
+
 struct Parts<R> {
-    chunks: Vec<Vec<R>>,
+    /// The values of chunks `0..next`, in order.
+    values: Vec<R>,
+    /// The chunk whose values come next.
+    next: usize,
+    /// Chunks that finished before their turn, by index.
+    early: BTreeMap<usize, Vec<R>>,
     first_error: Option<Error>,
     delivered: usize,
     /// The number of chunks, once all are submitted.
@@ -297,11 +311,29 @@ struct Parts<R> {
     completed: bool,
 }
 
-impl<R: Send, Out> Gather<R, Out> {
-    pub(crate) fn new(cell: Arc<Cell<Out>>, finish: fn(Vec<R>) -> Result<Out, Error>) -> Arc<Self> {
+impl<R> Parts<R> {
+    /// Moves the chunks set aside whose turn has come onto the end of the values.
+    fn catch_up(&mut self) {
+        while let Some(values) = self.early.remove(&self.next) {
+            self.values.extend(values);
+            self.next += 1;
+        }
+    }
+}
+
+impl<T: Task, Out> Gather<T, Out> {
+    /// A gather of `len` values in all (room for at most [`PREALLOCATE`] is made at once; beyond
+    /// that the vector grows as values arrive).
+    pub(crate) fn new(
+        cell: Arc<Cell<Out>>,
+        len: usize,
+        finish: fn(Vec<T::Output>) -> Result<Out, Error>,
+    ) -> Arc<Self> {
         Arc::new(Gather {
             parts: Mutex::new(Parts {
-                chunks: Vec::new(),
+                values: Vec::with_capacity(len.min(PREALLOCATE)),
+                next: 0,
+                early: BTreeMap::new(),
                 first_error: None,
                 delivered: 0,
                 expected: None,
@@ -319,45 +351,44 @@ impl<R: Send, Out> Gather<R, Out> {
         self.complete_if_done(parts);
     }
 
-    fn complete_if_done(&self, mut parts: std::sync::MutexGuard<'_, Parts<R>>) {
+    fn complete_if_done(&self, mut parts: std::sync::MutexGuard<'_, Parts<T::Output>>) {
         if parts.completed || parts.expected != Some(parts.delivered) {
             return;
         }
         parts.completed = true;
         let outcome = match parts.first_error.take() {
             Some(error) => Err(error),
-            None => (self.finish)(concat(std::mem::take(&mut parts.chunks))),
+            None => (self.finish)(std::mem::take(&mut parts.values)),
         };
         drop(parts);
         self.cell.complete(outcome);
     }
 }
 
-/// The chunks' values in one vector, allocated once (flattening would grow it step by step).
-fn concat<R>(chunks: Vec<Vec<R>>) -> Vec<R> {
-    let mut all = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
-    chunks.into_iter().for_each(|chunk| all.extend(chunk));
-    all
-}
-
-impl<R: DeserializeOwned + Send, Out> Sink for Gather<R, Out>
-where
-    Out: Send,
-{
+impl<T: Task, Out: Send> Sink for Gather<T, Out> {
     fn deliver(&self, index: usize, count: u32, pid: i32, outcome: ChunkOutcome) {
-        let mut values = Vec::with_capacity(count as usize);
+        let mut parts = lock(&self.parts);
+        let in_turn = parts.next == index;
+        let mut aside = Vec::new();
+        let values = if in_turn {
+            &mut parts.values
+        } else {
+            aside.reserve(count as usize);
+            &mut aside
+        };
         let mut error = None;
-        decode_outcomes::<R>(count, pid, outcome, |one| match one {
+        decode_outcomes::<T>(count, pid, outcome, |one| match one {
             Ok(value) => values.push(value),
             Err(e) => {
                 error.get_or_insert(e);
             }
         });
-        let mut parts = lock(&self.parts);
-        if parts.chunks.len() <= index {
-            parts.chunks.resize_with(index + 1, Vec::new);
+        if in_turn {
+            parts.next += 1;
+            parts.catch_up();
+        } else {
+            parts.early.insert(index, aside);
         }
-        parts.chunks[index] = values;
         if parts.first_error.is_none() {
             parts.first_error = error;
         }

@@ -122,16 +122,16 @@ impl Ring {
         header.tail.load(SeqCst) != header.head.load(SeqCst)
     }
 
-    /// Parent side: appends every published byte to `out`; wakes the worker if it waits for
-    /// space. Returns whether anything was read.
-    pub(crate) fn read_into(&self, out: &mut Vec<u8>) -> bool {
+    /// Parent side: appends up to `max` published bytes to `out`; wakes the worker if it waits
+    /// for space. Returns how many bytes were read.
+    pub(crate) fn read_into(&self, out: &mut Vec<u8>, max: usize) -> usize {
         let header = self.header();
         let head = header.head.load(SeqCst);
-        let tail = header.tail.load(SeqCst);
-        if head == tail {
-            return false;
+        let published = (header.tail.load(SeqCst) - head) as usize;
+        let len = published.min(max);
+        if len == 0 {
+            return 0;
         }
-        let len = (tail - head) as usize;
         let start = (head % RING_BYTES as u64) as usize;
         let first = len.min(RING_BYTES - start);
         // SAFETY: the worker published these bytes (`tail` was stored after they were written)
@@ -141,12 +141,12 @@ impl Ring {
             out.extend_from_slice(std::slice::from_raw_parts(data.add(start), first));
             out.extend_from_slice(std::slice::from_raw_parts(data, len - first));
         }
-        header.head.store(tail, SeqCst);
+        header.head.store(head + len as u64, SeqCst);
         if header.writer_waiting.load(SeqCst) == 1 {
             header.space.fetch_add(1, SeqCst);
             futex::wake_all(&header.space);
         }
-        true
+        len
     }
 }
 

@@ -7,6 +7,7 @@
 //! Anything a [`Process`](crate::Process) can run implements [`Target`].
 
 pub mod bind;
+pub mod pack;
 pub(crate) mod registry;
 
 use serde::de::DeserializeOwned;
@@ -29,6 +30,28 @@ pub trait Task: Sized + 'static {
     type Output: Serialize + DeserializeOwned + Send + 'static;
     /// Calls the function with its arguments.
     fn call(args: Self::Args) -> Self::Output;
+
+    /// Appends the arguments to a pool's chunk. `#[process_task]` packs each plain-old-data
+    /// parameter as its bytes and the others in the wire format (see [`pack`]); by default the
+    /// whole struct goes in the wire format.
+    fn pack_args(args: &Self::Args, out: &mut Vec<u8>) -> Result<(), crate::Error> {
+        pack::Layout::put(pack::Serde, args, out)
+    }
+
+    /// Reads arguments written by [`pack_args`](Task::pack_args) from the front of `input`.
+    fn unpack_args(input: &mut &[u8]) -> Result<Self::Args, crate::Error> {
+        pack::Layout::take(pack::Serde, input)
+    }
+
+    /// Appends an output to a chunk's results, as [`pack_args`](Task::pack_args) does arguments.
+    fn pack_output(output: &Self::Output, out: &mut Vec<u8>) -> Result<(), crate::Error> {
+        pack::Layout::put(pack::Serde, output, out)
+    }
+
+    /// Reads an output written by [`pack_output`](Task::pack_output) from the front of `input`.
+    fn unpack_output(input: &mut &[u8]) -> Result<Self::Output, crate::Error> {
+        pack::Layout::take(pack::Serde, input)
+    }
 }
 
 /// A task that can be called with the positional arguments `A`, a tuple (Python's `args=(..)`).
@@ -150,6 +173,11 @@ impl<T: Task> Call<T> {
     /// The bound arguments.
     pub fn args(&self) -> &T::Args {
         &self.args
+    }
+
+    /// The bound arguments, taken out of the call.
+    pub(crate) fn into_args(self) -> T::Args {
+        self.args
     }
 
     /// Runs the task here, in this process.

@@ -14,8 +14,8 @@ use std::sync::OnceLock;
 /// Decodes the arguments, calls the task and encodes its output.
 type Invoke = fn(&[u8]) -> Result<Vec<u8>, TaskFailure>;
 
-/// Runs the task on `count` encoded argument structs packed one after another, appending each
-/// outcome (an encoded `Result<Output, TaskFailure>`) to the output.
+/// Runs the task on `count` argument structs packed one after another, appending the outcomes to
+/// the output.
 type InvokeBatch = fn(&[u8], u32, &mut Vec<u8>);
 
 /// One registered task: its name and how to call it on encoded arguments.
@@ -48,9 +48,10 @@ impl TaskEntry {
         (self.invoke)(args)
     }
 
-    /// Runs the task on `count` argument structs encoded one after another (with
-    /// [`wire::encode_into`]) and appends their outcomes to `out` with a
-    /// [`wire::OutcomeWriter`], to be read back with a [`wire::OutcomeReader`]. A pool worker
+    /// Runs the task on `count` argument structs packed one after another (with
+    /// [`Task::pack_args`]) and appends their outcomes to `out` with a [`wire::OutcomeWriter`]
+    /// (outputs packed with [`Task::pack_output`]), to be read back with a
+    /// [`wire::OutcomeReader`]. A pool worker
     /// runs a whole chunk of tasks this way, with no allocation per task. A panic or an output
     /// that cannot be encoded fails only its own call; arguments that do not decode fail the
     /// rest of the batch.
@@ -60,16 +61,16 @@ impl TaskEntry {
 }
 
 fn invoke_batch<T: Task>(args: &[u8], count: u32, out: &mut Vec<u8>) {
-    let mut input = wire::Unpacker::new(args);
+    let mut input = args;
     let mut outcomes = wire::OutcomeWriter::new(out);
     for done in 0..count {
-        match input.next_value::<T::Args>() {
-            Ok(one) => outcomes.push(catch_panic(|| T::call(one))),
+        match T::unpack_args(&mut input) {
+            Ok(one) => outcomes.push(catch_panic(|| T::call(one)), T::pack_output),
             Err(e) => {
                 // Where the next arguments start is unknown now: the rest fail too.
                 let failure = TaskFailure::Decode(e.to_string());
                 for _ in done..count {
-                    outcomes.push::<T::Output>(Err(failure.clone()));
+                    outcomes.push(Err(failure.clone()), T::pack_output);
                 }
                 break;
             }

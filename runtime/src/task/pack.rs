@@ -1,0 +1,157 @@
+//! How a pool packs the arguments and results of a chunk of calls: a plain-old-data value
+//! ([`bytemuck::Pod`]: integers, floats, arrays and `#[repr(C)]` structs of them) as its bytes,
+//! anything else with the [wire format](crate::wire).
+//!
+//! A map of a million tiny tasks spends its time packing and unpacking values, and a `u64` costs
+//! one 8-byte copy as bytes against a loop of varint steps through serde. Workers run the same
+//! binary as their parent, so the bytes of a plain value mean the same on both sides.
+//! `#[process_task]` picks the layout of each parameter and of the output by its type, at compile
+//! time: it calls `(&Probe::<T>::new()).layout()`, where method resolution finds [`PickPlain`]
+//! (implemented for `Probe<T>` when `T: Pod`) before [`PickSerde`] (implemented for
+//! `&Probe<T>`, one auto-reference further, for every `T`). The generated code names concrete
+//! types, which is what lets the first impl win when it applies.
+
+use crate::error::Error;
+use crate::wire;
+use bytemuck::Pod;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::marker::PhantomData;
+
+/// A way to append a value of type `T` to a buffer and to read it back.
+pub trait Layout<T> {
+    /// Appends `value` to `out`. On failure `out` may hold part of it; the caller drops the
+    /// whole chunk.
+    fn put(self, value: &T, out: &mut Vec<u8>) -> Result<(), Error>;
+    /// Reads a value from the front of `input` and advances `input` past it.
+    fn take(self, input: &mut &[u8]) -> Result<T, Error>;
+}
+
+/// A plain-old-data value as its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Plain;
+
+/// A value in the wire format (serde and postcard).
+#[derive(Debug, Clone, Copy)]
+pub struct Serde;
+
+impl<T: Pod> Layout<T> for Plain {
+    #[inline]
+    fn put(self, value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
+        out.extend_from_slice(bytemuck::bytes_of(value));
+        Ok(())
+    }
+
+    #[inline]
+    fn take(self, input: &mut &[u8]) -> Result<T, Error> {
+        let Some((bytes, rest)) = input.split_at_checked(std::mem::size_of::<T>()) else {
+            return Err(Error::Decode(format!(
+                "{} bytes left where a value of {} bytes was expected",
+                input.len(),
+                std::mem::size_of::<T>()
+            )));
+        };
+        *input = rest;
+        Ok(bytemuck::pod_read_unaligned(bytes))
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Layout<T> for Serde {
+    #[inline]
+    fn put(self, value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
+        wire::encode_into(value, out)
+    }
+
+    #[inline]
+    fn take(self, input: &mut &[u8]) -> Result<T, Error> {
+        let (value, rest) = wire::decode_next(input)?;
+        *input = rest;
+        Ok(value)
+    }
+}
+
+/// Stands for the type `T` while its layout is picked.
+pub struct Probe<T>(PhantomData<fn() -> T>);
+
+impl<T> Probe<T> {
+    /// The probe of `T`.
+    pub const fn new() -> Self {
+        Probe(PhantomData)
+    }
+}
+
+impl<T> Default for Probe<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Picks [`Plain`] for a plain-old-data type; found first by method resolution.
+pub trait PickPlain {
+    /// The layout of the probed type.
+    fn layout(&self) -> Plain {
+        Plain
+    }
+}
+
+impl<T: Pod> PickPlain for Probe<T> {}
+
+/// Picks [`Serde`] for every other type.
+pub trait PickSerde {
+    /// The layout of the probed type.
+    fn layout(&self) -> Serde {
+        Serde
+    }
+}
+
+impl<T> PickSerde for &Probe<T> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<T, L: Layout<T> + Copy>(layout: L, values: &[T]) -> (usize, Vec<T>) {
+        let mut out = Vec::new();
+        values.iter().for_each(|v| layout.put(v, &mut out).unwrap());
+        let mut input = &out[..];
+        let back = values.iter().map(|_| layout.take(&mut input).unwrap());
+        let back = back.collect();
+        assert!(input.is_empty(), "every byte read");
+        (out.len(), back)
+    }
+
+    #[test]
+    fn plain_data_is_picked_and_packed_as_its_bytes() {
+        let layout = (&Probe::<u64>::new()).layout();
+        let (len, back) = round_trip(layout, &[0, 1, u64::MAX]);
+        assert_eq!((len, back), (24, vec![0, 1, u64::MAX]));
+        let pairs = [[1.5f32, -2.0], [f32::NAN, 0.0]];
+        let (len, back) = round_trip((&Probe::<[f32; 2]>::new()).layout(), &pairs);
+        assert_eq!(len, 16);
+        assert_eq!(back[0], pairs[0]);
+        assert!(back[1][0].is_nan(), "a NaN keeps its bits");
+    }
+
+    #[test]
+    fn other_types_are_picked_for_serde() {
+        let layout = (&Probe::<String>::new()).layout();
+        let values = ["a".to_owned(), "longer".to_owned()];
+        let (len, back) = round_trip(layout, &values);
+        assert_eq!((len, back), (9, values.to_vec()));
+        let (_, back) = round_trip((&Probe::<bool>::new()).layout(), &[true, false]);
+        assert_eq!(
+            back,
+            [true, false],
+            "bool is not Pod: not every byte is a bool"
+        );
+    }
+
+    #[test]
+    fn short_input_is_a_decode_error() {
+        let mut input: &[u8] = &[1, 2, 3];
+        let plain = Layout::<u64>::take(Plain, &mut input);
+        assert!(matches!(plain, Err(Error::Decode(m)) if m.contains("3 bytes left")));
+        let serde = Layout::<String>::take(Serde, &mut &[5u8, b'a'][..]);
+        assert!(matches!(serde, Err(Error::Decode(_))));
+    }
+}
