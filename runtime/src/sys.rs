@@ -161,6 +161,15 @@ pub fn nonblocking_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(io::Error::from)
 }
 
+/// A pipe whose two ends are closed on exec and whose write end does not block: a writer that
+/// must never wait (a pool's result thread) and a reader that sleeps until data comes.
+pub fn pipe_nonblocking_write() -> io::Result<(OwnedFd, OwnedFd)> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let (read, write) = pipe()?;
+    fcntl(write.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(io::Error::from)?;
+    Ok((read, write))
+}
+
 /// The pipe buffer asked for when a large message is coming: 1 MiB, the most an unprivileged
 /// process may ask for by default (`/proc/sys/fs/pipe-max-size`).
 pub const LARGE_PIPE: usize = 1 << 20;

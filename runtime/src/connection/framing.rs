@@ -13,13 +13,13 @@ use std::io::{self, IoSlice, Read, Write};
 const CHUNK: usize = 64 * 1024;
 
 /// A frame just read: in the reader's buffer, or in its own allocation if it was large.
-pub(super) enum Frame<'a> {
+pub(crate) enum Frame<'a> {
     Buffered(&'a [u8]),
     Owned(Vec<u8>),
 }
 
 impl Frame<'_> {
-    pub(super) fn as_slice(&self) -> &[u8] {
+    pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
             Frame::Buffered(bytes) => bytes,
             Frame::Owned(bytes) => bytes,
@@ -36,7 +36,7 @@ impl Frame<'_> {
 
 /// The receiving side's buffer: bytes `start..end` of `buf` are read but not yet consumed.
 #[derive(Default)]
-pub(super) struct ReadBuf {
+pub(crate) struct ReadBuf {
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -53,7 +53,7 @@ impl ReadBuf {
     }
 
     /// Reads the next frame, blocking until it has fully arrived.
-    pub(super) fn next_frame(&mut self, file: &File) -> Result<Frame<'_>, ConnectionError> {
+    pub(crate) fn next_frame(&mut self, file: &File) -> Result<Frame<'_>, ConnectionError> {
         while self.buffered().len() < HEADER_LEN {
             if self.fill(file, HEADER_LEN)? == 0 {
                 return Err(match self.buffered().len() {

@@ -9,7 +9,7 @@
 //! is two one-way pipes, which measure faster than a socket pair for small messages on Linux.
 
 mod error;
-mod framing;
+pub(crate) mod framing;
 mod transfer;
 mod wait;
 

@@ -2,10 +2,11 @@
 //!
 //! Parent to worker, through the worker's task pipe: a frame (the wire format's 64-bit length,
 //! then the payload) whose payload is a [`ToWorker`] header followed, for a chunk, by its task
-//! arguments packed one after another. Worker to parent, through the worker's [`Ring`]: a frame
+//! arguments packed one after another; the parent writes header and arguments from where they
+//! are, with one `writev` for many frames. Worker to parent, through the worker's [`Ring`]: a frame
 //! whose payload is a fixed [`ResultHeader`] followed by one encoded `Result<Output,
-//! TaskFailure>` per task of the chunk. Many frames travel in one write or read, so a busy pool
-//! makes no system call per task.
+//! TaskFailure>` per task of the chunk (see [`wire::OutcomeWriter`]). Many frames travel in one
+//! write or read, so a busy pool makes no system call per task.
 //!
 //! [`Ring`]: super::ring::Ring
 
@@ -22,17 +23,17 @@ pub(crate) enum ToWorker<'a> {
     Stop,
 }
 
-/// Appends one frame (header, then `body`) to `out`.
-pub(crate) fn put_frame(
+/// Appends the start of a frame to `out`: its length and `message`, which a body of `body_len`
+/// bytes follows.
+pub(crate) fn put_frame_head(
     out: &mut Vec<u8>,
     message: &ToWorker<'_>,
-    body: &[u8],
+    body_len: usize,
 ) -> Result<(), Error> {
     let start = out.len();
     out.extend_from_slice(&[0; wire::HEADER_LEN]);
     wire::encode_into(message, out)?;
-    out.extend_from_slice(body);
-    let len = (out.len() - start - wire::HEADER_LEN) as u64;
+    let len = (out.len() - start - wire::HEADER_LEN + body_len) as u64;
     out[start..start + wire::HEADER_LEN].copy_from_slice(&len.to_le_bytes());
     Ok(())
 }
@@ -94,35 +95,6 @@ impl ResultFrame {
     }
 }
 
-/// Frames read from a stream: bytes arrive in any pieces, whole frames come out.
-#[derive(Default)]
-pub(crate) struct FrameBuf {
-    bytes: Vec<u8>,
-    /// Where the next unread frame starts.
-    pos: usize,
-}
-
-impl FrameBuf {
-    /// The buffer to append newly read bytes to.
-    pub(crate) fn spare(&mut self) -> &mut Vec<u8> {
-        if self.pos > 0 && self.pos == self.bytes.len() {
-            self.bytes.clear();
-            self.pos = 0;
-        } else if self.pos > self.bytes.capacity() / 2 {
-            self.bytes.drain(..self.pos);
-            self.pos = 0;
-        }
-        &mut self.bytes
-    }
-
-    /// The payload of the next complete frame, if one has fully arrived.
-    pub(crate) fn next_frame(&mut self) -> Option<&[u8]> {
-        let payload = wire::complete_frame(&self.bytes[self.pos..])?;
-        self.pos += wire::HEADER_LEN + payload.len();
-        Some(payload)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,22 +113,6 @@ mod tests {
     }
 
     #[test]
-    fn frames_survive_any_split() {
-        let mut out = Vec::new();
-        put_frame(&mut out, &ToWorker::Stop, b"one").unwrap();
-        put_frame(&mut out, &ToWorker::Stop, b"two").unwrap();
-        let mut buf = FrameBuf::default();
-        let mut seen = 0;
-        for byte in out {
-            buf.spare().push(byte);
-            while buf.next_frame().is_some() {
-                seen += 1;
-            }
-        }
-        assert_eq!(seen, 2);
-    }
-
-    #[test]
     fn task_frames_carry_header_and_arguments() {
         let mut out = Vec::new();
         let run = ToWorker::Run {
@@ -164,12 +120,12 @@ mod tests {
             task: "t::f",
             count: 2,
         };
-        put_frame(&mut out, &run, b"args").unwrap();
-        put_frame(&mut out, &ToWorker::Stop, &[]).unwrap();
-        let mut buf = FrameBuf::default();
-        buf.spare().extend_from_slice(&out);
+        put_frame_head(&mut out, &run, 4).unwrap();
+        out.extend_from_slice(b"args");
+        put_frame_head(&mut out, &ToWorker::Stop, 0).unwrap();
+        let first_len = wire::frame_len(&out).unwrap();
         let (first, body): (ToWorker<'_>, _) =
-            wire::decode_next(buf.next_frame().unwrap()).unwrap();
+            wire::decode_next(wire::complete_frame(&out).unwrap()).unwrap();
         assert!(matches!(
             first,
             ToWorker::Run {
@@ -179,8 +135,11 @@ mod tests {
             }
         ));
         assert_eq!(body, b"args");
-        let (second, _): (ToWorker<'_>, _) = wire::decode_next(buf.next_frame().unwrap()).unwrap();
+        let rest = &out[first_len..];
+        let (second, body): (ToWorker<'_>, _) =
+            wire::decode_next(wire::complete_frame(rest).unwrap()).unwrap();
         assert!(matches!(second, ToWorker::Stop));
-        assert!(buf.next_frame().is_none());
+        assert!(body.is_empty());
+        assert_eq!(wire::frame_len(rest), Some(rest.len()));
     }
 }

@@ -18,7 +18,7 @@ use crate::sys;
 use crate::wire;
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -62,17 +62,38 @@ impl Delivery {
     }
 }
 
+/// A chunk given to a worker and not yet answered.
+struct Held {
+    seq: u64,
+    /// The start of its frame: the length, then the [`ToWorker::Run`] message; the job's
+    /// arguments follow it down the pipe.
+    head: Vec<u8>,
+    job: Job,
+}
+
+impl Held {
+    /// The parts of the frame, in order.
+    fn parts(&self) -> [&[u8]; 2] {
+        [&self.head, &self.job.args]
+    }
+}
+
+/// Byte ranges handed to one `writev` at most.
+const WRITE_SLICES: usize = 64;
+
 /// One worker, as the parent sees it.
 struct Slot {
     handle: ProcessHandle<()>,
     tasks: File,
-    /// Bytes for the task pipe that did not fit yet.
-    out: Vec<u8>,
     ring: Arc<Ring>,
     /// The result frame being read from the ring.
     frame: Vec<u8>,
-    /// Chunks sent to the worker and not yet answered, oldest first, with their sequence numbers.
-    held: VecDeque<(u64, Job)>,
+    /// Chunks given to the worker and not yet answered, oldest first.
+    held: VecDeque<Held>,
+    /// How many of `held` are written to the task pipe in full, and how many bytes of the next:
+    /// the rest waits for room in the pipe. Written straight from the jobs, without a copy.
+    written: usize,
+    partial: usize,
     /// Chunks sent so far (the next sequence number).
     sent: u64,
     fast: bool,
@@ -81,17 +102,18 @@ struct Slot {
 
 impl Slot {
     fn start(config: &WorkerConfig) -> Result<Slot, Error> {
-        let (read, write) = sys::nonblocking_pipe()?;
+        let (read, write) = sys::pipe_nonblocking_write()?;
         sys::enlarge_pipe(write.as_fd());
         let ring = Arc::new(Ring::new()?);
         let handle = worker::start(config, read, ring.clone())?;
         Ok(Slot {
             handle,
             tasks: File::from(write),
-            out: Vec::new(),
             ring,
             frame: Vec::new(),
             held: VecDeque::new(),
+            written: 0,
+            partial: 0,
             sent: 0,
             fast: false,
             stopping: false,
@@ -116,20 +138,51 @@ impl Slot {
             task: job.task,
             count: job.count,
         };
-        // The header holds only numbers and the task name, which always encode.
-        let _ = channel::put_frame(&mut self.out, &run, &job.args);
+        let mut head = Vec::new();
+        // The message holds only numbers and the task name, which always encode.
+        let _ = channel::put_frame_head(&mut head, &run, job.args.len());
         self.sent += 1;
-        self.held.push_back((seq, job));
+        self.held.push_back(Held { seq, head, job });
     }
 
-    /// Writes what is pending without blocking; a worker gone leaves it to the death handling.
+    /// Whether bytes wait for room in the task pipe.
+    fn unwritten(&self) -> bool {
+        self.written < self.held.len()
+    }
+
+    /// Writes what is pending without blocking, many frames per system call; a worker gone
+    /// leaves it to the death handling.
     fn flush(&mut self) {
-        while !self.out.is_empty() {
-            match self.tasks.write(&self.out) {
-                Ok(n) => drop(self.out.drain(..n)),
+        while self.unwritten() {
+            let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+            let mut used = 0;
+            let mut skip = self.partial;
+            let parts = self.held.range(self.written..).flat_map(Held::parts);
+            for part in parts.filter(|part| !part.is_empty()).take(WRITE_SLICES) {
+                slices[used] = IoSlice::new(&part[skip..]);
+                skip = 0;
+                used += 1;
+            }
+            match (&self.tasks).write_vectored(&slices[..used]) {
+                Ok(n) => self.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return,
             }
+        }
+    }
+
+    /// Moves the written position `n` bytes on.
+    fn advance(&mut self, mut n: usize) {
+        while n > 0 && self.unwritten() {
+            let held = &self.held[self.written];
+            let left = held.head.len() + held.job.args.len() - self.partial;
+            if n < left {
+                self.partial += n;
+                return;
+            }
+            n -= left;
+            self.partial = 0;
+            self.written += 1;
         }
     }
 
@@ -140,10 +193,12 @@ impl Slot {
                 continue;
             };
             let header = frame.header();
-            if self.held.front().map(|(seq, _)| *seq) != Some(header.seq) {
+            if self.held.front().map(|held| held.seq) != Some(header.seq) {
                 continue;
             }
-            if let Some((_, job)) = self.held.pop_front() {
+            if let Some(Held { job, .. }) = self.held.pop_front() {
+                // The worker answers only chunks it has read in full.
+                self.written = self.written.saturating_sub(1);
                 self.fast = header.micros < FAST_MICROS;
                 done.push(Delivery {
                     job,
@@ -314,7 +369,7 @@ impl State {
             if flush_all || was_idle {
                 slot.flush();
             }
-            pending |= was_idle && !slot.out.is_empty();
+            pending |= was_idle && slot.unwritten();
         }
         pending
     }
@@ -340,7 +395,7 @@ impl State {
             self.respawn_at = Some(Instant::now() + RESPAWN_PAUSE);
             failed.extend(self.queue.drain(..));
         }
-        for (seq, job) in slot.held.drain(..).rev() {
+        for Held { seq, job, .. } in slot.held.drain(..).rev() {
             if seq < started || init_failed {
                 failed.push(job);
             } else {
@@ -403,7 +458,7 @@ impl State {
         for slot in &self.slots {
             fds.push(entry(slot.handle.sentinel().as_raw_fd(), libc::POLLIN));
         }
-        for slot in self.slots.iter().filter(|s| !s.out.is_empty()) {
+        for slot in self.slots.iter().filter(|s| s.unwritten()) {
             fds.push(entry(slot.tasks.as_fd().as_raw_fd(), libc::POLLOUT));
         }
         fds
@@ -502,7 +557,7 @@ fn terminate(state: &mut State, done: &mut Vec<Delivery>) -> Vec<Slot> {
     for slot in &mut slots {
         let _ = slot.handle.terminate();
         let pid = slot.pid();
-        for (_, job) in slot.held.drain(..) {
+        for Held { job, .. } in slot.held.drain(..) {
             done.push(Delivery {
                 job,
                 pid,
@@ -537,9 +592,12 @@ fn end_workers(slots: Vec<Slot>) {
 fn stop(state: &mut State) -> Vec<Slot> {
     let mut slots = std::mem::take(&mut state.slots);
     for slot in &mut slots {
-        let _ = channel::put_frame(&mut slot.out, &ToWorker::Stop, &[]);
+        let mut stop = Vec::new();
+        let _ = channel::put_frame_head(&mut stop, &ToWorker::Stop, 0);
+        // Nothing is held, so the worker has read everything: the pipe has room. A worker gone
+        // needs no message.
+        let _ = (&slot.tasks).write(&stop);
         slot.stopping = true;
-        slot.flush();
     }
     slots
 }

@@ -6,15 +6,16 @@
 //! It never takes a lock of the parent's, so it is safe to fork while the parent's result thread
 //! runs. Tasks are found in the registry by name, as the spawn start method will need.
 
-use super::channel::{self, FrameBuf, ResultHeader, ToWorker};
+use super::channel::{self, ResultHeader, ToWorker};
 use super::ring::{Bell, Ring};
+use crate::connection::framing::ReadBuf;
 use crate::error::Error;
 use crate::process::ProcessHandle;
-use crate::sys;
 use crate::task::registry::{self, TaskEntry};
 use crate::wire;
 use crate::Process;
-use std::os::fd::{AsFd, OwnedFd};
+use std::fs::File;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,9 +26,6 @@ pub(crate) struct EncodedCall {
     pub(crate) entry: &'static TaskEntry,
     pub(crate) args: Vec<u8>,
 }
-
-/// Bytes a worker reads from its task pipe at once.
-const READ_AT_ONCE: usize = 64 * 1024;
 
 /// What every worker of one pool is started with.
 #[derive(Clone)]
@@ -48,13 +46,13 @@ pub(crate) fn start(
     // still building it would find it half-built for ever.
     let _ = registry::lookup("");
     let config = config.clone();
-    Process::from_fn(move || run(config, &tasks, &ring))
+    Process::from_fn(move || run(config, tasks, &ring))
         .daemon(true)
         .start()
 }
 
 /// The worker's loop: read frames, run chunks, publish results; return to exit.
-fn run(config: WorkerConfig, tasks: &OwnedFd, ring: &Ring) {
+fn run(config: WorkerConfig, tasks: OwnedFd, ring: &Ring) {
     if let Some(init) = &config.initializer {
         if let Err(failure) = init.entry.invoke(&init.args) {
             eprintln!(
@@ -64,36 +62,32 @@ fn run(config: WorkerConfig, tasks: &OwnedFd, ring: &Ring) {
             crate::exit(1);
         }
     }
-    let mut input = FrameBuf::default();
-    let mut scratch = vec![0u8; READ_AT_ONCE];
+    let tasks = File::from(tasks);
+    let mut input = ReadBuf::default();
     let mut results = Vec::new();
     let mut last: Option<&'static TaskEntry> = None;
     let mut done = 0u64;
-    loop {
-        while let Some(frame) = input.next_frame() {
-            let Ok((message, args)) = wire::decode_next::<ToWorker<'_>>(frame) else {
-                return;
-            };
-            let ToWorker::Run { seq, task, count } = message else {
-                return;
-            };
-            let entry = match last {
-                Some(entry) if entry.name() == task => entry,
-                _ => match registry::lookup(task) {
-                    Ok(entry) => entry,
-                    Err(_) => return,
-                },
-            };
-            last = Some(entry);
-            ring.mark_started(seq);
-            run_chunk(entry, seq, args, count, &mut results);
-            ring.write(&results, &config.bell);
-            done += 1;
-            if config.max_chunks.is_some_and(|max| done >= max) {
-                return;
-            }
-        }
-        if !read_more(tasks, &mut scratch, input.spare()) {
+    // The end of the pipe (the parent gone) or a frame that is not a chunk ends the worker.
+    while let Ok(frame) = input.next_frame(&tasks) {
+        let Ok((message, args)) = wire::decode_next::<ToWorker<'_>>(frame.as_slice()) else {
+            return;
+        };
+        let ToWorker::Run { seq, task, count } = message else {
+            return;
+        };
+        let entry = match last {
+            Some(entry) if entry.name() == task => entry,
+            _ => match registry::lookup(task) {
+                Ok(entry) => entry,
+                Err(_) => return,
+            },
+        };
+        last = Some(entry);
+        ring.mark_started(seq);
+        run_chunk(entry, seq, args, count, &mut results);
+        ring.write(&results, &config.bell);
+        done += 1;
+        if config.max_chunks.is_some_and(|max| done >= max) {
             return;
         }
     }
@@ -106,25 +100,4 @@ fn run_chunk(entry: &TaskEntry, seq: u64, args: &[u8], count: u32, out: &mut Vec
     entry.invoke_batch(args, count, out);
     let micros = u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX);
     channel::finish_results(out, ResultHeader { seq, micros });
-}
-
-/// Reads what the parent has written (the pipe does not block) through `scratch`, waiting until
-/// something arrives, and appends it to `buf`; `false` at end of file or on an error (the parent
-/// is gone). Reading through a scratch buffer allocated once spares zeroing room in `buf` for
-/// every read.
-fn read_more(tasks: &OwnedFd, scratch: &mut [u8], buf: &mut Vec<u8>) -> bool {
-    loop {
-        match sys::read_some(tasks.as_fd(), scratch) {
-            Ok(Some(n)) => {
-                buf.extend_from_slice(&scratch[..n]);
-                return n > 0;
-            }
-            Ok(None) => {
-                if sys::poll(&[tasks.as_fd()], libc::POLLIN, None).is_err() {
-                    return false;
-                }
-            }
-            Err(_) => return false,
-        }
-    }
 }
