@@ -126,6 +126,75 @@ fn wait_for_pid(path: &Path) -> i32 {
     }
 }
 
+/// A byte pattern that depends on the position and a seed, to check data crosses intact.
+fn pattern(len: u64, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
+}
+
+#[process_task]
+fn filled(len: u64) -> Vec<u8> {
+    pattern(len, 7)
+}
+
+#[process_task]
+fn checksum(bytes: Vec<u8>) -> (u64, u64) {
+    let sum = bytes.iter().map(|&b| u64::from(b)).sum();
+    (bytes.len() as u64, sum)
+}
+
+/// Plain data (a `bytemuck::Pod` struct) travels as its bytes; the macro picks that per type.
+#[derive(
+    Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable, Serialize, Deserialize,
+)]
+#[repr(C)]
+struct Point {
+    x: f64,
+    y: f64,
+}
+
+#[process_task]
+fn label(p: Point, name: String, scale: [f32; 2], flag: bool) -> (String, Point) {
+    let moved = Point {
+        x: p.x * f64::from(scale[0]),
+        y: p.y * f64::from(scale[1]),
+    };
+    (format!("{name}:{flag}"), moved)
+}
+
+#[test]
+fn large_arguments_and_results_cross_whole() {
+    let pool = Pool::new(2).unwrap();
+    // Results larger than a worker's result ring and than a pipe buffer, with small ones between.
+    let lens = vec![3 << 20, 10, 1 << 20, 0, 300_000];
+    let out = pool.map_chunked(task!(filled), lens.clone(), 2).unwrap();
+    for (len, bytes) in lens.iter().zip(&out) {
+        assert!(*bytes == pattern(*len, 7), "result of {len} bytes");
+    }
+    let args: Vec<Vec<u8>> = [2 << 20, 5, 70_000].map(|len| pattern(len, 3)).into();
+    let expected: Vec<(u64, u64)> = args
+        .iter()
+        .map(|a| (a.len() as u64, a.iter().map(|&b| u64::from(b)).sum()))
+        .collect();
+    assert_eq!(pool.map(task!(checksum), args).unwrap(), expected);
+}
+
+#[test]
+fn plain_and_serde_parameters_mix_in_one_task() {
+    let pool = Pool::new(2).unwrap();
+    let p = Point { x: 1.5, y: -2.0 };
+    let rows = vec![
+        (p, "a".to_owned(), [2.0f32, 0.5], true),
+        (p, String::new(), [f32::NAN, 1.0], false),
+    ];
+    let out = pool.starmap(task!(label), rows).unwrap();
+    assert_eq!(out[0], ("a:true".to_owned(), Point { x: 3.0, y: -1.0 }));
+    assert_eq!(out[1].0, ":false");
+    assert!(
+        out[1].1.x.is_nan() && out[1].1.y == -2.0,
+        "a NaN keeps its bits"
+    );
+}
+
 #[test]
 fn map_starmap_apply_give_values_in_order() {
     let pool = Pool::new(2).unwrap();

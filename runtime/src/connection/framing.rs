@@ -40,9 +40,20 @@ pub(crate) struct ReadBuf {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Assemble every frame in the buffer, however large, rather than in an allocation of its
+    /// own: for a reader that only looks at each frame, the buffer's pages are then reused.
+    in_place: bool,
 }
 
 impl ReadBuf {
+    /// A buffer that assembles even large frames in place (see [`Frame::Buffered`]).
+    pub(crate) fn in_place() -> Self {
+        ReadBuf {
+            in_place: true,
+            ..ReadBuf::default()
+        }
+    }
+
     /// Whether bytes are waiting in the buffer (then a poll of the descriptor is not needed).
     pub(super) fn has_data(&self) -> bool {
         self.end > self.start
@@ -72,7 +83,7 @@ impl ReadBuf {
             .ok()
             .and_then(|len| len.checked_add(HEADER_LEN))
             .ok_or(ConnectionError::TooLarge { len })?;
-        if total > CHUNK && self.buffered().len() < total {
+        if !self.in_place && total > CHUNK && self.buffered().len() < total {
             self.start += HEADER_LEN;
             return self.read_large(file, len).map(Frame::Owned);
         }

@@ -156,12 +156,19 @@ impl Slot {
         while self.unwritten() {
             let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
             let mut used = 0;
+            // `partial` bytes of the first frame are written: skip them, across its parts.
             let mut skip = self.partial;
-            let parts = self.held.range(self.written..).flat_map(Held::parts);
-            for part in parts.filter(|part| !part.is_empty()).take(WRITE_SLICES) {
-                slices[used] = IoSlice::new(&part[skip..]);
+            for part in self.held.range(self.written..).flat_map(Held::parts) {
+                let Some(rest) = part.get(skip..).filter(|rest| !rest.is_empty()) else {
+                    skip -= part.len().min(skip);
+                    continue;
+                };
+                slices[used] = IoSlice::new(rest);
                 skip = 0;
                 used += 1;
+                if used == WRITE_SLICES {
+                    break;
+                }
             }
             match (&self.tasks).write_vectored(&slices[..used]) {
                 Ok(n) => self.advance(n),

@@ -21,8 +21,10 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 
-/// Bytes of result data a ring holds; a larger message streams through it.
-const RING_BYTES: usize = 1 << 20;
+/// Bytes of result data a ring holds; a larger message streams through it. Small enough that
+/// its pages are soon all in use and reused (a chunk's results faulting in fresh pages cost more
+/// than the rare wait for the parent to read).
+const RING_BYTES: usize = 1 << 18;
 
 /// What the two sides of a ring share besides the data.
 #[repr(C)]

@@ -63,7 +63,7 @@ fn run(config: WorkerConfig, tasks: OwnedFd, ring: &Ring) {
         }
     }
     let tasks = File::from(tasks);
-    let mut input = ReadBuf::default();
+    let mut input = ReadBuf::in_place();
     let mut results = Vec::new();
     let mut last: Option<&'static TaskEntry> = None;
     let mut done = 0u64;
