@@ -14,7 +14,9 @@ use proc_macro::TokenStream;
 
 /// Makes a function (or an `impl Run for MyType` block) a task that can run in another process.
 ///
-/// See the `multiproc` crate for the forms it accepts.
+/// See the `multiproc` crate for the forms it accepts. Parameters and the result must be serde
+/// types; in a pool's chunks, each one that is also plain old data (`bytemuck::Pod`) travels as
+/// its bytes, chosen at compile time (`multiproc::task::pack`).
 #[proc_macro_attribute]
 pub fn process_task(attr: TokenStream, item: TokenStream) -> TokenStream {
     ast::TaskItem::parse(attr.into(), item.into())
