@@ -145,6 +145,11 @@ fn py(
     })
 }
 
+/// CPython's `pool_map_small` record with the given parameters.
+fn py_map(params: &'static [(&'static str, &'static str)]) -> Option<Ref> {
+    py("pool_map_small", "pool_map_small", params)
+}
+
 pub fn rows() -> Vec<Row> {
     vec![
         Row {
@@ -152,11 +157,7 @@ pub fn rows() -> Vec<Row> {
             unit: "tasks/s",
             higher_is_better: true,
             ours: map_small,
-            python: py(
-                "pool_map_small",
-                "pool_map_small",
-                &[("chunksize", "default")],
-            ),
+            python: py_map(&[("chunksize", "default")]),
             c_floor: None,
         },
         Row {
@@ -164,11 +165,7 @@ pub fn rows() -> Vec<Row> {
             unit: "tasks/s",
             higher_is_better: true,
             ours: map_warm,
-            python: py(
-                "pool_map_small",
-                "pool_map_small",
-                &[("chunksize", "default")],
-            ),
+            python: py_map(&[("chunksize", "default")]),
             c_floor: None,
         },
         Row {
@@ -176,7 +173,7 @@ pub fn rows() -> Vec<Row> {
             unit: "tasks/s",
             higher_is_better: true,
             ours: map_chunk1,
-            python: py("pool_map_small", "pool_map_small", &[("chunksize", "1")]),
+            python: py_map(&[("chunksize", "1")]),
             c_floor: None,
         },
         Row {

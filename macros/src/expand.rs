@@ -86,6 +86,8 @@ fn task_fn(function: &TaskFn) -> TokenStream {
 
         const _: () = {
             use ::multiproc::__private as __mp;
+            // For the layout picks of `packing`.
+            use __mp::pack::{Layout as _, PickPlain as _, PickSerde as _};
 
             #args_struct
 
@@ -130,20 +132,16 @@ fn packing(parts: &FnParts, output: &TokenStream) -> TokenStream {
     let output_layout = layout(output);
     quote! {
         fn pack_args(args: &__Args, out: &mut ::std::vec::Vec<u8>) -> ::core::result::Result<(), __mp::Error> {
-            use __mp::pack::{Layout as _, PickPlain as _, PickSerde as _};
             #( #arg_layouts.put(&args.#idents, out)?; )*
             ::core::result::Result::Ok(())
         }
         fn unpack_args(input: &mut &[u8]) -> ::core::result::Result<__Args, __mp::Error> {
-            use __mp::pack::{Layout as _, PickPlain as _, PickSerde as _};
             ::core::result::Result::Ok(__Args { #( #idents: #arg_layouts.take(input)? ),* })
         }
         fn pack_output(output: &#output, out: &mut ::std::vec::Vec<u8>) -> ::core::result::Result<(), __mp::Error> {
-            use __mp::pack::{Layout as _, PickPlain as _, PickSerde as _};
             #output_layout.put(output, out)
         }
         fn unpack_output(input: &mut &[u8]) -> ::core::result::Result<#output, __mp::Error> {
-            use __mp::pack::{Layout as _, PickPlain as _, PickSerde as _};
             #output_layout.take(input)
         }
     }

@@ -226,12 +226,9 @@ impl Slot {
                 Some(len) => len - self.frame.len(),
                 None => wire::HEADER_LEN - self.frame.len(),
             };
+            self.frame.reserve_exact(want);
             if self.ring.read_into(&mut self.frame, want) == 0 {
                 return None;
-            }
-            if let Some(len) = wire::frame_len(&self.frame) {
-                self.frame
-                    .reserve_exact(len.saturating_sub(self.frame.len()));
             }
         }
     }
