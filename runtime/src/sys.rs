@@ -26,6 +26,13 @@ impl ExitStatus {
     }
 }
 
+/// The size of a memory page.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf only reads a constant of the system.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).unwrap_or(4096)
+}
+
 /// Turns a `-1` return into the `errno` error.
 fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
     if ret == -1 {

@@ -4,12 +4,13 @@
 //! then the payload) whose payload is a [`ToWorker`] header followed, for a chunk, by its task
 //! arguments packed one after another; the parent writes header and arguments from where they
 //! are, with one `writev` for many frames. Worker to parent, through the worker's [`Ring`]: a frame
-//! whose payload is a fixed [`ResultHeader`] followed by one encoded `Result<Output,
+//! (decoded where it lies in the ring when it fits) whose payload is a fixed [`ResultHeader`] followed by one encoded `Result<Output,
 //! TaskFailure>` per task of the chunk (see [`wire::OutcomeWriter`]). Many frames travel in one
 //! write or read, so a busy pool makes no system call per task.
 //!
 //! [`Ring`]: super::ring::Ring
 
+use super::ring::Span;
 use crate::error::Error;
 use crate::wire;
 use serde::{Deserialize, Serialize};
@@ -65,18 +66,35 @@ pub(crate) fn finish_results(out: &mut [u8], header: ResultHeader) {
     out[16..20].copy_from_slice(&header.micros.to_le_bytes());
 }
 
-/// A whole result frame, as read from a worker's ring: its header, then the outcomes of its
-/// chunk's calls, which the chunk's sink decodes.
+/// The bytes of a whole result frame: where they lie in the worker's ring, or copied out of it
+/// (a frame bigger than the ring).
+#[derive(Debug)]
+pub(crate) enum FrameBytes {
+    InRing(Span),
+    Copied(Vec<u8>),
+}
+
+impl FrameBytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            FrameBytes::InRing(span) => span.as_slice(),
+            FrameBytes::Copied(bytes) => bytes,
+        }
+    }
+}
+
+/// A whole result frame from a worker's ring: its header, then the outcomes of its chunk's
+/// calls, which the chunk's sink decodes.
 #[derive(Debug)]
 pub(crate) struct ResultFrame {
-    bytes: Vec<u8>,
+    bytes: FrameBytes,
     header: ResultHeader,
 }
 
 impl ResultFrame {
     /// The frame in `bytes` (length, header, outcomes); `None` if it is too short to be one.
-    pub(crate) fn parse(bytes: Vec<u8>) -> Option<ResultFrame> {
-        let prefix = bytes.get(wire::HEADER_LEN..RESULT_PREFIX)?;
+    pub(crate) fn parse(bytes: FrameBytes) -> Option<ResultFrame> {
+        let prefix = bytes.as_slice().get(wire::HEADER_LEN..RESULT_PREFIX)?;
         let (seq, micros) = prefix.split_at(8);
         let header = ResultHeader {
             seq: u64::from_le_bytes(seq.try_into().ok()?),
@@ -91,7 +109,7 @@ impl ResultFrame {
 
     /// The encoded outcomes of the chunk's calls.
     pub(crate) fn outcomes(&self) -> &[u8] {
-        &self.bytes[RESULT_PREFIX..]
+        &self.bytes.as_slice()[RESULT_PREFIX..]
     }
 }
 
@@ -106,10 +124,11 @@ mod tests {
         frame.extend_from_slice(b"outcomes");
         finish_results(&mut frame, ResultHeader { seq: 7, micros: 42 });
         assert_eq!(wire::frame_len(&frame), Some(frame.len()));
-        let parsed = ResultFrame::parse(frame.clone()).unwrap();
+        let parsed = ResultFrame::parse(FrameBytes::Copied(frame.clone())).unwrap();
         assert_eq!(parsed.header(), ResultHeader { seq: 7, micros: 42 });
         assert_eq!(parsed.outcomes(), b"outcomes");
-        assert!(ResultFrame::parse(frame[..RESULT_PREFIX - 1].to_vec()).is_none());
+        let short = FrameBytes::Copied(frame[..RESULT_PREFIX - 1].to_vec());
+        assert!(ResultFrame::parse(short).is_none());
     }
 
     #[test]

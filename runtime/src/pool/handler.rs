@@ -7,7 +7,7 @@
 //! watches their pidfds. A worker that dies fails exactly the chunks it had started (its ring
 //! says which), gives the others back to the queue, and is replaced.
 
-use super::channel::{self, ResultFrame, ToWorker};
+use super::channel::{self, FrameBytes, ResultFrame, ToWorker};
 use super::result::{ChunkFailure, ChunkOutcome, Sink};
 use super::ring::{Bell, Ring};
 use super::worker::{self, WorkerConfig};
@@ -193,7 +193,7 @@ impl Slot {
         }
     }
 
-    /// Reads the worker's published results into `done`.
+    /// Takes the worker's published results into `done`.
     fn collect(&mut self, done: &mut Vec<Delivery>) {
         while let Some(frame) = self.next_frame() {
             let Some(frame) = ResultFrame::parse(frame) else {
@@ -216,17 +216,28 @@ impl Slot {
         }
     }
 
-    /// The next whole frame from the ring, read straight into a vector of its size.
-    fn next_frame(&mut self) -> Option<Vec<u8>> {
+    /// The next whole frame: taken where it lies in the ring, or, if it is bigger than the
+    /// ring, copied out into a vector of its size as it streams in.
+    fn next_frame(&mut self) -> Option<FrameBytes> {
+        if self.frame.is_empty() {
+            let mut head = [0; wire::HEADER_LEN];
+            if !self.ring.peek(&mut head) {
+                return None;
+            }
+            let len = wire::frame_len(&head)?;
+            if len <= Ring::capacity() {
+                return self.ring.take(len).map(FrameBytes::InRing);
+            }
+            self.frame.reserve_exact(len);
+        }
         loop {
             let want = match wire::frame_len(&self.frame) {
                 Some(len) if len == self.frame.len() => {
-                    return Some(std::mem::take(&mut self.frame))
+                    return Some(FrameBytes::Copied(std::mem::take(&mut self.frame)))
                 }
                 Some(len) => len - self.frame.len(),
                 None => wire::HEADER_LEN - self.frame.len(),
             };
-            self.frame.reserve_exact(want);
             if self.ring.read_into(&mut self.frame, want) == 0 {
                 return None;
             }

@@ -5,20 +5,23 @@
 //! published-position counter: no system call while the parent is awake. Only when the parent
 //! has announced that it is about to sleep does the worker ring the [`Bell`] (one byte into a
 //! pipe the parent polls, together with the workers' pidfds). A worker that finds the ring full
-//! sleeps on a futex until the parent has read. The ring also holds the number of the chunk the
-//! worker has started, so that when a worker dies the parent knows exactly which chunks it held.
+//! sleeps on a futex until the parent has read. The parent decodes a message where it lies in
+//! the ring (a [`Mirror`] keeps even a wrapping one in one piece), so a chunk's results are
+//! copied once, from the ring into the caller's values. The ring also holds the number of the
+//! chunk the worker has started, so that when a worker dies the parent knows exactly which
+//! chunks it held.
 //!
 //! Both ends follow the single-producer, single-consumer discipline: only the worker writes data
 //! and `tail`, only the parent reads data and writes `head`. The ordering between a sleeper's
 //! flag and the other side's progress is sequentially consistent (Dekker's pattern), so no
 //! wake-up is lost.
 
-use crate::shm::{Segment, ShmError};
+use crate::shm::{Mirror, Segment, ShmError};
 use crate::sync::futex;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Arc;
 
 /// Bytes of result data a ring holds; a larger message streams through it. Small enough that
@@ -29,7 +32,7 @@ const RING_BYTES: usize = 1 << 18;
 /// What the two sides of a ring share besides the data.
 #[repr(C)]
 struct Header {
-    /// Bytes read by the parent.
+    /// Bytes released by the parent: the worker may write over everything before.
     head: AtomicU64,
     /// Bytes published by the worker.
     tail: AtomicU64,
@@ -42,26 +45,38 @@ struct Header {
 }
 
 /// The worker-to-parent byte stream of one worker.
+///
+/// The data lives in a [`Mirror`], so the parent can decode a message of up to [`RING_BYTES`]
+/// where it lies, even one that wraps around the end: it [`take`](Ring::take)s the message as a
+/// [`Span`], which keeps the worker off those bytes until it is dropped. Bigger messages are
+/// copied out as they stream through.
 pub(crate) struct Ring {
-    segment: Arc<Segment>,
+    header: Arc<Segment>,
+    data: Mirror,
+    /// Parent side: bytes taken, as spans or copied out (between `head` and `tail`).
+    read: AtomicU64,
 }
 
 impl Ring {
     pub(crate) fn new() -> Result<Self, ShmError> {
         Ok(Ring {
-            segment: Segment::create(std::mem::size_of::<Header>() + RING_BYTES)?,
+            header: Segment::create(std::mem::size_of::<Header>())?,
+            data: Mirror::create(RING_BYTES)?,
+            read: AtomicU64::new(0),
         })
     }
 
     fn header(&self) -> &Header {
-        // SAFETY: the segment starts with a zero-filled, page-aligned Header (all-zero atomics
-        // are valid), which lives as long as `self.segment`.
-        unsafe { &*self.segment.as_ptr().cast::<Header>() }
+        // SAFETY: the segment holds a zero-filled, page-aligned Header (all-zero atomics are
+        // valid), which lives as long as `self.header`.
+        unsafe { &*self.header.as_ptr().cast::<Header>() }
     }
 
-    fn data(&self) -> *mut u8 {
-        // SAFETY: the data area follows the header inside the same segment.
-        unsafe { self.segment.as_ptr().add(std::mem::size_of::<Header>()) }
+    /// Where stream position `pos` lies: thanks to the mirror, the next [`RING_BYTES`] bytes
+    /// follow it in one piece.
+    fn at(&self, pos: u64) -> *mut u8 {
+        let offset = (pos % RING_BYTES as u64) as usize;
+        self.data.as_ptr().wrapping_add(offset)
     }
 
     /// Worker side: records that the chunk `seq` is about to run.
@@ -74,81 +89,141 @@ impl Ring {
         self.header().started.load(SeqCst)
     }
 
-    /// Worker side: appends `bytes` to the stream, publishing as it goes and ringing `bell`;
-    /// waits for the parent when the ring is full.
+    /// Worker side: appends `bytes` to the stream and rings `bell`. A message that fits in the
+    /// ring is published whole, once there is room for all of it; a bigger one streams through,
+    /// published piece by piece as the parent frees room.
     pub(crate) fn write(&self, mut bytes: &[u8], bell: &Bell) {
         let header = self.header();
+        let whole = bytes.len() <= RING_BYTES;
         while !bytes.is_empty() {
             let tail = header.tail.load(SeqCst);
-            let used = (tail - header.head.load(SeqCst)) as usize;
-            let n = (RING_BYTES - used).min(bytes.len());
-            if n == 0 {
-                self.wait_for_space();
+            let free = RING_BYTES - (tail - header.head.load(SeqCst)) as usize;
+            let n = free.min(bytes.len());
+            if n == 0 || (whole && n < bytes.len()) {
+                self.wait_for_space(bytes.len().min(RING_BYTES));
                 continue;
             }
-            self.copy_in(tail, &bytes[..n]);
+            // SAFETY: `n` bytes (at most RING_BYTES) from `at(tail)` lie in the two views, and
+            // they are free room, which only this (single) writer touches until it moves `tail`.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.at(tail), n) };
             header.tail.store(tail + n as u64, SeqCst);
             bytes = &bytes[n..];
             bell.ring();
         }
     }
 
-    fn copy_in(&self, tail: u64, bytes: &[u8]) {
-        let start = (tail % RING_BYTES as u64) as usize;
-        let first = bytes.len().min(RING_BYTES - start);
-        // SAFETY: both ranges lie inside the data area, which only this (single) writer
-        // touches between the parent's last `head` and the worker's `tail`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.data().add(start), first);
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr().add(first),
-                self.data(),
-                bytes.len() - first,
-            );
-        }
-    }
-
-    fn wait_for_space(&self) {
+    /// Worker side: sleeps until the ring has room for `want` bytes.
+    fn wait_for_space(&self, want: usize) {
         let header = self.header();
         let seen = header.space.load(SeqCst);
         header.writer_waiting.store(1, SeqCst);
-        if header.tail.load(SeqCst) - header.head.load(SeqCst) == RING_BYTES as u64 {
+        let used = header.tail.load(SeqCst) - header.head.load(SeqCst);
+        if RING_BYTES - (used as usize) < want {
             futex::wait(&header.space, seen, None);
         }
         header.writer_waiting.store(0, SeqCst);
     }
 
-    /// Parent side: whether unread bytes are waiting.
+    /// Parent side: whether published bytes wait to be taken.
     pub(crate) fn has_data(&self) -> bool {
-        let header = self.header();
-        header.tail.load(SeqCst) != header.head.load(SeqCst)
+        self.header().tail.load(SeqCst) != self.read.load(Relaxed)
     }
 
-    /// Parent side: appends up to `max` published bytes to `out`; wakes the worker if it waits
-    /// for space. Returns how many bytes were read.
+    /// Parent side: copies the first `out.len()` published bytes not yet taken into `out`,
+    /// without taking them; `false` if fewer are published.
+    pub(crate) fn peek(&self, out: &mut [u8]) -> bool {
+        let read = self.read.load(Relaxed);
+        if self.published(read) < out.len() || out.len() > RING_BYTES {
+            return false;
+        }
+        // SAFETY: published and not yet taken, so not released: the worker leaves them alone.
+        unsafe { std::ptr::copy_nonoverlapping(self.at(read), out.as_mut_ptr(), out.len()) };
+        true
+    }
+
+    fn published(&self, read: u64) -> usize {
+        (self.header().tail.load(SeqCst) - read) as usize
+    }
+
+    /// Parent side: takes the next `len` published bytes (at most [`RING_BYTES`]) where they
+    /// lie; `None` until all of them are published.
+    pub(crate) fn take(self: &Arc<Self>, len: usize) -> Option<Span> {
+        let read = self.read.load(Relaxed);
+        if len > RING_BYTES || self.published(read) < len {
+            return None;
+        }
+        self.read.store(read + len as u64, Relaxed);
+        Some(Span {
+            ring: self.clone(),
+            start: read,
+            len,
+        })
+    }
+
+    /// Parent side: appends up to `max` published bytes to `out` and frees their room at once;
+    /// for messages bigger than the ring, which must be copied out as they stream in. Reads
+    /// nothing while a [`Span`] is out (the room must be freed in order). Returns how many bytes
+    /// were read.
     pub(crate) fn read_into(&self, out: &mut Vec<u8>, max: usize) -> usize {
-        let header = self.header();
-        let head = header.head.load(SeqCst);
-        let published = (header.tail.load(SeqCst) - head) as usize;
-        let len = published.min(max);
-        if len == 0 {
+        let read = self.read.load(Relaxed);
+        if self.header().head.load(SeqCst) != read {
             return 0;
         }
-        let start = (head % RING_BYTES as u64) as usize;
-        let first = len.min(RING_BYTES - start);
-        // SAFETY: the worker published these bytes (`tail` was stored after they were written)
-        // and will not overwrite them before `head` moves past them.
-        unsafe {
-            let data = self.data();
-            out.extend_from_slice(std::slice::from_raw_parts(data.add(start), first));
-            out.extend_from_slice(std::slice::from_raw_parts(data, len - first));
-        }
-        header.head.store(head + len as u64, SeqCst);
+        let len = self.published(read).min(max);
+        // SAFETY: published, not taken and not released, and at most RING_BYTES (all the ring
+        // holds) from `at(read)`.
+        out.extend_from_slice(unsafe { std::slice::from_raw_parts(self.at(read), len) });
+        self.read.store(read + len as u64, Relaxed);
+        self.release(read + len as u64);
+        len
+    }
+
+    /// Parent side: frees the room up to stream position `to`, waking the worker if it waits.
+    fn release(&self, to: u64) {
+        let header = self.header();
+        header.head.fetch_max(to, SeqCst);
         if header.writer_waiting.load(SeqCst) == 1 {
             header.space.fetch_add(1, SeqCst);
             futex::wake_all(&header.space);
         }
-        len
+    }
+
+    /// The most bytes a message may have to be taken as a [`Span`].
+    pub(crate) const fn capacity() -> usize {
+        RING_BYTES
+    }
+}
+
+/// Published bytes the parent took from a ring: they stay put, and the worker writes around
+/// them, until the span is dropped. Spans of one ring are dropped in the order they were taken
+/// (the result thread delivers each chunk before the next), so dropping one frees the room of
+/// every byte before its end.
+pub(crate) struct Span {
+    ring: Arc<Ring>,
+    start: u64,
+    len: usize,
+}
+
+impl Span {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        // SAFETY: taken from published bytes (`len <= RING_BYTES`, so inside the two views)
+        // that are not released before this span drops.
+        unsafe { std::slice::from_raw_parts(self.ring.at(self.start), self.len) }
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        self.ring.release(self.start + self.len as u64);
+    }
+}
+
+impl std::fmt::Debug for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Span")
+            .field("start", &self.start)
+            .field("len", &self.len)
+            .finish()
     }
 }
 
@@ -201,5 +276,90 @@ impl Bell {
     pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         use std::os::fd::AsFd;
         self.read.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message of `len` bytes: its length, then bytes that say where they are.
+    fn message(len: usize) -> Vec<u8> {
+        let mut bytes = (len as u64).to_le_bytes().to_vec();
+        bytes.extend((8..len).map(|i| (i * 7 % 251) as u8));
+        bytes
+    }
+
+    /// Reads the next message as the pool's result thread does: in place if it fits, copied out
+    /// as it streams in if not.
+    fn read_message(ring: &Arc<Ring>) -> Vec<u8> {
+        let mut head = [0; 8];
+        while !ring.peek(&mut head) {
+            std::thread::yield_now();
+        }
+        let len = u64::from_le_bytes(head) as usize;
+        if len <= Ring::capacity() {
+            loop {
+                if let Some(span) = ring.take(len) {
+                    return span.as_slice().to_vec();
+                }
+                std::thread::yield_now();
+            }
+        }
+        let mut out = Vec::new();
+        while out.len() < len {
+            let want = len - out.len();
+            ring.read_into(&mut out, want);
+        }
+        out
+    }
+
+    #[test]
+    fn messages_wrap_around_and_stream_through_intact() {
+        let ring = Arc::new(Ring::new().unwrap());
+        let bell = Arc::new(Bell::new().unwrap());
+        let sizes = [
+            8,
+            100,
+            RING_BYTES / 2 + 3,
+            RING_BYTES,
+            9,
+            RING_BYTES * 3 + 5,
+            4096,
+            17,
+        ];
+        let writer = {
+            let ring = ring.clone();
+            std::thread::spawn(move || {
+                for len in sizes.iter().cycle().take(40) {
+                    ring.write(&message(*len), &bell);
+                }
+            })
+        };
+        for len in sizes.iter().cycle().take(40) {
+            assert_eq!(read_message(&ring), message(*len));
+        }
+        writer.join().unwrap();
+        assert!(!ring.has_data());
+    }
+
+    #[test]
+    fn a_span_keeps_its_bytes_until_dropped() {
+        let ring = Arc::new(Ring::new().unwrap());
+        let bell = Bell::new().unwrap();
+        ring.write(&message(RING_BYTES - 8), &bell);
+        let span = ring.take(RING_BYTES - 8).unwrap();
+        // The ring is nearly full while the span is out: bytes that do not fit wait.
+        assert_eq!(ring.header().head.load(SeqCst), 0);
+        let writer = {
+            let ring = ring.clone();
+            std::thread::spawn(move || ring.write(&message(64), &bell))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!ring.has_data());
+        assert_eq!(span.as_slice(), message(RING_BYTES - 8));
+        drop(span);
+        writer.join().unwrap();
+        assert_eq!(read_message(&ring), message(64));
     }
 }

@@ -5,15 +5,18 @@
 //! that unrelated processes can attach it, removed by a cleanup process if its creator dies.
 //! A [`Segment`] is a memfd mapped `MAP_SHARED`; a [`Block`] is a piece of one, allocated so
 //! that thousands of small objects share a few mappings. Both are inherited by a forked child
-//! and serialise to a reference that another process maps again.
+//! and serialise to a reference that another process maps again. Inside the crate, a `Mirror`
+//! maps one memfd twice back to back, for rings whose messages may wrap around the end.
 
 mod block;
+mod mirror;
 mod named;
 mod segment;
 mod shared;
 mod tracker;
 
 pub use block::Block;
+pub(crate) use mirror::Mirror;
 pub use named::SharedMemory;
 pub use segment::{Segment, SegmentRef};
 pub(crate) use shared::{Shared, SharedState};
