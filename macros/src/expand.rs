@@ -131,16 +131,20 @@ fn packing(parts: &FnParts, output: &TokenStream) -> TokenStream {
     let arg_layouts: Vec<TokenStream> = types.iter().map(|ty| layout(ty)).collect();
     let output_layout = layout(output);
     quote! {
+        #[inline]
         fn pack_args(args: &__Args, out: &mut ::std::vec::Vec<u8>) -> ::core::result::Result<(), __mp::Error> {
             #( #arg_layouts.put(&args.#idents, out)?; )*
             ::core::result::Result::Ok(())
         }
+        #[inline]
         fn unpack_args(input: &mut &[u8]) -> ::core::result::Result<__Args, __mp::Error> {
             ::core::result::Result::Ok(__Args { #( #idents: #arg_layouts.take(input)? ),* })
         }
+        #[inline]
         fn pack_output(output: &#output, out: &mut ::std::vec::Vec<u8>) -> ::core::result::Result<(), __mp::Error> {
             #output_layout.put(output, out)
         }
+        #[inline]
         fn unpack_output(input: &mut &[u8]) -> ::core::result::Result<#output, __mp::Error> {
             #output_layout.take(input)
         }

@@ -79,6 +79,7 @@ impl<'a> OutcomeWriter<'a> {
 
     /// Records the outcome of the next call, writing a value with `put` (which appends it to the
     /// buffer, as [`encode_into`] does); a value that does not encode becomes its failure.
+    #[inline]
     pub fn push<T>(
         &mut self,
         outcome: Result<T, TaskFailure>,
@@ -144,6 +145,7 @@ impl<'a> OutcomeReader<'a> {
 
     /// The outcome of the next call: its failure, or its value as `take` reads it from the front
     /// of the remaining bytes (advancing them); an error if `take` finds no value there.
+    #[inline]
     pub fn next_outcome<T>(
         &mut self,
         take: impl FnOnce(&mut &'a [u8]) -> Result<T, Error>,
