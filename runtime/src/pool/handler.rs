@@ -10,6 +10,7 @@
 use super::channel::{self, FrameBytes, ResultFrame, ToWorker};
 use super::result::{ChunkFailure, ChunkOutcome, Sink};
 use super::ring::{Bell, Ring};
+use super::spare::Spare;
 use super::worker::{self, WorkerConfig};
 use crate::error::Error;
 use crate::process::children::lock;
@@ -54,11 +55,17 @@ struct Delivery {
 }
 
 impl Delivery {
-    fn deliver(self) {
+    /// Hands the outcome to the job's sink, and the chunk's argument buffer back to `spare`.
+    fn deliver(self, spare: &Spare) {
         let Job {
-            sink, index, count, ..
+            sink,
+            index,
+            count,
+            args,
+            ..
         } = self.job;
         sink.deliver(index, count, self.pid, self.outcome);
+        spare.give(args);
     }
 }
 
@@ -266,10 +273,11 @@ pub(crate) struct State {
     respawn_at: Option<Instant>,
 }
 
-/// The state and the result thread's doorbell.
+/// The state, the result thread's doorbell, and the argument buffers to reuse.
 pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     pub(crate) bell: Arc<Bell>,
+    pub(crate) spare: Spare,
 }
 
 impl Shared {
@@ -301,6 +309,7 @@ impl Shared {
                 respawn_at: None,
             }),
             bell,
+            spare: Spare::default(),
         }))
     }
 
@@ -500,14 +509,14 @@ pub(crate) fn run(shared: Arc<Shared>) {
         if state.phase == Phase::Terminating {
             let slots = terminate(&mut state, &mut done);
             drop(state);
-            done.into_iter().for_each(Delivery::deliver);
+            done.into_iter().for_each(|d| d.deliver(&shared.spare));
             end_workers(slots);
             return;
         }
         if state.finished() {
             let slots = stop(&mut state);
             drop(state);
-            done.into_iter().for_each(Delivery::deliver);
+            done.into_iter().for_each(|d| d.deliver(&shared.spare));
             join_workers(slots);
             return;
         }
@@ -525,7 +534,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
         let pids: Vec<i32> = state.slots.iter().map(Slot::pid).collect();
 
         drop(state);
-        done.into_iter().for_each(Delivery::deliver);
+        done.into_iter().for_each(|d| d.deliver(&shared.spare));
         let mut rang = false;
         if let Some(fds) = &mut fds {
             sleep(fds, short.then_some(Duration::from_millis(100)));

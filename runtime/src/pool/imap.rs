@@ -109,9 +109,11 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
             let Some(input) = &mut self.input else {
                 return;
             };
-            let Some((count, bytes)) =
-                next_chunk::<T>(&mut input.map(T::args_from_one), self.chunksize)
-            else {
+            let Some((count, bytes)) = next_chunk::<T>(
+                &mut input.map(T::args_from_one),
+                self.chunksize,
+                &self.shared.spare,
+            ) else {
                 self.stop_feeding();
                 return;
             };

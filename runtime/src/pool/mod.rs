@@ -32,6 +32,7 @@ mod handler;
 mod imap;
 mod result;
 mod ring;
+mod spare;
 mod worker;
 
 pub use err::PoolError;
@@ -44,6 +45,7 @@ use crate::task::{Call, OneArg, TakesArgs, Task, TaskRef};
 use crate::wire;
 use handler::{Job, Phase, Shared};
 use result::{Cell, ChunkFailure, Gather, Sink};
+use spare::Spare;
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 use worker::{EncodedCall, WorkerConfig};
@@ -129,12 +131,14 @@ fn default_chunksize(len: usize, processes: usize) -> usize {
 }
 
 /// Takes the next chunk of up to `size` arguments of `T` from `args` and packs them one after
-/// another: its count and bytes (or why they do not pack), or `None` when `args` is exhausted.
+/// another, into a buffer from `spare`: its count and bytes (or why they do not pack), or `None`
+/// when `args` is exhausted.
 fn next_chunk<T: Task>(
     args: &mut impl Iterator<Item = T::Args>,
     size: usize,
+    spare: &Spare,
 ) -> Option<(u32, Result<Vec<u8>, Error>)> {
-    let mut bytes = Ok(Vec::new());
+    let mut bytes = Ok(spare.take());
     let mut count = 0u32;
     let mut chunk = args.take(size);
     while let Some(arg) = chunk.next() {
@@ -148,7 +152,13 @@ fn next_chunk<T: Task>(
             Ok(()) => {}
         }
     }
-    (count > 0).then_some((count, bytes))
+    match bytes {
+        Ok(buffer) if count == 0 => {
+            spare.give(buffer);
+            None
+        }
+        bytes => Some((count, bytes)),
+    }
 }
 
 /// Sends chunk `index` of a job (`count` calls of `task`, packed in `bytes`) to the pool, or
@@ -231,7 +241,7 @@ impl Pool {
         };
         let sink = Gather::<T, Out>::new(cell.clone(), len, finish);
         let mut chunks = 0;
-        while let Some((count, bytes)) = next_chunk::<T>(&mut args, chunksize) {
+        while let Some((count, bytes)) = next_chunk::<T>(&mut args, chunksize, &self.shared.spare) {
             send_chunk(
                 &self.shared,
                 T::NAME,
