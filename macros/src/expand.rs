@@ -148,6 +148,14 @@ fn packing(parts: &FnParts, output: &TokenStream) -> TokenStream {
         fn unpack_output(input: &mut &[u8]) -> ::core::result::Result<#output, __mp::Error> {
             #output_layout.take(input)
         }
+        #[inline]
+        fn unpack_outputs(
+            input: &mut &[u8],
+            count: usize,
+            out: &mut ::std::vec::Vec<#output>,
+        ) -> ::core::result::Result<(), __mp::Error> {
+            #output_layout.take_many(input, count, out)
+        }
     }
 }
 

@@ -143,6 +143,16 @@ impl<'a> OutcomeReader<'a> {
         })
     }
 
+    /// If none of the remaining calls failed, reads all their values at once with `take_all`
+    /// and returns what it returned; otherwise `None`, having read nothing.
+    #[inline]
+    pub fn take_all_values(
+        &mut self,
+        take_all: impl FnOnce(&mut &'a [u8]) -> Result<(), Error>,
+    ) -> Option<Result<(), Error>> {
+        self.failures.is_empty().then(|| take_all(&mut self.input))
+    }
+
     /// The outcome of the next call: its failure, or its value as `take` reads it from the front
     /// of the remaining bytes (advancing them); an error if `take` finds no value there.
     #[inline]

@@ -79,6 +79,36 @@ pub(crate) fn decode_outcomes<T: Task>(
     }
 }
 
+/// Decodes the outputs of a chunk of task `T` onto the end of `values`, all at once when every
+/// call succeeded; returns the first failure if some did (`values` then misses their outputs).
+pub(crate) fn decode_values<T: Task>(
+    count: u32,
+    pid: i32,
+    outcome: ChunkOutcome,
+    values: &mut Vec<T::Output>,
+) -> Result<(), Error> {
+    if let Ok(frame) = &outcome {
+        let all = wire::OutcomeReader::new(frame.outcomes())
+            .ok()
+            .and_then(|mut reader| {
+                reader.take_all_values(|input| T::unpack_outputs(input, count as usize, values))
+            });
+        if let Some(done) = all {
+            return done;
+        }
+    }
+    let mut first = Ok(());
+    decode_outcomes::<T>(count, pid, outcome, |one| match one {
+        Ok(value) => values.push(value),
+        Err(e) => {
+            if first.is_ok() {
+                first = Err(e);
+            }
+        }
+    });
+    first
+}
+
 type OnSuccess<R> = Box<dyn FnOnce(&R) + Send>;
 type OnError = Box<dyn FnOnce(&Error) + Send>;
 
@@ -376,13 +406,7 @@ impl<T: Task, Out: Send> Sink for Gather<T, Out> {
             aside.reserve(count as usize);
             &mut aside
         };
-        let mut error = None;
-        decode_outcomes::<T>(count, pid, outcome, |one| match one {
-            Ok(value) => values.push(value),
-            Err(e) => {
-                error.get_or_insert(e);
-            }
-        });
+        let error = decode_values::<T>(count, pid, outcome, values).err();
         if in_turn {
             parts.next += 1;
             parts.catch_up();

@@ -52,6 +52,17 @@ pub trait Task: Sized + 'static {
     fn unpack_output(input: &mut &[u8]) -> Result<Self::Output, crate::Error> {
         pack::Layout::take(pack::Serde, input)
     }
+
+    /// Reads `count` outputs written by [`pack_output`](Task::pack_output) one after another
+    /// onto the end of `out`: a chunk whose calls all succeeded. `#[process_task]` reads
+    /// plain-old-data outputs with one copy loop.
+    fn unpack_outputs(
+        input: &mut &[u8],
+        count: usize,
+        out: &mut Vec<Self::Output>,
+    ) -> Result<(), crate::Error> {
+        pack::Layout::take_many(pack::Serde, input, count, out)
+    }
 }
 
 /// A task that can be called with the positional arguments `A`, a tuple (Python's `args=(..)`).

@@ -25,6 +25,20 @@ pub trait Layout<T> {
     fn put(self, value: &T, out: &mut Vec<u8>) -> Result<(), Error>;
     /// Reads a value from the front of `input` and advances `input` past it.
     fn take(self, input: &mut &[u8]) -> Result<T, Error>;
+
+    /// Reads `count` values from the front of `input` onto the end of `out`, advancing `input`
+    /// past them. On failure `out` may hold some of them; the caller drops the whole chunk.
+    #[inline]
+    fn take_many(self, input: &mut &[u8], count: usize, out: &mut Vec<T>) -> Result<(), Error>
+    where
+        Self: Copy,
+    {
+        out.reserve(count);
+        for _ in 0..count {
+            out.push(self.take(input)?);
+        }
+        Ok(())
+    }
 }
 
 /// A plain-old-data value as its bytes.
@@ -53,6 +67,32 @@ impl<T: Pod> Layout<T> for Plain {
         };
         *input = rest;
         Ok(bytemuck::pod_read_unaligned(bytes))
+    }
+
+    /// All `count` values at once: one bounds check, then a copy loop the compiler vectorises.
+    #[inline]
+    fn take_many(self, input: &mut &[u8], count: usize, out: &mut Vec<T>) -> Result<(), Error> {
+        let size = std::mem::size_of::<T>();
+        if size == 0 {
+            out.extend((0..count).map(|_| T::zeroed()));
+            return Ok(());
+        }
+        let Some((bytes, rest)) = size
+            .checked_mul(count)
+            .and_then(|len| input.split_at_checked(len))
+        else {
+            return Err(Error::Decode(format!(
+                "{} bytes left where {count} values of {size} bytes were expected",
+                input.len()
+            )));
+        };
+        *input = rest;
+        out.extend(
+            bytes
+                .chunks_exact(size)
+                .map(bytemuck::pod_read_unaligned::<T>),
+        );
+        Ok(())
     }
 }
 
@@ -156,5 +196,27 @@ mod tests {
         assert!(matches!(plain, Err(Error::Decode(m)) if m.contains("3 bytes left")));
         let serde = Layout::<String>::take(Serde, &mut &[5u8, b'a'][..]);
         assert!(matches!(serde, Err(Error::Decode(_))));
+    }
+
+    #[test]
+    fn many_values_read_at_once_match_one_by_one() {
+        let mut out = Vec::new();
+        for v in [3u32, 0, u32::MAX] {
+            Plain.put(&v, &mut out).unwrap();
+        }
+        out.push(9);
+        let mut input = &out[..];
+        let mut back = vec![1u32];
+        Plain.take_many(&mut input, 3, &mut back).unwrap();
+        assert_eq!((back, input), (vec![1, 3, 0, u32::MAX], &[9u8][..]));
+        let short = Plain.take_many(&mut &out[..5], 2, &mut Vec::<u32>::new());
+        assert!(matches!(short, Err(Error::Decode(m)) if m.contains("2 values of 4 bytes")));
+        let mut units: Vec<()> = Vec::new();
+        Plain.take_many(&mut &[][..], 4, &mut units).unwrap();
+        assert_eq!(units, vec![(); 4], "a zero-sized value takes no bytes");
+        let mut strings: Vec<String> = Vec::new();
+        let bytes = [1u8, b'a', 2, b'b', b'c'];
+        Serde.take_many(&mut &bytes[..], 2, &mut strings).unwrap();
+        assert_eq!(strings, ["a", "bc"]);
     }
 }
