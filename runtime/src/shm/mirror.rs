@@ -3,8 +3,7 @@
 //! even a span that wraps around the end, so its reader can decode a message where it lies.
 
 use super::ShmError;
-use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
 
 /// `len` bytes of shared memory seen at `ptr .. ptr + len` and again at `ptr + len .. ptr + 2 *
@@ -26,14 +25,7 @@ impl Mirror {
         if len == 0 || !len.is_multiple_of(crate::sys::page_size()) {
             return Err(ShmError::BadSize(len));
         }
-        let fd = nix::sys::memfd::memfd_create(
-            c"multiproc-ring",
-            nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
-        )
-        .map_err(std::io::Error::from)?;
-        let file = File::from(fd);
-        file.set_len(len as u64)?;
-        let fd = OwnedFd::from(file);
+        let fd = super::segment::memfd(c"multiproc-ring", len)?;
         let ptr = reserve(2 * len)?;
         let mirror = Mirror { ptr, len };
         // The descriptor may close once both views are mapped: the mappings keep the memory.

@@ -44,14 +44,7 @@ impl Segment {
         if len == 0 {
             return Err(ShmError::BadSize(0));
         }
-        let fd = nix::sys::memfd::memfd_create(
-            c"multiproc",
-            nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
-        )
-        .map_err(std::io::Error::from)?;
-        let file = File::from(fd);
-        file.set_len(len as u64)?;
-        let segment = Arc::new(Segment::map(OwnedFd::from(file), len)?);
+        let segment = Arc::new(Segment::map(memfd(c"multiproc", len)?, len)?);
         remember(&segment);
         Ok(segment)
     }
@@ -131,6 +124,15 @@ impl Drop for Segment {
         // no reference into it survives.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
+}
+
+/// A new memfd of `len` zero bytes, closed on exec.
+pub(super) fn memfd(name: &std::ffi::CStr, len: usize) -> Result<OwnedFd, ShmError> {
+    let fd = nix::sys::memfd::memfd_create(name, nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
+        .map_err(std::io::Error::from)?;
+    let file = File::from(fd);
+    file.set_len(len as u64)?;
+    Ok(OwnedFd::from(file))
 }
 
 /// Maps `len` bytes of the shared file `fd`, readable and writable, at an address the kernel
