@@ -63,19 +63,9 @@ pub(crate) fn decode_outcomes<T: Task>(
         Ok(frame) => frame,
         Err(failure) => return (0..count).for_each(|_| each(Err(failure.to_error()))),
     };
-    let mut reader = match wire::OutcomeReader::new(frame.outcomes()) {
-        Ok(reader) => reader,
-        Err(e) => return (0..count).for_each(|_| each(Err(Error::Decode(e.to_string())))),
-    };
-    for done in 0..count {
-        match reader.next_outcome(T::unpack_output) {
-            Ok(one) => each(one.map_err(|failure| Error::from_task_failure(pid, failure))),
-            Err(e) => {
-                let message = e.to_string();
-                (done..count).for_each(|_| each(Err(Error::Decode(message.clone()))));
-                return;
-            }
-        }
+    match wire::OutcomeReader::new(frame.outcomes()) {
+        Ok(mut reader) => read_outcomes::<T>(&mut reader, count, pid, each),
+        Err(e) => (0..count).for_each(|_| each(Err(Error::Decode(e.to_string())))),
     }
 }
 
@@ -87,18 +77,15 @@ pub(crate) fn decode_values<T: Task>(
     outcome: ChunkOutcome,
     values: &mut Vec<T::Output>,
 ) -> Result<(), Error> {
-    if let Ok(frame) = &outcome {
-        let all = wire::OutcomeReader::new(frame.outcomes())
-            .ok()
-            .and_then(|mut reader| {
-                reader.take_all_values(|input| T::unpack_outputs(input, count as usize, values))
-            });
-        if let Some(done) = all {
-            return done;
-        }
+    let frame = outcome.map_err(|failure| failure.to_error())?;
+    let mut reader =
+        wire::OutcomeReader::new(frame.outcomes()).map_err(|e| Error::Decode(e.to_string()))?;
+    let all = reader.take_all_values(|input| T::unpack_outputs(input, count as usize, values));
+    if let Some(done) = all {
+        return done;
     }
     let mut first = Ok(());
-    decode_outcomes::<T>(count, pid, outcome, |one| match one {
+    read_outcomes::<T>(&mut reader, count, pid, |one| match one {
         Ok(value) => values.push(value),
         Err(e) => {
             if first.is_ok() {
@@ -107,6 +94,26 @@ pub(crate) fn decode_values<T: Task>(
         }
     });
     first
+}
+
+/// Calls `each` with the outcome of each of the `count` calls that `reader` holds, in order; a
+/// value that does not decode fails it and every call after it.
+fn read_outcomes<T: Task>(
+    reader: &mut wire::OutcomeReader<'_>,
+    count: u32,
+    pid: i32,
+    mut each: impl FnMut(Result<T::Output, Error>),
+) {
+    for done in 0..count {
+        match reader.next_outcome(T::unpack_output) {
+            Ok(one) => each(one.map_err(|failure| Error::from_task_failure(pid, failure))),
+            Err(e) => {
+                let message = e.to_string();
+                (done..count).for_each(|_| each(Err(Error::Decode(message.clone()))));
+                return;
+            }
+        }
+    }
 }
 
 type OnSuccess<R> = Box<dyn FnOnce(&R) + Send>;

@@ -4,12 +4,12 @@
 //! A worker publishes each chunk's results by copying them into its [`Ring`] and moving the
 //! published-position counter: no system call while the parent is awake. Only when the parent
 //! has announced that it is about to sleep does the worker ring the [`Bell`] (one byte into a
-//! pipe the parent polls, together with the workers' pidfds). A worker that finds the ring full
-//! sleeps on a futex until the parent has read. The parent decodes a message where it lies in
-//! the ring (a [`Mirror`] keeps even a wrapping one in one piece), so a chunk's results are
-//! copied once, from the ring into the caller's values. The ring also holds the number of the
-//! chunk the worker has started, so that when a worker dies the parent knows exactly which
-//! chunks it held.
+//! pipe the parent polls, together with the workers' pidfds). A worker that finds no room for
+//! its results sleeps on a futex until the parent has freed some. The parent decodes a message
+//! where it lies in the ring (a [`Mirror`] keeps even a wrapping one in one piece), so a chunk's
+//! results are copied once, from the ring into the caller's values. The ring also holds the
+//! number of the chunk the worker has started, so that when a worker dies the parent knows
+//! exactly which chunks it held.
 //!
 //! Both ends follow the single-producer, single-consumer discipline: only the worker writes data
 //! and `tail`, only the parent reads data and writes `head`. The ordering between a sleeper's
