@@ -1,7 +1,7 @@
 //! The procedural macros of `multiproc`: `#[process_task]` and `task!`.
 //!
-//! Each macro is a small pipeline: [`ast`] parses the user's tokens, [`valid`] checks them
-//! (every error points at the offending tokens), and [`expand`] writes the code. Nothing here
+//! Each macro is a small pipeline: `ast` parses the user's tokens, `valid` checks them
+//! (every error points at the offending tokens), and `expand` writes the code. Nothing here
 //! panics on bad input; a mistake becomes a compile error at the user's tokens.
 
 #![warn(missing_docs)]

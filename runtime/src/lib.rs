@@ -27,7 +27,7 @@
 //! ```
 //!
 //! The module map follows CPython's `Lib/multiprocessing`: [`process`] (Python's `process` and
-//! `popen_fork`), [`pool`] (Python's `pool`), [`task`] (what `#[process_task]` generates),
+//! `popen_fork`), [`pool`] (Python's `pool`), [`mod@task`] (what `#[process_task]` generates),
 //! [`wire`] (the codec), [`error`], [`sharedctypes`] (`Value`, `Array`), [`sync`] (Python's
 //! `synchronize`: the locks, semaphores, `Event`, `Condition`, `Barrier`) and [`shm`] (`heap`
 //! and `shared_memory`).
