@@ -492,6 +492,9 @@ impl State {
 /// The result thread. Returns once the pool is finished or terminated, with every worker ended.
 pub(crate) fn run(shared: Arc<Shared>) {
     let mut dead: Vec<i32> = Vec::new();
+    // Whether the last pass handed results out: a caller waiting on one task at a time sends
+    // the next within microseconds of getting the last.
+    let mut delivered = false;
     loop {
         let mut done = Vec::new();
         let mut state = lock(&shared.state);
@@ -520,7 +523,12 @@ pub(crate) fn run(shared: Arc<Shared>) {
             join_workers(slots);
             return;
         }
-        let quick = state.slots.iter().any(|s| s.fast && !s.held.is_empty());
+        // Results are due within microseconds when a quick worker holds chunks, or is about to
+        // be given one by a caller that just got its results.
+        let quick = state
+            .slots
+            .iter()
+            .any(|s| s.fast && (delivered || !s.held.is_empty()));
         if quick && done.is_empty() && !state.has_work() {
             let rings: Vec<Arc<Ring>> = state.slots.iter().map(|s| s.ring.clone()).collect();
             drop(state);
@@ -534,6 +542,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
         let pids: Vec<i32> = state.slots.iter().map(Slot::pid).collect();
 
         drop(state);
+        delivered = !done.is_empty();
         done.into_iter().for_each(|d| d.deliver(&shared.spare));
         let mut rang = false;
         if let Some(fds) = &mut fds {
@@ -550,8 +559,9 @@ pub(crate) fn run(shared: Arc<Shared>) {
     }
 }
 
-/// How long the result thread watches the rings before it sleeps, when a worker holds quick
-/// chunks: an answer due within microseconds then costs no wake-up on either side.
+/// How long the result thread watches the rings before it sleeps, when a quick worker holds
+/// chunks or has just answered: an answer due within microseconds then costs no wake-up on
+/// either side.
 const SPIN: Duration = Duration::from_micros(50);
 
 /// Watches the rings for up to [`SPIN`], without the state lock (callers need it to submit);
