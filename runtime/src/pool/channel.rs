@@ -1,6 +1,6 @@
 //! The messages between a pool and its workers, and how they are framed.
 //!
-//! Parent to worker, through the worker's task pipe: a frame (the wire format's 64-bit length,
+//! Parent to worker, through the worker's task socket: a frame (the wire format's 64-bit length,
 //! then the payload) whose payload is a [`ToWorker`] header followed, for a chunk, by its task
 //! arguments packed one after another; the parent writes header and arguments from where they
 //! are, with one `writev` for many frames. Worker to parent, through the worker's [`Ring`]: a frame

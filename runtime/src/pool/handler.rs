@@ -18,9 +18,8 @@ use crate::process::ProcessHandle;
 use crate::sys;
 use crate::wire;
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::{self, IoSlice, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -73,7 +72,7 @@ impl Delivery {
 struct Held {
     seq: u64,
     /// The start of its frame: the length, then the [`ToWorker::Run`] message; the job's
-    /// arguments follow it down the pipe.
+    /// arguments follow it down the task socket.
     head: Vec<u8>,
     job: Job,
 }
@@ -91,14 +90,15 @@ const WRITE_SLICES: usize = 64;
 /// One worker, as the parent sees it.
 struct Slot {
     handle: ProcessHandle<()>,
-    tasks: File,
+    /// The parent's end of the worker's task channel.
+    tasks: OwnedFd,
     ring: Arc<Ring>,
     /// The result frame being read from the ring.
     frame: Vec<u8>,
     /// Chunks given to the worker and not yet answered, oldest first.
     held: VecDeque<Held>,
-    /// How many of `held` are written to the task pipe in full, and how many bytes of the next:
-    /// the rest waits for room in the pipe. Written straight from the jobs, without a copy.
+    /// How many of `held` are sent down the task socket in full, and how many bytes of the next:
+    /// the rest waits for room in the socket. Written straight from the jobs, without a copy.
     written: usize,
     partial: usize,
     /// Chunks sent so far (the next sequence number).
@@ -109,13 +109,12 @@ struct Slot {
 
 impl Slot {
     fn start(config: &WorkerConfig) -> Result<Slot, Error> {
-        let (read, write) = sys::pipe_nonblocking_write()?;
-        sys::enlarge_pipe(write.as_fd());
+        let (worker_end, tasks) = sys::task_channel()?;
         let ring = Arc::new(Ring::new()?);
-        let handle = worker::start(config, read, ring.clone())?;
+        let handle = worker::start(config, worker_end, ring.clone())?;
         Ok(Slot {
             handle,
-            tasks: File::from(write),
+            tasks,
             ring,
             frame: Vec::new(),
             held: VecDeque::new(),
@@ -152,7 +151,7 @@ impl Slot {
         self.held.push_back(Held { seq, head, job });
     }
 
-    /// Whether bytes wait for room in the task pipe.
+    /// Whether bytes wait for room in the task socket.
     fn unwritten(&self) -> bool {
         self.written < self.held.len()
     }
@@ -177,7 +176,7 @@ impl Slot {
                     break;
                 }
             }
-            match (&self.tasks).write_vectored(&slices[..used]) {
+            match sys::send_vectored(self.tasks.as_fd(), &slices[..used]) {
                 Ok(n) => self.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return,
@@ -367,10 +366,10 @@ impl Shared {
 }
 
 impl State {
-    /// Moves queued chunks to the workers with most room. Flushes a worker's pipe only if
+    /// Moves queued chunks to the workers with most room. Flushes a worker's socket only if
     /// `flush_all`, or if the worker was idle (it needs the wake-up); other bytes wait for the
     /// result thread, which runs anyway when the busy worker answers, so a stream of small tasks
-    /// goes out in batches. Returns whether an idle worker's bytes did not fit in its pipe, which
+    /// goes out in batches. Returns whether an idle worker's bytes did not fit in its socket, which
     /// the result thread must then be woken to write.
     fn dispatch(&mut self, flush_all: bool) -> bool {
         let max_chunks = self.config.max_chunks;
@@ -470,8 +469,8 @@ impl State {
                     .any(|s| s.has_room(self.config.max_chunks)))
     }
 
-    /// The descriptors to sleep on: the bell, each worker's pidfd, and the task pipes with
-    /// bytes waiting to be written.
+    /// The descriptors to sleep on: the bell, each worker's pidfd, and the task sockets
+    /// with bytes waiting to be sent.
     fn poll_set(&self, bell: &Bell) -> Vec<libc::pollfd> {
         let entry = |fd: i32, events| libc::pollfd {
             fd,
@@ -628,9 +627,9 @@ fn stop(state: &mut State) -> Vec<Slot> {
     for slot in &mut slots {
         let mut stop = Vec::new();
         let _ = channel::put_frame_head(&mut stop, &ToWorker::Stop, 0);
-        // Nothing is held, so the worker has read everything: the pipe has room. A worker gone
+        // Nothing is held, so the worker has read everything: the socket has room. A worker gone
         // needs no message.
-        let _ = (&slot.tasks).write(&stop);
+        let _ = sys::send_vectored(slot.tasks.as_fd(), &[IoSlice::new(&stop)]);
         slot.stopping = true;
     }
     slots

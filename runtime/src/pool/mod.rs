@@ -3,7 +3,7 @@
 //!
 //! Workers are long-lived daemonic children that run tasks by their registered name. Work
 //! travels in chunks: the arguments of many calls packed into one frame down a worker's task
-//! pipe, and their outcomes back through a ring in shared memory, so that a busy pool makes no
+//! socket, and their outcomes back through a ring in shared memory, so that a busy pool makes no
 //! system call per task. A worker that dies (killed, say) fails exactly the chunks it had
 //! started, with an error that names its pid and signal; the rest of its work goes to the other
 //! workers and a new worker takes its place, where CPython's pool hangs.

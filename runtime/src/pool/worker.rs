@@ -2,7 +2,7 @@
 //!
 //! The worker is forked through the foundation's [`Process`] (so it is registered, reaped, and
 //! dies with its parent), and from then on touches only what it was given: the read end of its
-//! task pipe, its result [`Ring`] and the pool's [`Bell`], all of which belong to this pool alone.
+//! task socket, its result [`Ring`] and the pool's [`Bell`], all of which belong to this pool alone.
 //! It never takes a lock of the parent's, so it is safe to fork while the parent's result thread
 //! runs. Tasks are found in the registry by name, as the spawn start method will need.
 
@@ -36,7 +36,7 @@ pub(crate) struct WorkerConfig {
     pub(crate) bell: Arc<Bell>,
 }
 
-/// Starts a worker on the given task pipe and result ring.
+/// Starts a worker on its end of the given task socket and on the result ring.
 pub(crate) fn start(
     config: &WorkerConfig,
     tasks: OwnedFd,
@@ -67,7 +67,7 @@ fn run(config: WorkerConfig, tasks: OwnedFd, ring: &Ring) {
     let mut results = Vec::new();
     let mut last: Option<&'static TaskEntry> = None;
     let mut done = 0u64;
-    // The end of the pipe (the parent gone) or a frame that is not a chunk ends the worker.
+    // The end of the task socket (the parent gone) or a frame that is not a chunk ends the worker.
     while let Ok(frame) = input.next_frame(&tasks) {
         let Ok((message, args)) = wire::decode_next::<ToWorker<'_>>(frame.as_slice()) else {
             return;
