@@ -2,11 +2,12 @@
 //!
 //! Parent to worker, through the worker's task socket: a frame (the wire format's 64-bit length,
 //! then the payload) whose payload is a [`ToWorker`] header followed, for a chunk, by its task
-//! arguments packed one after another; the parent writes header and arguments from where they
-//! are, with one `writev` for many frames. Worker to parent, through the worker's [`Ring`]: a frame
-//! (decoded where it lies in the ring when it fits) whose payload is a fixed [`ResultHeader`] followed by one encoded `Result<Output,
-//! TaskFailure>` per task of the chunk (see [`wire::OutcomeWriter`]). Many frames travel in one
-//! write or read, so a busy pool makes no system call per task.
+//! arguments packed one after another; the parent sends header and arguments from where they
+//! are, with one `sendmsg` for many frames. Worker to parent, through the worker's [`Ring`]: a
+//! frame (decoded where it lies in the ring when it fits) whose payload is a fixed
+//! [`ResultHeader`] followed by one encoded `Result<Output, TaskFailure>` per task of the chunk
+//! (see [`wire::OutcomeWriter`]). Many frames travel in one send or read, so a busy pool makes no
+//! system call per task.
 //!
 //! [`Ring`]: super::ring::Ring
 

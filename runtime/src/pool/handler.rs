@@ -84,7 +84,7 @@ impl Held {
     }
 }
 
-/// Byte ranges handed to one `writev` at most.
+/// Byte ranges handed to one `sendmsg` at most.
 const WRITE_SLICES: usize = 64;
 
 /// One worker, as the parent sees it.

@@ -1,9 +1,9 @@
 //! A pool worker: a daemonic child process that runs chunks of tasks by name until told to stop.
 //!
 //! The worker is forked through the foundation's [`Process`] (so it is registered, reaped, and
-//! dies with its parent), and from then on touches only what it was given: the read end of its
-//! task socket, its result [`Ring`] and the pool's [`Bell`], all of which belong to this pool alone.
-//! It never takes a lock of the parent's, so it is safe to fork while the parent's result thread
+//! dies with its parent), and from then on touches only what it was given: its end of its task
+//! socket, its result [`Ring`] and the pool's [`Bell`], all of which belong to this pool alone. It
+//! never takes a lock of the parent's, so it is safe to fork while the parent's result thread
 //! runs. Tasks are found in the registry by name, as the spawn start method will need.
 
 use super::channel::{self, ResultHeader, ToWorker};
