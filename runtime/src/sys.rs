@@ -275,10 +275,9 @@ mod tests {
         let (worker, parent) = task_channel().unwrap();
         let sent = send_vectored(parent.as_fd(), &[IoSlice::new(b"ab"), IoSlice::new(b"cd")]);
         assert_eq!(sent.unwrap(), 4);
+        let mut worker = std::fs::File::from(worker);
         let mut got = [0; 4];
-        std::fs::File::from(worker.try_clone().unwrap())
-            .read_exact(&mut got)
-            .unwrap();
+        worker.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"abcd");
         let chunk = vec![7u8; 1 << 20];
         let full = loop {
