@@ -103,12 +103,26 @@ impl Ring {
                 self.wait_for_space(bytes.len().min(RING_BYTES));
                 continue;
             }
-            // SAFETY: `n` bytes (at most RING_BYTES) from `at(tail)` lie in the two views, and
-            // they are free room, which only this (single) writer touches until it moves `tail`.
-            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.at(tail), n) };
+            self.write_free(tail, &bytes[..n]);
             header.tail.store(tail + n as u64, SeqCst);
             bytes = &bytes[n..];
             bell.ring();
+        }
+    }
+
+    /// Worker side: copies `bytes` (at most [`RING_BYTES`]) into the free room at stream
+    /// position `pos`, through the first view only: the part past its end goes to its start. The
+    /// worker then maps each page of the ring once, not once per view.
+    fn write_free(&self, pos: u64, bytes: &[u8]) {
+        let offset = (pos % RING_BYTES as u64) as usize;
+        let (to_end, wrapped) = bytes.split_at(bytes.len().min(RING_BYTES - offset));
+        // SAFETY: `offset + to_end.len()` and `wrapped.len()` are at most RING_BYTES, so both
+        // copies land inside the first view; the bytes there are free room, which only this
+        // (single) writer touches until it moves `tail`.
+        unsafe {
+            let base = self.data.as_ptr();
+            std::ptr::copy_nonoverlapping(to_end.as_ptr(), base.add(offset), to_end.len());
+            std::ptr::copy_nonoverlapping(wrapped.as_ptr(), base, wrapped.len());
         }
     }
 
