@@ -50,11 +50,9 @@ pub struct IMap<T: OneArg, I> {
     chunksize: usize,
     window: usize,
     ordered: bool,
-    /// Chunks sent, and chunks fully handed out.
+    /// Chunks sent, and chunks fully handed out (in order: the index of the next to hand out).
     sent: usize,
     consumed: usize,
-    /// In order: the next chunk to hand out.
-    next: usize,
     /// Whether this iterator counts as a feeder of the pool (so `close` waits for it).
     feeding: bool,
     stream: Arc<Stream<T>>,
@@ -71,7 +69,6 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
             ordered,
             sent: 0,
             consumed: 0,
-            next: 0,
             feeding,
             stream: Arc::new(Stream {
                 arrived: Mutex::new(Arrived {
@@ -135,7 +132,7 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
         let mut arrived = lock(&self.stream.arrived);
         loop {
             let index = if self.ordered {
-                self.next
+                self.consumed
             } else {
                 *arrived.order.front()?
             };
@@ -147,7 +144,6 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
             if !self.ordered {
                 arrived.order.pop_front();
             }
-            self.next += 1;
             self.consumed += 1;
         }
     }
@@ -167,7 +163,7 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> Iterator for IMap<T, I> {
             }
             let arrived = lock(&self.stream.arrived);
             let waiting = if self.ordered {
-                !arrived.chunks.contains_key(&self.next)
+                !arrived.chunks.contains_key(&self.consumed)
             } else {
                 arrived.order.is_empty()
             };

@@ -29,6 +29,11 @@ use std::sync::Arc;
 /// than the rare wait for the parent to read).
 const RING_BYTES: usize = 1 << 18;
 
+/// Where stream position `pos` falls in the ring's data.
+fn offset(pos: u64) -> usize {
+    (pos % RING_BYTES as u64) as usize
+}
+
 /// What the two sides of a ring share besides the data.
 #[repr(C)]
 struct Header {
@@ -75,8 +80,7 @@ impl Ring {
     /// Where stream position `pos` lies: thanks to the mirror, the next [`RING_BYTES`] bytes
     /// follow it in one piece.
     fn at(&self, pos: u64) -> *mut u8 {
-        let offset = (pos % RING_BYTES as u64) as usize;
-        self.data.as_ptr().wrapping_add(offset)
+        self.data.as_ptr().wrapping_add(offset(pos))
     }
 
     /// Worker side: records that the chunk `seq` is about to run.
@@ -114,15 +118,13 @@ impl Ring {
     /// position `pos`, through the first view only: the part past its end goes to its start. The
     /// worker then maps each page of the ring once, not once per view.
     fn write_free(&self, pos: u64, bytes: &[u8]) {
-        let offset = (pos % RING_BYTES as u64) as usize;
-        let (to_end, wrapped) = bytes.split_at(bytes.len().min(RING_BYTES - offset));
-        // SAFETY: `offset + to_end.len()` and `wrapped.len()` are at most RING_BYTES, so both
-        // copies land inside the first view; the bytes there are free room, which only this
+        let (to_end, wrapped) = bytes.split_at(bytes.len().min(RING_BYTES - offset(pos)));
+        // SAFETY: `offset(pos) + to_end.len()` and `wrapped.len()` are at most RING_BYTES, so
+        // both copies land inside the first view; the bytes there are free room, which only this
         // (single) writer touches until it moves `tail`.
         unsafe {
-            let base = self.data.as_ptr();
-            std::ptr::copy_nonoverlapping(to_end.as_ptr(), base.add(offset), to_end.len());
-            std::ptr::copy_nonoverlapping(wrapped.as_ptr(), base, wrapped.len());
+            std::ptr::copy_nonoverlapping(to_end.as_ptr(), self.at(pos), to_end.len());
+            std::ptr::copy_nonoverlapping(wrapped.as_ptr(), self.data.as_ptr(), wrapped.len());
         }
     }
 
