@@ -122,11 +122,8 @@ fn child_main<T: Target>(
             exit_child(code)
         }
         Err(error) => {
-            let message = match error {
-                Error::Encode(message) => message,
-                other => other.to_string(),
-            };
-            let failure: Result<T::Output, _> = Err(TaskFailure::Encode(message));
+            let failure: Result<T::Output, _> =
+                Err(TaskFailure::Encode(error.into_codec_message()));
             send_result(&result, &wire::encode_frame(&failure).unwrap_or_default());
             exit_child(1)
         }

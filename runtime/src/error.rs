@@ -115,6 +115,15 @@ impl Error {
             failure => Error::Task { pid, failure },
         }
     }
+
+    /// The codec's own message of an encode or decode error, without this type's prefix; any
+    /// other error in full.
+    pub(crate) fn into_codec_message(self) -> String {
+        match self {
+            Error::Encode(message) | Error::Decode(message) => message,
+            other => other.to_string(),
+        }
+    }
 }
 
 /// The conventional name of a signal, e.g. `SIGKILL`.

@@ -69,19 +69,11 @@ pub enum ConnectionError {
 impl ConnectionError {
     /// The codec's error as an encode error.
     pub(crate) fn encode(error: crate::Error) -> Self {
-        ConnectionError::Encode(codec_message(error))
+        ConnectionError::Encode(error.into_codec_message())
     }
 
     /// The codec's error as a decode error.
     pub(crate) fn decode(error: crate::Error) -> Self {
-        ConnectionError::Decode(codec_message(error))
-    }
-}
-
-/// The codec's own message, without the crate-level prefix.
-fn codec_message(error: crate::Error) -> String {
-    match error {
-        crate::Error::Encode(message) | crate::Error::Decode(message) => message,
-        other => other.to_string(),
+        ConnectionError::Decode(error.into_codec_message())
     }
 }

@@ -28,9 +28,6 @@ use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-/// Bytes asked for each pipe's kernel buffer: a 1 MiB message then moves in one or two steps.
-const PIPE_BUFFER: libc::c_int = 1 << 20;
-
 /// The error of sending on the reading end of a one-way pipe.
 const WRONG_END_TO_SEND: ConnectionError = ConnectionError::WrongEnd {
     operation: "send",
@@ -67,9 +64,7 @@ impl<T> Pipe<T> {
 /// A pipe with a large kernel buffer; a smaller buffer (the system's limit) still works.
 fn os_pipe() -> Result<(OwnedFd, OwnedFd), ConnectionError> {
     let (read, write) = sys::pipe()?;
-    // SAFETY: fcntl on a descriptor we own, with an integer argument; failure leaves the
-    // pipe at its default size, which is correct, only slower.
-    unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BUFFER) };
+    sys::enlarge_pipe(write.as_fd());
     Ok((read, write))
 }
 

@@ -106,7 +106,8 @@ fn watch(read: &OwnedFd, creator: u32) -> HashSet<String> {
             return names;
         }
     };
-    set_nonblocking(read);
+    // F_SETFL on a pipe of our own does not fail.
+    let _ = sys::set_nonblocking(read.as_fd());
     let mut pending = Vec::new();
     let mut pipe_open = true;
     loop {
@@ -126,14 +127,8 @@ fn watch(read: &OwnedFd, creator: u32) -> HashSet<String> {
     }
 }
 
-/// Makes reads of the pipe return at once when it is empty (it has no other status flags).
-fn set_nonblocking(read: &OwnedFd) {
-    // SAFETY: fcntl on a descriptor we own, with integer arguments only.
-    unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-}
-
 fn drain(read: &OwnedFd, names: &mut HashSet<String>) {
-    set_nonblocking(read);
+    let _ = sys::set_nonblocking(read.as_fd());
     read_lines(read, &mut Vec::new(), names);
 }
 
