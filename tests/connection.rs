@@ -157,6 +157,13 @@ fn the_wrong_end_of_a_simplex_pipe_is_an_error() -> multiproc::Result<()> {
             ..
         })
     ));
+    assert!(matches!(
+        writer.poll(Some(Duration::ZERO)),
+        Err(ConnectionError::WrongEnd {
+            operation: "poll",
+            end: "writing"
+        })
+    ));
     writer.send(&9)?;
     assert_eq!(reader.recv()?, 9);
     Ok(())

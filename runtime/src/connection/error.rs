@@ -30,7 +30,7 @@ pub enum ConnectionError {
     /// sending on its reader (Python: `OSError`, "connection is write-only/read-only").
     #[error("cannot {operation} on this end: it is the {end} end of a one-way pipe")]
     WrongEnd {
-        /// What was attempted: `send` or `recv`.
+        /// What was attempted: `send`, `recv` or `poll`.
         operation: &'static str,
         /// Which end this is: `reading` or `writing`.
         end: &'static str,

@@ -179,7 +179,15 @@ impl<T> Connection<T> {
 
     /// Whether a message (or the end of the stream) can be read without blocking, waiting up to
     /// `timeout` for one (Python's `poll(timeout)`; `None` waits without limit, as `poll(None)`).
+    /// The writing end of a one-way pipe can never have one: [`ConnectionError::WrongEnd`] (as
+    /// Python raises `OSError`), rather than a wait without end.
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnectionError> {
+        if self.reader.is_none() {
+            return Err(ConnectionError::WrongEnd {
+                operation: "poll",
+                end: "writing",
+            });
+        }
         let deadline = timeout.map(|t| Instant::now() + t);
         Ok(wait::ready([self], deadline)?.contains(&0))
     }
