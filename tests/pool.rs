@@ -1,13 +1,17 @@
 //! Pool: Python's rules, and the failures CPython's pool cannot survive, injected for real.
 
+mod common;
+#[path = "support/unencodable.rs"]
+mod unencodable_item;
+
 use multiproc::pool::{Callbacks, PoolError};
 use multiproc::prelude::*;
 use multiproc::Error;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[process_task]
@@ -88,20 +92,10 @@ fn try_start_child() -> bool {
     )
 }
 
-#[derive(Debug, Deserialize)]
-struct Unencodable;
-
-impl Serialize for Unencodable {
-    fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom(
-            "this value refuses to be encoded",
-        ))
-    }
-}
-
+/// Returns a value whose encoding fails.
 #[process_task]
-fn unencodable() -> Unencodable {
-    Unencodable
+fn unencodable() -> unencodable_item::Item {
+    unencodable_item::Item::Bad(0)
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -113,17 +107,15 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn wait_for_pid(path: &Path) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(pid) = std::fs::read_to_string(path)
+    let mut pid = None;
+    let started = common::eventually(Duration::from_secs(10), || {
+        pid = std::fs::read_to_string(path)
             .ok()
-            .and_then(|s| s.parse().ok())
-        {
-            return pid;
-        }
-        assert!(Instant::now() < deadline, "the task never started");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+            .and_then(|s| s.parse().ok());
+        pid.is_some()
+    });
+    assert!(started, "the task never started");
+    pid.expect("the pid read when the task started")
 }
 
 /// A byte pattern that depends on the position and a seed, to check data crosses intact.
@@ -299,16 +291,31 @@ fn exactly_one_callback_runs_once_before_get_returns() {
     );
     assert_eq!(ok.get().unwrap(), 5);
     assert_eq!(rx.try_recv(), Ok(5));
+    // The pool runs callbacks under catch_unwind, so the error callback only records what it
+    // saw and the test checks it after `get`.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
     let bad = pool.apply_async_with(
         task!(fail_on, 1, 1),
         Callbacks::new()
             .on_success(move |v: &u64| tx2.send(*v as i64).unwrap())
-            .on_error(|e| assert!(e.to_string().contains("bad item 1"))),
+            .on_error(move |e| seen2.lock().unwrap().push(e.to_string())),
     );
     assert!(matches!(bad.get(), Err(Error::Panicked { .. })));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.len(),
+        1,
+        "the error callback ran once before get returned: {seen:?}"
+    );
+    assert!(
+        seen[0].contains("bad item 1"),
+        "unexpected error: {}",
+        seen[0]
+    );
     assert_eq!(errors.load(Ordering::SeqCst), 0);
     assert!(rx.try_recv().is_err());
-    let got = Arc::new(std::sync::Mutex::new(None));
+    let got = Arc::new(Mutex::new(None));
     let got2 = got.clone();
     let m = pool.map_async_with(
         task!(square),

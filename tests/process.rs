@@ -1,6 +1,8 @@
 //! Process: results, exit codes, timeouts, names, daemons, reaping — across real processes.
 
 mod common;
+#[path = "support/unencodable.rs"]
+mod unencodable_item;
 
 use common::{eventually, is_gone_or_zombie, is_reaped};
 use multiproc::error::TaskFailure;
@@ -214,21 +216,10 @@ fn join_can_be_repeated() -> multiproc::Result<()> {
     Ok(())
 }
 
-/// A value whose serialisation always fails.
-#[derive(Debug, Deserialize)]
-struct Unencodable;
-
-impl Serialize for Unencodable {
-    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom(
-            "this value refuses to be encoded",
-        ))
-    }
-}
-
+/// Returns a value whose serialisation always fails.
 #[process_task]
-fn unencodable() -> Unencodable {
-    Unencodable
+fn unencodable() -> unencodable_item::Item {
+    unencodable_item::Item::Bad(0)
 }
 
 #[test]

@@ -1,5 +1,8 @@
 //! `Value`, `Array` and their raw forms across real processes.
 
+mod common;
+
+use common::eventually;
 use multiproc::prelude::*;
 use multiproc::shm::ShmError;
 use multiproc::sync::{Lock, TryLockError};
@@ -236,10 +239,10 @@ fn a_dead_guard_holder_does_not_block_later_guards() {
         })
         .unwrap()
     };
-    let start = Instant::now();
-    while !value.get_lock().is_locked() && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    assert!(
+        eventually(Duration::from_secs(10), || value.get_lock().is_locked()),
+        "the child took the lock"
+    );
     child.kill().unwrap();
     assert_eq!(
         value.get(),

@@ -1,5 +1,8 @@
 //! Locks, semaphores, events, conditions and barriers across real processes.
 
+mod common;
+
+use common::eventually;
 use multiproc::prelude::*;
 use multiproc::sync::{
     Barrier, BoundedSemaphore, Condition, Event, Lock, OwnerDied, RLock, Semaphore, SyncError,
@@ -7,18 +10,6 @@ use multiproc::sync::{
 };
 use multiproc::Value;
 use std::time::{Duration, Instant};
-
-/// Polls `f` until it is true or 10 s pass; returns whether it became true.
-fn eventually(mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    false
-}
 
 fn about(elapsed: Duration, expected: Duration) -> bool {
     elapsed >= expected.mul_f64(0.95) && elapsed < expected + Duration::from_secs(2)
@@ -35,7 +26,7 @@ fn a_child_holds_the_lock_and_the_parent_sees_it_held() {
         })
         .unwrap()
     };
-    assert!(eventually(|| lock.is_locked()));
+    assert!(eventually(Duration::from_secs(10), || lock.is_locked()));
     assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
     let start = Instant::now();
     let guard = lock.lock().unwrap();
@@ -91,7 +82,7 @@ fn a_lock_held_by_a_killed_process_goes_to_the_next_acquirer_with_an_error() {
         })
         .unwrap()
     };
-    assert!(eventually(|| lock.is_locked()));
+    assert!(eventually(Duration::from_secs(10), || lock.is_locked()));
     child.kill().unwrap();
     let start = Instant::now();
     let died = lock.lock().expect_err("the holder died");
@@ -239,7 +230,9 @@ fn a_bounded_semaphore_refuses_a_release_past_its_initial_value() {
     assert_eq!(sem.get_value(), 0);
     sem.release().unwrap();
     assert_eq!(sem.get_value(), 1);
-    drop(sem.try_lock());
+    let guard = sem.try_lock().expect("a free unit");
+    assert_eq!(sem.get_value(), 0);
+    drop(guard);
     assert_eq!(
         sem.get_value(),
         1,
@@ -333,7 +326,7 @@ fn a_timed_out_barrier_is_broken_for_every_waiter_until_reset() {
         let barrier = barrier.clone();
         Process::spawn(move || barrier.wait_timeout(Duration::from_secs(10))).unwrap()
     };
-    assert!(eventually(|| barrier.n_waiting() == 1));
+    assert!(eventually(Duration::from_secs(10), || barrier.n_waiting() == 1));
     let start = Instant::now();
     assert_eq!(
         barrier.wait_timeout(Duration::from_millis(200)),
@@ -356,7 +349,7 @@ fn abort_and_reset_break_the_current_waiters() {
         let barrier = barrier.clone();
         Process::spawn(move || barrier.wait()).unwrap()
     };
-    assert!(eventually(|| barrier.n_waiting() == 1));
+    assert!(eventually(Duration::from_secs(10), || barrier.n_waiting() == 1));
     barrier.reset();
     assert_eq!(child.join().unwrap(), Err(SyncError::BrokenBarrier));
     assert!(!barrier.broken(), "reset leaves it usable");
@@ -364,7 +357,7 @@ fn abort_and_reset_break_the_current_waiters() {
         let barrier = barrier.clone();
         Process::spawn(move || barrier.wait()).unwrap()
     };
-    assert!(eventually(|| barrier.n_waiting() == 1));
+    assert!(eventually(Duration::from_secs(10), || barrier.n_waiting() == 1));
     barrier.abort();
     assert_eq!(child.join().unwrap(), Err(SyncError::BrokenBarrier));
     assert!(barrier.broken());
