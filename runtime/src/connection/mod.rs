@@ -23,7 +23,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
 use std::fs::File;
-use std::io::Write;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -202,14 +201,10 @@ impl<T: Serialize> Connection<T> {
     /// Sends a value (Python's `send(obj)`). If the value cannot be encoded the error comes
     /// back here, nothing is sent, and the connection stays usable.
     pub fn send(&mut self, value: &T) -> Result<(), ConnectionError> {
-        let mut writer = self.writer.as_ref().ok_or(WRONG_END_TO_SEND)?;
+        let writer = self.writer.as_ref().ok_or(WRONG_END_TO_SEND)?;
         self.out.clear();
-        self.out.extend_from_slice(&[0; wire::HEADER_LEN]);
         wire::encode_into(value, &mut self.out).map_err(ConnectionError::encode)?;
-        let len = (self.out.len() - wire::HEADER_LEN) as u64;
-        self.out[..wire::HEADER_LEN].copy_from_slice(&len.to_le_bytes());
-        // One `write` for the whole frame; `write_all` goes on after a partial write or EINTR.
-        Ok(writer.write_all(&self.out)?)
+        Ok(framing::write_frame(writer, &self.out)?)
     }
 }
 
