@@ -11,8 +11,6 @@ mod barrier;
 mod condition_producer;
 #[path = "patterns/daemon.rs"]
 mod daemon;
-#[path = "patterns/globals.rs"]
-mod globals;
 #[path = "patterns/joinable_workers.rs"]
 mod joinable_workers;
 #[path = "patterns/lock_print.rs"]
@@ -65,7 +63,6 @@ const PATTERNS: &[(&str, Pattern)] = &[
     ("003 a struct as the process body", process_class::run),
     ("003 ten processes print under a Lock", lock_print::run),
     ("003 an RLock acquired twice", rlock_twice::run),
-    ("004 globals are not shared", globals::run),
     ("004 a global is not shared, a Value is", shared_value::run),
     (
         "004 Condition: a producer and a consumer",
