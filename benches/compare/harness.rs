@@ -29,6 +29,12 @@ pub struct Row {
     pub c_floor: Option<Ref>,
 }
 
+/// `base` iterations scaled by the run's `SCALE`, but at least 10, so that a smoke run still
+/// measures something.
+pub fn scaled(base: f64, scale: f64) -> u64 {
+    ((base * scale) as u64).max(10)
+}
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()

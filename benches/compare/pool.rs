@@ -1,7 +1,7 @@
 //! Pool rows: many tiny tasks through `map` and `apply_async`, one task's round trip, the
 //! speedup of CPU-bound tasks on two workers, and a pool's start-up, as the kit measures them.
 
-use crate::harness::{Ref, Row};
+use crate::harness::{scaled, Ref, Row};
 use multiproc::prelude::*;
 use std::hint::black_box;
 use std::time::Instant;
@@ -21,10 +21,6 @@ fn spin(iters: u64) -> u64 {
         x ^= x << 17;
     }
     x
-}
-
-fn scaled(n: f64, scale: f64) -> u64 {
-    ((n * scale) as u64).max(10)
 }
 
 fn pool2() -> Pool {

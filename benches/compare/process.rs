@@ -1,6 +1,6 @@
 //! Process rows: start and join a no-op process.
 
-use crate::harness::{Ref, Row};
+use crate::harness::{scaled, Ref, Row};
 use multiproc::prelude::*;
 use std::time::Instant;
 
@@ -9,7 +9,7 @@ fn noop() {}
 
 /// Mean microseconds to start and join one no-op process with the fork start method.
 fn start_join(scale: f64) -> f64 {
-    let n = ((1000.0 * scale) as u32).max(10);
+    let n = scaled(1000.0, scale) as u32;
     let start = Instant::now();
     for _ in 0..n {
         let child = Process::new(task!(noop)).start().expect("start");

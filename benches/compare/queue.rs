@@ -4,16 +4,12 @@
 //! The clock starts when the producer is released (after it has started) and stops at the last
 //! receive; every run checks what arrived (count and sum, or length and content).
 
-use crate::harness::{Ref, Row};
+use crate::harness::{scaled, Ref, Row};
 use multiproc::prelude::*;
 use serde_bytes::ByteBuf;
 use std::time::Instant;
 
 const MIB: usize = 1 << 20;
-
-fn count(base: f64, scale: f64) -> u64 {
-    ((base * scale) as u64).max(10)
-}
 
 /// A 1 MiB payload whose bytes repeat 0..=255, as the kit's.
 fn payload() -> ByteBuf {
@@ -64,7 +60,7 @@ where
 }
 
 fn queue_small(scale: f64) -> f64 {
-    let n = count(200_000.0, scale);
+    let n = scaled(200_000.0, scale);
     let q = Queue::new().expect("queue");
     let seconds = timed(
         |go| Process::new(task!(queue_put_ints, q.clone(), go, n)).start(),
@@ -80,7 +76,7 @@ fn queue_small(scale: f64) -> f64 {
 }
 
 fn queue_large(scale: f64) -> f64 {
-    let n = count(500.0, scale);
+    let n = scaled(500.0, scale);
     let q = Queue::new().expect("queue");
     let seconds = timed(
         |go| Process::new(task!(queue_put_large, q.clone(), go, n)).start(),
@@ -127,7 +123,7 @@ fn pipe<T>(duplex: bool) -> (Connection<T>, Connection<T>) {
 }
 
 fn pipe_small(duplex: bool, scale: f64) -> f64 {
-    let n = count(200_000.0, scale);
+    let n = scaled(200_000.0, scale);
     let (mut reader, writer) = pipe(duplex);
     let seconds = timed(
         |go| Process::new(task!(pipe_send_ints, writer, go, n)).start(),
@@ -143,7 +139,7 @@ fn pipe_small(duplex: bool, scale: f64) -> f64 {
 }
 
 fn pipe_large(duplex: bool, scale: f64) -> f64 {
-    let n = count(500.0, scale);
+    let n = scaled(500.0, scale);
     let (mut reader, writer) = pipe(duplex);
     let seconds = timed(
         |go| Process::new(task!(pipe_send_large, writer, go, n)).start(),

@@ -1,13 +1,14 @@
 //! Shared memory and synchronisation rows: an uncontended lock, locked increments of a `Value`
 //! from two processes, a child summing an `Array<f64>`, and `Event` ping-pong.
 
-use crate::harness::{Ref, Row};
+use crate::harness::{scaled, Ref, Row};
 use multiproc::prelude::*;
 use std::hint::black_box;
 use std::time::Instant;
 
+/// Iterations for a row: [`scaled`], with a floor of 1000 for rows timed per operation.
 fn count(base: f64, scale: f64) -> u64 {
-    ((base * scale) as u64).max(1000)
+    scaled(base, scale).max(1000)
 }
 
 /// Nanoseconds per call of `lock_unlock`, which takes and drops a guard, with a counter
