@@ -366,11 +366,35 @@ fn an_unencodable_result_fails_only_its_task() {
     let good = pool.apply_async(task!(square, 5));
     match bad.get() {
         Err(Error::Task { failure, .. }) => {
+            let message = failure.to_string();
+            assert!(message.starts_with("the task's result could not be encoded: "));
+            assert!(!message.contains("could not encode"), "{message}");
             assert!(matches!(failure, multiproc::error::TaskFailure::Encode(_)))
         }
         other => panic!("unexpected {other:?}"),
     }
     assert_eq!(good.get().unwrap(), 25);
+}
+
+#[process_task]
+fn unwrap_item(item: unencodable_item::Item) -> u32 {
+    match item {
+        unencodable_item::Item::Good(n) | unencodable_item::Item::Bad(n) => n,
+    }
+}
+
+#[test]
+fn an_unencodable_argument_fails_its_chunk_with_the_codec_message_once() {
+    use unencodable_item::Item;
+    let pool = Pool::new(1).unwrap();
+    let items = vec![Item::Good(1), Item::Bad(2), Item::Good(3)];
+    let err = pool.map_chunked(task!(unwrap_item), items, 2).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, Error::Encode(_)), "{err:?}");
+    assert_eq!(message.matches("could not encode").count(), 1, "{message}");
+    // The pool is still usable.
+    let good = pool.map_chunked(task!(unwrap_item), vec![Item::Good(3)], 2);
+    assert_eq!(good.unwrap(), vec![3]);
 }
 
 #[test]

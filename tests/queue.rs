@@ -79,8 +79,12 @@ fn several_consumers_share_the_items() -> multiproc::Result<()> {
 #[test]
 fn an_unencodable_item_fails_at_put_and_comes_back() -> multiproc::Result<()> {
     let q = Queue::new()?;
-    match q.put(Item::Bad(7)) {
-        Err(PutError::Encode(item, _)) => assert_eq!(item, Item::Bad(7)),
+    let err = q.put(Item::Bad(7)).unwrap_err();
+    let message = err.to_string();
+    // The codec's message, introduced once.
+    assert_eq!(message.matches("could not encode").count(), 1, "{message}");
+    match err {
+        PutError::Encode(item, _) => assert_eq!(item, Item::Bad(7)),
         other => panic!("expected an encode error, got {other:?}"),
     }
     assert!(q.is_empty());

@@ -118,9 +118,9 @@ impl Error {
 
     /// The codec's own message of an encode or decode error, without this type's prefix; any
     /// other error in full.
-    pub(crate) fn into_codec_message(self) -> String {
+    pub(crate) fn codec_message(&self) -> String {
         match self {
-            Error::Encode(message) | Error::Decode(message) => message,
+            Error::Encode(message) | Error::Decode(message) => message.clone(),
             other => other.to_string(),
         }
     }

@@ -90,7 +90,7 @@ impl<'a> OutcomeWriter<'a> {
                 let len = self.out.len();
                 put(&value, self.out).err().map(|e| {
                     self.out.truncate(len);
-                    TaskFailure::Encode(e.to_string())
+                    TaskFailure::Encode(e.codec_message())
                 })
             }
             Err(failure) => Some(failure),

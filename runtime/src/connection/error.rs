@@ -69,11 +69,11 @@ pub enum ConnectionError {
 impl ConnectionError {
     /// The codec's error as an encode error.
     pub(crate) fn encode(error: crate::Error) -> Self {
-        ConnectionError::Encode(error.into_codec_message())
+        ConnectionError::Encode(error.codec_message())
     }
 
     /// The codec's error as a decode error.
     pub(crate) fn decode(error: crate::Error) -> Self {
-        ConnectionError::Decode(error.into_codec_message())
+        ConnectionError::Decode(error.codec_message())
     }
 }

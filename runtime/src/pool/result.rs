@@ -36,7 +36,7 @@ impl ChunkFailure {
             ChunkFailure::Terminated => PoolError::Terminated.into(),
             ChunkFailure::Unsent(ref error) => match **error {
                 Error::Pool(ref pool) => pool.clone().into(),
-                ref other => Error::Encode(other.to_string()),
+                ref other => Error::Encode(other.codec_message()),
             },
         }
     }
@@ -65,7 +65,7 @@ pub(crate) fn decode_outcomes<T: Task>(
     };
     match wire::OutcomeReader::new(frame.outcomes()) {
         Ok(mut reader) => read_outcomes::<T>(&mut reader, count, pid, each),
-        Err(e) => (0..count).for_each(|_| each(Err(Error::Decode(e.to_string())))),
+        Err(e) => (0..count).for_each(|_| each(Err(Error::Decode(e.codec_message())))),
     }
 }
 
@@ -78,8 +78,7 @@ pub(crate) fn decode_values<T: Task>(
     values: &mut Vec<T::Output>,
 ) -> Result<(), Error> {
     let frame = outcome.map_err(|failure| failure.to_error())?;
-    let mut reader =
-        wire::OutcomeReader::new(frame.outcomes()).map_err(|e| Error::Decode(e.to_string()))?;
+    let mut reader = wire::OutcomeReader::new(frame.outcomes())?;
     let all = reader.take_all_values(|input| T::unpack_outputs(input, count as usize, values));
     if let Some(done) = all {
         return done;
@@ -108,7 +107,7 @@ fn read_outcomes<T: Task>(
         match reader.next_outcome(T::unpack_output) {
             Ok(one) => each(one.map_err(|failure| Error::from_task_failure(pid, failure))),
             Err(e) => {
-                let message = e.to_string();
+                let message = e.codec_message();
                 (done..count).for_each(|_| each(Err(Error::Decode(message.clone()))));
                 return;
             }

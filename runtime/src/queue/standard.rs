@@ -179,13 +179,13 @@ impl<T: Serialize> Queue<T> {
         }
         let len = match wire::encoded_len(&item) {
             Ok(len) => len,
-            Err(e) => return Err(NotPut::Failed(PutError::Encode(item, e.to_string()))),
+            Err(e) => return Err(NotPut::Failed(PutError::Encode(item, e.codec_message()))),
         };
         // The item is encoded straight into shared memory, under the put lock.
         let encode = |dst: &mut [u8]| wire::encode_to_slice(&item, dst);
         match self.ring.push(len, encode, deadlines.lock, deadlines.wait) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(NotPut::Failed(PutError::Encode(item, e.to_string()))),
+            Ok(Err(e)) => Err(NotPut::Failed(PutError::Encode(item, e.codec_message()))),
             Err(PushError::Full) => Err(NotPut::Full(item)),
             Err(PushError::TooLarge) => Err(NotPut::Failed(PutError::TooLarge(item, len))),
         }
@@ -226,7 +226,7 @@ impl<T: DeserializeOwned> Queue<T> {
             .pop(deadlines.lock, deadlines.wait, wire::decode::<T>)
         {
             Ok(Ok(item)) => Ok(item),
-            Ok(Err(e)) => Err(GetError::Decode(e.to_string()).into()),
+            Ok(Err(e)) => Err(GetError::Decode(e.codec_message()).into()),
             Err(PopError::Empty) => Err(TryGetError::Empty),
             Err(PopError::Corrupt) => Err(GetError::Corrupt.into()),
         }

@@ -68,7 +68,7 @@ fn invoke_batch<T: Task>(args: &[u8], count: u32, out: &mut Vec<u8>) {
             Ok(one) => outcomes.push(catch_panic(|| T::call(one)), T::pack_output),
             Err(e) => {
                 // Where the next arguments start is unknown now: the rest fail too.
-                let failure = TaskFailure::Decode(e.to_string());
+                let failure = TaskFailure::Decode(e.codec_message());
                 for _ in done..count {
                     outcomes.push(Err(failure.clone()), T::pack_output);
                 }
@@ -80,9 +80,9 @@ fn invoke_batch<T: Task>(args: &[u8], count: u32, out: &mut Vec<u8>) {
 }
 
 fn invoke<T: Task>(args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
-    let args: T::Args = wire::decode(args).map_err(|e| TaskFailure::Decode(e.to_string()))?;
+    let args: T::Args = wire::decode(args).map_err(|e| TaskFailure::Decode(e.codec_message()))?;
     let output = catch_panic(|| T::call(args))?;
-    wire::encode(&output).map_err(|e| TaskFailure::Encode(e.to_string()))
+    wire::encode(&output).map_err(|e| TaskFailure::Encode(e.codec_message()))
 }
 
 type Table = HashMap<&'static str, &'static TaskEntry>;
