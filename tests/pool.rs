@@ -578,6 +578,49 @@ fn imap_reads_its_input_only_as_far_as_needed() {
     assert!((5..=5 + 16).contains(&read), "{read} items read");
 }
 
+/// Waits until the file `gate` exists, then returns the length of `payload`: a task that holds
+/// its worker until the test lets it go.
+#[process_task]
+fn len_after_gate(item: (PathBuf, Vec<u8>)) -> usize {
+    let (gate, payload) = item;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !gate.exists() {
+        assert!(Instant::now() < deadline, "the gate never opened");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    payload.len()
+}
+
+#[test]
+fn map_packs_its_input_only_a_window_ahead_of_the_results() {
+    let pool = Pool::new(2).unwrap();
+    let gate = scratch("gate");
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let for_tasks = gate.clone();
+    let input = (0..40u8).map(move |i| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        (for_tasks.clone(), vec![i; 100_000])
+    });
+    std::thread::scope(|scope| {
+        let map = scope.spawn(|| pool.map_chunked(task!(len_after_gate), input, 1));
+        // The workers finish nothing until the gate opens, so the map packs its window (512 KiB
+        // of these 100 kB chunks: 5 of them) and waits.
+        let packed = || pulled.load(Ordering::SeqCst);
+        assert!(common::eventually(Duration::from_secs(10), || packed() >= 5));
+        std::thread::sleep(Duration::from_millis(200));
+        let held = packed();
+        std::fs::write(&gate, b"open").unwrap();
+        assert!(
+            (5..=6).contains(&held),
+            "{held} of 40 items read while the workers held"
+        );
+        let lens = map.join().unwrap().unwrap();
+        assert_eq!(lens, vec![100_000; 40]);
+    });
+    assert_eq!(pulled.load(Ordering::SeqCst), 40);
+}
+
 #[test]
 fn terminate_from_a_callback_ends_the_pool() {
     let pool = Arc::new(Pool::new(2).unwrap());

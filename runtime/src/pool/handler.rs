@@ -54,7 +54,8 @@ struct Delivery {
 }
 
 impl Delivery {
-    /// Hands the outcome to the job's sink, and the chunk's argument buffer back to `spare`.
+    /// Gives the chunk's argument buffer back to `spare`, then the outcome to the job's sink
+    /// (which may wake a paced submitter that packs its next chunk into that buffer).
     fn deliver(self, spare: &Spare) {
         let Job {
             sink,
@@ -63,8 +64,8 @@ impl Delivery {
             args,
             ..
         } = self.job;
-        sink.deliver(index, count, self.pid, self.outcome);
         spare.give(args);
+        sink.deliver(index, count, self.pid, self.outcome);
     }
 }
 

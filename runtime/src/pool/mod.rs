@@ -125,6 +125,29 @@ impl PoolBuilder {
     }
 }
 
+/// How a job's chunks are packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Packing {
+    /// All of them before the submitting call returns, as an `_async` call must: its input may
+    /// borrow from the caller.
+    AllAtOnce,
+    /// Only a window ahead of the results, by a caller that waits for them anyway (`map`,
+    /// `starmap`). The packed arguments in memory stay bounded however long the input, and later
+    /// chunks are packed into the buffers of finished ones, as CPython's task pipe paces its
+    /// feeder.
+    Paced,
+}
+
+/// Packed arguments a paced job keeps ahead of its results, when that is more than two chunks
+/// per worker: small chunks then still travel in batches.
+const PACED_BYTES: usize = 512 << 10;
+
+/// How many chunks a paced job keeps in flight, given the packed size of its first: enough for
+/// every worker to have its next chunk waiting behind the one it runs.
+fn paced_window(chunk_bytes: usize, processes: usize) -> usize {
+    (2 * processes).max(PACED_BYTES / chunk_bytes.max(1))
+}
+
 /// The default chunksize: Python's `ceil(len / (4 × workers))`.
 fn default_chunksize(len: usize, processes: usize) -> usize {
     len.div_ceil(4 * processes).max(1)
@@ -216,7 +239,8 @@ impl Pool {
 
     /// Runs the arguments `args` of task `T` (`len` of them) in chunks of `chunksize` (default:
     /// Python's formula) and completes the result with `finish` of the outputs, in input order.
-    /// Each chunk goes to the workers as soon as it is packed.
+    /// Each chunk goes to the workers as soon as it is packed, and chunks are packed as `packing`
+    /// says.
     fn submit<T: Task, Out: Send + 'static>(
         &self,
         len: usize,
@@ -224,6 +248,7 @@ impl Pool {
         chunksize: Option<usize>,
         callbacks: Callbacks<Out>,
         finish: fn(Vec<T::Output>) -> Result<Out, Error>,
+        packing: Packing,
     ) -> AsyncResult<Out> {
         let cell = Cell::new(callbacks);
         let chunksize = match chunksize {
@@ -240,8 +265,20 @@ impl Pool {
             }
         };
         let sink = Gather::<T, Out>::new(cell.clone(), len, finish);
-        let mut chunks = 0;
-        while let Some((count, bytes)) = next_chunk::<T>(&mut args, chunksize, &self.shared.spare) {
+        let mut chunks: usize = 0;
+        let mut window = usize::MAX;
+        loop {
+            if packing == Packing::Paced && chunks >= window {
+                sink.wait_delivered(chunks + 1 - window);
+            }
+            let spare = &self.shared.spare;
+            let Some((count, bytes)) = next_chunk::<T>(&mut args, chunksize, spare) else {
+                break;
+            };
+            if chunks == 0 {
+                let packed = bytes.as_ref().map_or(0, Vec::len);
+                window = paced_window(packed, self.processes);
+            }
             send_chunk(
                 &self.shared,
                 T::NAME,
@@ -265,21 +302,18 @@ impl Pool {
         to_args: impl Fn(I::Item) -> T::Args,
         chunksize: Option<usize>,
         callbacks: Callbacks<Vec<T::Output>>,
+        packing: Packing,
     ) -> AsyncResult<Vec<T::Output>> {
         match items.size_hint() {
             (low, Some(high)) if low == high => {
-                self.submit::<T, _>(low, items.map(to_args), chunksize, callbacks, Ok)
+                let args = items.map(to_args);
+                self.submit::<T, _>(low, args, chunksize, callbacks, Ok, packing)
             }
             _ => {
                 let items: Vec<I::Item> = items.collect();
                 let len = items.len();
-                self.submit::<T, _>(
-                    len,
-                    items.into_iter().map(to_args),
-                    chunksize,
-                    callbacks,
-                    Ok,
-                )
+                let args = items.into_iter().map(to_args);
+                self.submit::<T, _>(len, args, chunksize, callbacks, Ok, packing)
             }
         }
     }
@@ -302,22 +336,27 @@ impl Pool {
         callbacks: Callbacks<T::Output>,
     ) -> AsyncResult<T::Output> {
         let args = std::iter::once(call.into_args());
-        self.submit::<T, _>(1, args, Some(1), callbacks, |mut outputs| {
+        let finish = |mut outputs: Vec<T::Output>| {
             outputs
                 .pop()
                 .ok_or_else(|| Error::Decode("a task sent no result".to_owned()))
-        })
+        };
+        self.submit::<T, _>(1, args, Some(1), callbacks, finish, Packing::AllAtOnce)
     }
 
     /// Calls a one-argument task on every item, in chunks, and returns the results in input
     /// order (Python's `map`). If tasks fail, the first failure is returned, once every chunk
     /// has finished. Empty input gives an empty vector at once.
+    ///
+    /// The input is read as the work goes: the arguments packed for the workers stay a bounded
+    /// window ahead of the results (two chunks per worker, or 512 KiB if that is more), where
+    /// [`map_async`](Pool::map_async) packs them all before it returns.
     pub fn map<T: OneArg>(
         &self,
         task: TaskRef<T>,
         items: impl IntoIterator<Item = T::Arg>,
     ) -> Result<Vec<T::Output>, Error> {
-        self.map_async(task, items).get()
+        self.map_paced(task, items, None)
     }
 
     /// [`map`](Pool::map) with an explicit chunksize (Python's `map(f, items, chunksize)`).
@@ -327,8 +366,26 @@ impl Pool {
         items: impl IntoIterator<Item = T::Arg>,
         chunksize: usize,
     ) -> Result<Vec<T::Output>, Error> {
-        self.map_async_with(task, items, Some(chunksize), Callbacks::new())
-            .get()
+        self.map_paced(task, items, Some(chunksize))
+    }
+
+    /// A paced [`map`](Pool::map), with a chunksize (`None`: Python's default).
+    fn map_paced<T: OneArg>(
+        &self,
+        _task: TaskRef<T>,
+        items: impl IntoIterator<Item = T::Arg>,
+        chunksize: Option<usize>,
+    ) -> Result<Vec<T::Output>, Error> {
+        let items = items.into_iter();
+        let callbacks = Callbacks::new();
+        self.submit_items::<T, _>(
+            items,
+            T::args_from_one,
+            chunksize,
+            callbacks,
+            Packing::Paced,
+        )
+        .get()
     }
 
     /// Starts a [`map`](Pool::map) (Python's `map_async`).
@@ -349,17 +406,19 @@ impl Pool {
         chunksize: Option<usize>,
         callbacks: Callbacks<Vec<T::Output>>,
     ) -> AsyncResult<Vec<T::Output>> {
-        self.submit_items::<T, _>(items.into_iter(), T::args_from_one, chunksize, callbacks)
+        let items = items.into_iter();
+        let packing = Packing::AllAtOnce;
+        self.submit_items::<T, _>(items, T::args_from_one, chunksize, callbacks, packing)
     }
 
     /// Calls a task on every tuple of positional arguments, in chunks, and returns the results
-    /// in input order (Python's `starmap`); failures as in [`map`](Pool::map).
+    /// in input order (Python's `starmap`); failures and pacing as in [`map`](Pool::map).
     pub fn starmap<T: TakesArgs<A>, A>(
         &self,
         task: TaskRef<T>,
         items: impl IntoIterator<Item = A>,
     ) -> Result<Vec<T::Output>, Error> {
-        self.starmap_async(task, items).get()
+        self.starmap_paced(task, items, None)
     }
 
     /// [`starmap`](Pool::starmap) with an explicit chunksize.
@@ -369,7 +428,19 @@ impl Pool {
         items: impl IntoIterator<Item = A>,
         chunksize: usize,
     ) -> Result<Vec<T::Output>, Error> {
-        self.starmap_async_with(task, items, Some(chunksize), Callbacks::new())
+        self.starmap_paced(task, items, Some(chunksize))
+    }
+
+    /// A paced [`starmap`](Pool::starmap), with a chunksize (`None`: Python's default).
+    fn starmap_paced<T: TakesArgs<A>, A>(
+        &self,
+        _task: TaskRef<T>,
+        items: impl IntoIterator<Item = A>,
+        chunksize: Option<usize>,
+    ) -> Result<Vec<T::Output>, Error> {
+        let items = items.into_iter();
+        let callbacks = Callbacks::new();
+        self.submit_items::<T, _>(items, T::args_from, chunksize, callbacks, Packing::Paced)
             .get()
     }
 
@@ -390,7 +461,9 @@ impl Pool {
         chunksize: Option<usize>,
         callbacks: Callbacks<Vec<T::Output>>,
     ) -> AsyncResult<Vec<T::Output>> {
-        self.submit_items::<T, _>(items.into_iter(), T::args_from, chunksize, callbacks)
+        let items = items.into_iter();
+        let packing = Packing::AllAtOnce;
+        self.submit_items::<T, _>(items, T::args_from, chunksize, callbacks, packing)
     }
 
     /// Calls a one-argument task on every item, lazily, yielding results in input order

@@ -326,6 +326,8 @@ impl<R> fmt::Debug for AsyncResult<R> {
 /// is allocated once; only a chunk that finishes before an earlier one waits on the side.
 pub(crate) struct Gather<T: Task, Out> {
     parts: Mutex<Parts<T::Output>>,
+    /// Signalled at a delivery while a submitter that paces its chunks waits for one.
+    progress: Condvar,
     cell: Arc<Cell<Out>>,
     finish: fn(Vec<T::Output>) -> Result<Out, Error>,
 }
@@ -342,6 +344,9 @@ struct Parts<R> {
     early: BTreeMap<usize, Vec<R>>,
     first_error: Option<Error>,
     delivered: usize,
+    /// Whether the submitter waits on `progress` (a notification is a system call, so it is
+    /// made only then).
+    submitter_waits: bool,
     /// The number of chunks, once all are submitted.
     expected: Option<usize>,
     completed: bool,
@@ -372,12 +377,27 @@ impl<T: Task, Out> Gather<T, Out> {
                 early: BTreeMap::new(),
                 first_error: None,
                 delivered: 0,
+                submitter_waits: false,
                 expected: None,
                 completed: false,
             }),
+            progress: Condvar::new(),
             cell,
             finish,
         })
+    }
+
+    /// Waits until at least `chunks` chunks have been delivered.
+    pub(crate) fn wait_delivered(&self, chunks: usize) {
+        let mut parts = lock(&self.parts);
+        while parts.delivered < chunks {
+            parts.submitter_waits = true;
+            parts = self
+                .progress
+                .wait(parts)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        parts.submitter_waits = false;
     }
 
     /// Every chunk is submitted: `chunks` in all (none: the result is ready at once).
@@ -423,6 +443,9 @@ impl<T: Task, Out: Send> Sink for Gather<T, Out> {
             parts.first_error = error;
         }
         parts.delivered += 1;
+        if parts.submitter_waits {
+            self.progress.notify_one();
+        }
         self.complete_if_done(parts);
     }
 }
