@@ -344,20 +344,13 @@ impl Shared {
         self.bell.ring();
     }
 
-    /// Registers a lazy iterator that will feed chunks; `false` if the pool is not running.
-    pub(crate) fn open_feeder(&self) -> bool {
+    /// Registers a job that will feed chunks as it goes (a lazy iterator, a paced map), which
+    /// may go on after `close`; `None` if the pool is not running.
+    pub(crate) fn feeder(self: &Arc<Self>) -> Option<Feeder> {
         let mut state = lock(&self.state);
         let running = state.phase == Phase::Running;
         state.feeders += usize::from(running);
-        running
-    }
-
-    /// Retires a feeder: its input is exhausted or it was dropped.
-    pub(crate) fn close_feeder(&self) {
-        let mut state = lock(&self.state);
-        state.feeders = state.feeders.saturating_sub(1);
-        drop(state);
-        self.bell.ring();
+        running.then(|| Feeder(self.clone()))
     }
 
     /// The phase the pool is in.
@@ -486,6 +479,19 @@ impl State {
             fds.push(entry(slot.tasks.as_fd().as_raw_fd(), libc::POLLOUT));
         }
         fds
+    }
+}
+
+/// A job registered with [`Shared::feeder`]: a closed pool waits for it to finish feeding. It is
+/// retired when dropped (its input exhausted, or the job given up).
+pub(crate) struct Feeder(Arc<Shared>);
+
+impl Drop for Feeder {
+    fn drop(&mut self) {
+        let mut state = lock(&self.0.state);
+        state.feeders = state.feeders.saturating_sub(1);
+        drop(state);
+        self.0.bell.ring();
     }
 }
 

@@ -2,7 +2,7 @@
 //! consumed, keeping a bounded number of chunks in flight, so an endless input works and a slow
 //! consumer does not make the pool read ahead without limit (CPython reads all input first).
 
-use super::handler::Shared;
+use super::handler::{Feeder, Shared};
 use super::result::{decode_outcomes, ChunkOutcome, Sink};
 use super::{next_chunk, send_chunk, unsent, Pool, PoolError};
 use crate::error::Error;
@@ -53,14 +53,15 @@ pub struct IMap<T: OneArg, I> {
     /// Chunks sent, and chunks fully handed out (in order: the index of the next to hand out).
     sent: usize,
     consumed: usize,
-    /// Whether this iterator counts as a feeder of the pool (so `close` waits for it).
-    feeding: bool,
+    /// This iterator's registration as a feeder of the pool (so `close` waits for it).
+    feeder: Option<Feeder>,
     stream: Arc<Stream<T>>,
 }
 
 impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
     pub(crate) fn new(pool: &Pool, input: I, chunksize: usize, ordered: bool) -> Self {
-        let feeding = pool.shared.open_feeder();
+        let feeder = pool.shared.feeder();
+        let running = feeder.is_some();
         let mut imap = IMap {
             shared: pool.shared.clone(),
             input: Some(input),
@@ -69,7 +70,7 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
             ordered,
             sent: 0,
             consumed: 0,
-            feeding,
+            feeder,
             stream: Arc::new(Stream {
                 arrived: Mutex::new(Arrived {
                     chunks: BTreeMap::new(),
@@ -80,7 +81,7 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
         };
         if chunksize == 0 {
             imap.fail_input(PoolError::ZeroChunksize.into());
-        } else if !feeding {
+        } else if !running {
             imap.fail_input(PoolError::NotRunning.into());
         }
         imap
@@ -95,9 +96,7 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
 
     fn stop_feeding(&mut self) {
         self.input = None;
-        if std::mem::take(&mut self.feeding) {
-            self.shared.close_feeder();
-        }
+        self.feeder = None;
     }
 
     /// Sends chunks while fewer than the window are in flight.
@@ -170,14 +169,6 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> Iterator for IMap<T, I> {
             if waiting && self.consumed < self.sent {
                 drop(self.stream.ready.wait(arrived));
             }
-        }
-    }
-}
-
-impl<T: OneArg, I> Drop for IMap<T, I> {
-    fn drop(&mut self) {
-        if self.feeding {
-            self.shared.close_feeder();
         }
     }
 }

@@ -265,6 +265,12 @@ impl Pool {
             }
         };
         let sink = Gather::<T, Out>::new(cell.clone(), len, finish);
+        // A paced job goes on after a `close` that comes while it feeds, as CPython's `map` does
+        // (its whole input was handed over at the call).
+        let feeder = match packing {
+            Packing::Paced => self.shared.feeder(),
+            Packing::AllAtOnce => None,
+        };
         let mut chunks: usize = 0;
         let mut window = usize::MAX;
         loop {
@@ -286,10 +292,11 @@ impl Pool {
                 chunks,
                 count,
                 bytes,
-                false,
+                feeder.is_some(),
             );
             chunks += 1;
         }
+        drop(feeder);
         sink.seal(chunks);
         AsyncResult::new(cell)
     }
