@@ -50,6 +50,13 @@ pub fn decode_next<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u
     postcard::take_from_bytes(bytes).map_err(|e| Error::Decode(e.to_string()))
 }
 
+/// Decodes the value at the start of `input` and moves `input` past it.
+pub fn take<T: DeserializeOwned>(input: &mut &[u8]) -> Result<T, Error> {
+    let (value, rest) = decode_next(input)?;
+    *input = rest;
+    Ok(value)
+}
+
 /// Writes the outcomes of a batch of calls (a pool's chunk) compactly: the values of the calls
 /// that succeeded, one after another, behind a list of the calls that failed (usually empty), so
 /// a success costs no more than its value. Read back with [`OutcomeReader`].
@@ -78,7 +85,8 @@ impl<'a> OutcomeWriter<'a> {
     }
 
     /// Records the outcome of the next call, writing a value with `put` (which appends it to the
-    /// buffer, as [`encode_into`] does); a value that does not encode becomes its failure.
+    /// buffer and leaves the buffer as it was if it fails, as [`encode_into`] does); a value that
+    /// does not encode becomes its failure.
     #[inline]
     pub fn push<T>(
         &mut self,
@@ -86,13 +94,9 @@ impl<'a> OutcomeWriter<'a> {
         put: impl FnOnce(&T, &mut Vec<u8>) -> Result<(), Error>,
     ) {
         let failure = match outcome {
-            Ok(value) => {
-                let len = self.out.len();
-                put(&value, self.out).err().map(|e| {
-                    self.out.truncate(len);
-                    TaskFailure::Encode(e.codec_message())
-                })
-            }
+            Ok(value) => put(&value, self.out)
+                .err()
+                .map(|e| TaskFailure::Encode(e.codec_message())),
             Err(failure) => Some(failure),
         };
         if let Some(failure) = failure {
@@ -128,13 +132,10 @@ pub struct OutcomeReader<'a> {
 impl<'a> OutcomeReader<'a> {
     /// Reads the list of failures at the start of `bytes`.
     pub fn new(bytes: &'a [u8]) -> Result<Self, Error> {
-        let (count, mut input): (u32, _) = decode_next(bytes)?;
+        let mut input = bytes;
+        let count: u32 = take(&mut input)?;
         let failures = (0..count)
-            .map(|_| {
-                let (failure, rest) = decode_next(input)?;
-                input = rest;
-                Ok(failure)
-            })
+            .map(|_| take(&mut input))
             .collect::<Result<_, Error>>()?;
         Ok(OutcomeReader {
             input,
@@ -307,6 +308,28 @@ mod tests {
         let (first, rest): (u32, _) = decode_next(&out[1..]).unwrap();
         let (second, rest): (&str, _) = decode_next(rest).unwrap();
         assert_eq!((first, second, rest.len()), (300, "abc", 0));
+    }
+
+    /// A value whose encoding fails after part of it is written.
+    struct HalfWritten;
+
+    impl Serialize for HalfWritten {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeTuple;
+            let mut tuple = s.serialize_tuple(2)?;
+            tuple.serialize_element(&1234u32)?;
+            Err(serde::ser::Error::custom("half written"))
+        }
+    }
+
+    #[test]
+    fn a_value_that_fails_to_encode_leaves_the_buffer_as_it_was() {
+        let mut out = vec![9u8];
+        assert!(matches!(
+            encode_into(&HalfWritten, &mut out),
+            Err(Error::Encode(_))
+        ));
+        assert_eq!(out, [9]);
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub(crate) struct Mirror {
 // SAFETY: the views are shared memory whose users coordinate through atomics kept elsewhere (the
 // ring's header); the pointer stays valid until `Drop`, which runs once.
 unsafe impl Send for Mirror {}
-// SAFETY: as for Send: `&Mirror` only hands out the base pointer and length.
+// SAFETY: as for Send: `&Mirror` only hands out the base pointer.
 unsafe impl Sync for Mirror {}
 
 impl Mirror {

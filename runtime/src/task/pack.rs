@@ -20,8 +20,7 @@ use std::marker::PhantomData;
 
 /// A way to append a value of type `T` to a buffer and to read it back.
 pub trait Layout<T> {
-    /// Appends `value` to `out`. On failure `out` may hold part of it; the caller drops the
-    /// whole chunk.
+    /// Appends `value` to `out`; on failure `out` is left as it was.
     fn put(self, value: &T, out: &mut Vec<u8>) -> Result<(), Error>;
     /// Reads a value from the front of `input` and advances `input` past it.
     fn take(self, input: &mut &[u8]) -> Result<T, Error>;
@@ -104,9 +103,7 @@ impl<T: Serialize + DeserializeOwned> Layout<T> for Serde {
 
     #[inline]
     fn take(self, input: &mut &[u8]) -> Result<T, Error> {
-        let (value, rest) = wire::decode_next(input)?;
-        *input = rest;
-        Ok(value)
+        wire::take(input)
     }
 }
 
