@@ -159,6 +159,7 @@ fn large_arguments_and_results_cross_whole() {
     // Results larger than a worker's result ring and than a pipe buffer, with small ones between.
     let lens = vec![3 << 20, 10, 1 << 20, 0, 300_000];
     let out = pool.map_chunked(task!(filled), lens.clone(), 2).unwrap();
+    assert_eq!(out.len(), lens.len());
     for (len, bytes) in lens.iter().zip(&out) {
         assert!(*bytes == pattern(*len, 7), "result of {len} bytes");
     }
@@ -183,7 +184,7 @@ fn plain_and_serde_parameters_mix_in_one_task() {
     assert_eq!(out[1].0, ":false");
     assert!(
         out[1].1.x.is_nan() && out[1].1.y == -2.0,
-        "a NaN keeps its bits"
+        "a NaN crosses as a NaN"
     );
 }
 
@@ -583,11 +584,8 @@ fn imap_reads_its_input_only_as_far_as_needed() {
 #[process_task]
 fn len_after_gate(item: (PathBuf, Vec<u8>)) -> usize {
     let (gate, payload) = item;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !gate.exists() {
-        assert!(Instant::now() < deadline, "the gate never opened");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let opened = common::eventually(Duration::from_secs(20), || gate.exists());
+    assert!(opened, "the gate never opened");
     payload.len()
 }
 

@@ -94,7 +94,8 @@ fn matches(record: &Value, wanted: &Ref) -> bool {
         })
 }
 
-fn median(mut values: Vec<f64>) -> Option<f64> {
+/// The median of `values` (the mean of the middle two for an even count); `None` if empty.
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     match n {
@@ -146,7 +147,12 @@ fn measure_alone(row: &Row, scale: f64) -> Option<f64> {
         );
         return None;
     }
-    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let figure = stdout.trim().parse().ok();
+    if figure.is_none() {
+        eprintln!("row `{}` printed no figure: {stdout:?}", row.label);
+    }
+    figure
 }
 
 /// In a process started by [`measure_alone`]: measures the one row asked for, prints its
@@ -155,8 +161,9 @@ fn serve_one_row(rows: &[Row]) -> bool {
     let Ok(label) = std::env::var(ONE_ROW) else {
         return false;
     };
-    if let Some(row) = rows.iter().find(|r| r.label == label) {
-        println!("{}", (row.ours)(env_or("SCALE", 1.0)));
+    match rows.iter().find(|r| r.label == label) {
+        Some(row) => println!("{}", (row.ours)(env_or("SCALE", 1.0))),
+        None => eprintln!("no row is labelled `{label}`"),
     }
     true
 }
@@ -187,6 +194,11 @@ pub fn run(rows: Vec<Row>) {
         eprintln!("could not compile limits.c: the C column stays empty");
     }
 
+    let mut scripts: HashMap<PathBuf, Vec<&str>> = HashMap::new();
+    for suite in &py_benches {
+        scripts.entry(py_script(suite)).or_default().push(suite);
+    }
+
     let mut ours: HashMap<&str, Vec<f64>> = HashMap::new();
     let mut python: Vec<Value> = Vec::new();
     let mut c: Vec<Value> = Vec::new();
@@ -199,11 +211,7 @@ pub fn run(rows: Vec<Row>) {
         if !py_benches.is_empty() {
             eprintln!("round {round}/{rounds}: CPython");
         }
-        let mut scripts: HashMap<PathBuf, Vec<&str>> = HashMap::new();
-        for suite in &py_benches {
-            scripts.entry(py_script(suite)).or_default().push(suite);
-        }
-        for (script, suites) in scripts {
+        for (script, suites) in &scripts {
             let mut py = Command::new("python3");
             py.arg(script).arg("--only").arg(suites.join(","));
             py.arg("--scale").arg(scale.to_string());

@@ -1,7 +1,7 @@
 //! Pool rows: many tiny tasks through `map` and `apply_async`, one task's round trip, the
 //! speedup of CPU-bound tasks on two workers, and a pool's start-up, as the kit measures them.
 
-use crate::harness::{scaled, Ref, Row};
+use crate::harness::{median, scaled, Ref, Row};
 use multiproc::prelude::*;
 use std::hint::black_box;
 use std::time::Instant;
@@ -29,9 +29,9 @@ fn pool2() -> Pool {
     pool
 }
 
-/// Tasks per second of one `map` of `n` squares with the given chunksize (`None`: default).
-fn map_rate(n: u64, chunksize: Option<usize>) -> f64 {
-    let pool = pool2();
+/// Tasks per second of one `map` of `n` squares on `pool` with the given chunksize (`None`:
+/// default).
+fn timed_map(pool: &Pool, n: u64, chunksize: Option<usize>) -> f64 {
     let start = Instant::now();
     let out = match chunksize {
         None => pool.map(task!(square), 0..n),
@@ -43,6 +43,11 @@ fn map_rate(n: u64, chunksize: Option<usize>) -> f64 {
     n as f64 / secs
 }
 
+/// Tasks per second of one `map` of `n` squares on a fresh pool.
+fn map_rate(n: u64, chunksize: Option<usize>) -> f64 {
+    timed_map(&pool2(), n, chunksize)
+}
+
 fn map_small(scale: f64) -> f64 {
     map_rate(scaled(200_000.0, scale), None)
 }
@@ -52,17 +57,8 @@ fn map_small(scale: f64) -> f64 {
 fn map_warm(scale: f64) -> f64 {
     let n = scaled(200_000.0, scale);
     let pool = pool2();
-    let mut rates: Vec<f64> = (0..21)
-        .map(|_| {
-            let start = Instant::now();
-            let out = pool.map(task!(square), 0..n).expect("map");
-            let rate = n as f64 / start.elapsed().as_secs_f64();
-            assert_eq!(out.last(), Some(&((n - 1) * (n - 1))));
-            rate
-        })
-        .collect();
-    rates.sort_by(f64::total_cmp);
-    rates[rates.len() / 2]
+    let rates = (0..21).map(|_| timed_map(&pool, n, None)).collect();
+    median(rates).expect("21 rates")
 }
 
 fn map_chunk1(scale: f64) -> f64 {
