@@ -75,6 +75,9 @@ fn invoke_batch<T: Task>(args: &[u8], count: u32, out: &mut Vec<u8>) {
                 break;
             }
         }
+        if done == 0 {
+            outcomes.reserve_like_written(count - 1);
+        }
     }
     outcomes.finish();
 }
