@@ -189,6 +189,18 @@ fn plain_and_serde_parameters_mix_in_one_task() {
 }
 
 #[test]
+fn a_map_larger_than_its_window_gives_every_value_in_order() {
+    // Eight chunks of 300 kB, four in flight: the caller waits on deliveries (touching the
+    // result vector's pages meanwhile) while the workers finish chunks in and out of turn.
+    let pool = Pool::new(2).unwrap();
+    let n = 300_000u64;
+    let squares = pool.map(task!(square), 0..n).unwrap();
+    assert_eq!(squares.len(), n as usize);
+    let wrong = squares.iter().zip(0..n).find(|(got, x)| **got != x * x);
+    assert_eq!(wrong, None, "(value, item) of the first wrong value");
+}
+
+#[test]
 fn map_starmap_apply_give_values_in_order() {
     let pool = Pool::new(2).unwrap();
     let squares = pool.map(task!(square), 0..1000).unwrap();
