@@ -107,11 +107,12 @@ impl<'a> OutcomeWriter<'a> {
 
     /// Makes room for `calls` more values of the average size of those written so far: the
     /// outputs of one task encode to similar sizes, so a large batch's buffer grows once rather
-    /// than by doubling, each step a fresh allocation and a copy.
+    /// than by doubling, each step a fresh allocation and a copy. Only a hint: room too large to
+    /// allocate (a huge first value) is not made, and the buffer grows as values come.
     pub fn reserve_like_written(&mut self, calls: u32) {
         let written = self.out.len() - self.start - 1;
         let each = written / self.calls.max(1) as usize;
-        self.out.reserve(each.saturating_mul(calls as usize));
+        let _ = self.out.try_reserve(each.saturating_mul(calls as usize));
     }
 
     /// Ends the batch: puts the list of failures in front of the values.

@@ -170,8 +170,11 @@ fn next_chunk<T: Task>(
         match T::pack_args(&arg, out) {
             Err(e) => bytes = Err(e),
             // Arguments of one task pack to similar sizes: room for the rest at once, as far as
-            // the input tells how many follow.
-            Ok(()) if count == 1 => out.reserve(out.len().saturating_mul(chunk.size_hint().0)),
+            // the input tells how many follow. Only a hint: if a huge first item makes it too
+            // much to allocate, the buffer grows as the items come instead.
+            Ok(()) if count == 1 => {
+                let _ = out.try_reserve(out.len().saturating_mul(chunk.size_hint().0));
+            }
             Ok(()) => {}
         }
     }
