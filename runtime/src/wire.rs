@@ -57,6 +57,14 @@ pub fn take<T: DeserializeOwned>(input: &mut &[u8]) -> Result<T, Error> {
     Ok(value)
 }
 
+/// Makes room in `out` for `more` values of about `each` bytes: the arguments or outputs of one
+/// task encode to similar sizes, so a chunk's buffer grows once rather than by doubling, each
+/// step a fresh allocation, page faults and a copy. Only a hint: room too large to allocate (a
+/// huge first value) is not made, and the buffer grows as the values come.
+pub fn reserve_like(out: &mut Vec<u8>, each: usize, more: usize) {
+    let _ = out.try_reserve(each.saturating_mul(more));
+}
+
 /// Writes the outcomes of a batch of calls (a pool's chunk) compactly: the values of the calls
 /// that succeeded, one after another, behind a list of the calls that failed (usually empty), so
 /// a success costs no more than its value. Read back with [`OutcomeReader`].
@@ -105,14 +113,12 @@ impl<'a> OutcomeWriter<'a> {
         self.calls += 1;
     }
 
-    /// Makes room for `calls` more values of the average size of those written so far: the
-    /// outputs of one task encode to similar sizes, so a large batch's buffer grows once rather
-    /// than by doubling, each step a fresh allocation and a copy. Only a hint: room too large to
-    /// allocate (a huge first value) is not made, and the buffer grows as values come.
+    /// Makes room for `calls` more values of the average size of those written so far (see
+    /// [`reserve_like`]).
     pub fn reserve_like_written(&mut self, calls: u32) {
         let written = self.out.len() - self.start - 1;
         let each = written / self.calls.max(1) as usize;
-        let _ = self.out.try_reserve(each.saturating_mul(calls as usize));
+        reserve_like(self.out, each, calls as usize);
     }
 
     /// Ends the batch: puts the list of failures in front of the values.

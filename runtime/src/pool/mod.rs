@@ -169,12 +169,8 @@ fn next_chunk<T: Task>(
         let Ok(out) = &mut bytes else { continue };
         match T::pack_args(&arg, out) {
             Err(e) => bytes = Err(e),
-            // Arguments of one task pack to similar sizes: room for the rest at once, as far as
-            // the input tells how many follow. Only a hint: if a huge first item makes it too
-            // much to allocate, the buffer grows as the items come instead.
-            Ok(()) if count == 1 => {
-                let _ = out.try_reserve(out.len().saturating_mul(chunk.size_hint().0));
-            }
+            // Room for the rest at once, as far as the input tells how many follow.
+            Ok(()) if count == 1 => wire::reserve_like(out, out.len(), chunk.size_hint().0),
             Ok(()) => {}
         }
     }
@@ -274,17 +270,18 @@ impl Pool {
             Packing::Paced => self.shared.feeder(),
             Packing::AllAtOnce => None,
         };
+        let spare = &self.shared.spare;
         let mut chunks: usize = 0;
+        // How many chunks a paced job keeps ahead of its deliveries, once its first is packed.
         let mut window = usize::MAX;
         loop {
-            if packing == Packing::Paced && chunks >= window {
+            if chunks >= window {
                 sink.wait_delivered(chunks + 1 - window);
             }
-            let spare = &self.shared.spare;
             let Some((count, bytes)) = next_chunk::<T>(&mut args, chunksize, spare) else {
                 break;
             };
-            if chunks == 0 {
+            if chunks == 0 && packing == Packing::Paced {
                 let packed = bytes.as_ref().map_or(0, Vec::len);
                 window = paced_window(packed, self.processes);
             }
@@ -366,7 +363,9 @@ impl Pool {
         task: TaskRef<T>,
         items: impl IntoIterator<Item = T::Arg>,
     ) -> Result<Vec<T::Output>, Error> {
-        self.map_paced(task, items, None)
+        let packing = Packing::Paced;
+        self.map_with(task, items, None, Callbacks::new(), packing)
+            .get()
     }
 
     /// [`map`](Pool::map) with an explicit chunksize (Python's `map(f, items, chunksize)`).
@@ -376,26 +375,23 @@ impl Pool {
         items: impl IntoIterator<Item = T::Arg>,
         chunksize: usize,
     ) -> Result<Vec<T::Output>, Error> {
-        self.map_paced(task, items, Some(chunksize))
+        let packing = Packing::Paced;
+        self.map_with(task, items, Some(chunksize), Callbacks::new(), packing)
+            .get()
     }
 
-    /// A paced [`map`](Pool::map), with a chunksize (`None`: Python's default).
-    fn map_paced<T: OneArg>(
+    /// Submits a [`map`](Pool::map) with a chunksize (`None`: Python's default), callbacks, and
+    /// its chunks packed as `packing` says.
+    fn map_with<T: OneArg>(
         &self,
         _task: TaskRef<T>,
         items: impl IntoIterator<Item = T::Arg>,
         chunksize: Option<usize>,
-    ) -> Result<Vec<T::Output>, Error> {
+        callbacks: Callbacks<Vec<T::Output>>,
+        packing: Packing,
+    ) -> AsyncResult<Vec<T::Output>> {
         let items = items.into_iter();
-        let callbacks = Callbacks::new();
-        self.submit_items::<T, _>(
-            items,
-            T::args_from_one,
-            chunksize,
-            callbacks,
-            Packing::Paced,
-        )
-        .get()
+        self.submit_items::<T, _>(items, T::args_from_one, chunksize, callbacks, packing)
     }
 
     /// Starts a [`map`](Pool::map) (Python's `map_async`).
@@ -411,14 +407,12 @@ impl Pool {
     /// (Python's `map_async(f, items, chunksize, callback, error_callback)`).
     pub fn map_async_with<T: OneArg>(
         &self,
-        _task: TaskRef<T>,
+        task: TaskRef<T>,
         items: impl IntoIterator<Item = T::Arg>,
         chunksize: Option<usize>,
         callbacks: Callbacks<Vec<T::Output>>,
     ) -> AsyncResult<Vec<T::Output>> {
-        let items = items.into_iter();
-        let packing = Packing::AllAtOnce;
-        self.submit_items::<T, _>(items, T::args_from_one, chunksize, callbacks, packing)
+        self.map_with(task, items, chunksize, callbacks, Packing::AllAtOnce)
     }
 
     /// Calls a task on every tuple of positional arguments, in chunks, and returns the results
@@ -428,7 +422,9 @@ impl Pool {
         task: TaskRef<T>,
         items: impl IntoIterator<Item = A>,
     ) -> Result<Vec<T::Output>, Error> {
-        self.starmap_paced(task, items, None)
+        let packing = Packing::Paced;
+        self.starmap_with(task, items, None, Callbacks::new(), packing)
+            .get()
     }
 
     /// [`starmap`](Pool::starmap) with an explicit chunksize.
@@ -438,20 +434,22 @@ impl Pool {
         items: impl IntoIterator<Item = A>,
         chunksize: usize,
     ) -> Result<Vec<T::Output>, Error> {
-        self.starmap_paced(task, items, Some(chunksize))
+        let packing = Packing::Paced;
+        self.starmap_with(task, items, Some(chunksize), Callbacks::new(), packing)
+            .get()
     }
 
-    /// A paced [`starmap`](Pool::starmap), with a chunksize (`None`: Python's default).
-    fn starmap_paced<T: TakesArgs<A>, A>(
+    /// Submits a [`starmap`](Pool::starmap), as [`map_with`](Pool::map_with) a map.
+    fn starmap_with<T: TakesArgs<A>, A>(
         &self,
         _task: TaskRef<T>,
         items: impl IntoIterator<Item = A>,
         chunksize: Option<usize>,
-    ) -> Result<Vec<T::Output>, Error> {
+        callbacks: Callbacks<Vec<T::Output>>,
+        packing: Packing,
+    ) -> AsyncResult<Vec<T::Output>> {
         let items = items.into_iter();
-        let callbacks = Callbacks::new();
-        self.submit_items::<T, _>(items, T::args_from, chunksize, callbacks, Packing::Paced)
-            .get()
+        self.submit_items::<T, _>(items, T::args_from, chunksize, callbacks, packing)
     }
 
     /// Starts a [`starmap`](Pool::starmap) (Python's `starmap_async`).
@@ -466,14 +464,12 @@ impl Pool {
     /// Starts a [`starmap`](Pool::starmap) with a chunksize and callbacks.
     pub fn starmap_async_with<T: TakesArgs<A>, A>(
         &self,
-        _task: TaskRef<T>,
+        task: TaskRef<T>,
         items: impl IntoIterator<Item = A>,
         chunksize: Option<usize>,
         callbacks: Callbacks<Vec<T::Output>>,
     ) -> AsyncResult<Vec<T::Output>> {
-        let items = items.into_iter();
-        let packing = Packing::AllAtOnce;
-        self.submit_items::<T, _>(items, T::args_from, chunksize, callbacks, packing)
+        self.starmap_with(task, items, chunksize, callbacks, Packing::AllAtOnce)
     }
 
     /// Calls a one-argument task on every item, lazily, yielding results in input order

@@ -390,12 +390,9 @@ impl<R> Parts<R> {
         }
         // One write per page faults it in; the values decoded there later overwrite it.
         let stride = (crate::sys::page_size() / size).max(1);
-        let mut at = from;
-        for slot in free[from..].iter_mut().step_by(stride).take(pages) {
-            *slot = MaybeUninit::zeroed();
-            at += stride;
-        }
-        self.touched = len + at.min(free.len());
+        let slots = free[from..].iter_mut().step_by(stride).take(pages);
+        let written = slots.map(|slot| *slot = MaybeUninit::zeroed()).count();
+        self.touched = len + (from + written * stride).min(free.len());
         true
     }
 
