@@ -484,6 +484,80 @@ fn imap_is_lazy_and_ordered_and_unordered_follows_completion() {
     assert_eq!(chunked.sum::<u64>(), 285);
 }
 
+/// A kilobyte that says which item it answers; item 900 panics instead.
+#[process_task]
+fn kilobyte_or_panic(x: u64) -> Vec<u8> {
+    assert_ne!(x, 900, "bad item {x}");
+    pattern(1000, x as u8)
+}
+
+/// A kilobyte that says which item it answers; item 900 writes the worker's pid to the path and
+/// sleeps, to be killed there.
+#[process_task]
+fn kilobyte_or_hold(item: (u64, PathBuf)) -> Vec<u8> {
+    let (x, path) = item;
+    if x == 900 {
+        hold(path, 20_000);
+    }
+    pattern(1000, x as u8)
+}
+
+#[test]
+fn a_failure_late_in_a_large_chunk_fails_only_its_call() {
+    // Chunks of a megabyte of results, which a worker sends back in parts.
+    let pool = Pool::new(2).unwrap();
+    let err = pool
+        .map_chunked(task!(kilobyte_or_panic), 0..2000, 1000)
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Panicked { message, .. } if message.contains("bad item 900")),
+        "{err:?}"
+    );
+    let got: Vec<_> = pool
+        .imap_chunked(task!(kilobyte_or_panic), 0..2000, 1000)
+        .collect();
+    assert_eq!(got.len(), 2000);
+    for (x, one) in (0..2000).zip(got) {
+        match one {
+            Ok(bytes) => assert!(x != 900 && bytes == pattern(1000, x as u8), "item {x}"),
+            Err(e) => assert!(
+                x == 900 && matches!(e, Error::Panicked { .. }),
+                "item {x}: {e:?}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn a_worker_killed_mid_chunk_fails_only_the_calls_it_had_not_answered() {
+    let pool = Pool::new(1).unwrap();
+    let path = scratch("mid-chunk");
+    let items: Vec<_> = (0..1000).map(|x| (x, path.clone())).collect();
+    let got = pool.imap_chunked(task!(kilobyte_or_hold), items, 1000);
+    let killer = std::thread::spawn(move || {
+        let pid = wait_for_pid(&path);
+        // SAFETY: kill has no memory effects; `pid` is this test's pool's worker.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+        pid
+    });
+    let got: Vec<_> = got.collect();
+    let pid = killer.join().unwrap();
+    // The parts published before item 900 (128 KiB, about 130 items, each) hold their values;
+    // every call after them fails.
+    let answered = got.iter().take_while(|one| one.is_ok()).count();
+    assert!((500..900).contains(&answered), "{answered} answered");
+    for (x, one) in (0..1000).zip(&got) {
+        match one {
+            Ok(bytes) => assert!(*bytes == pattern(1000, x as u8), "item {x}"),
+            Err(Error::Signaled { pid: dead, signal }) => {
+                assert!(x >= answered as u64);
+                assert_eq!((*dead, *signal), (pid, libc::SIGKILL));
+            }
+            Err(e) => panic!("item {x}: {e:?}"),
+        }
+    }
+}
+
 #[test]
 fn close_lets_queued_work_and_running_imaps_finish() {
     let pool = Pool::new(2).unwrap();

@@ -48,7 +48,10 @@ fn kit() -> PathBuf {
 
 /// CPython suites the kit does not have, each with the script of ours (next to this file) that
 /// measures it in the kit's record shape.
-const OUR_PY_SUITES: &[(&str, &str)] = &[("pool_map_warm", "py_warm_map.py")];
+const OUR_PY_SUITES: &[(&str, &str)] = &[
+    ("pool_map_warm", "py_warm_map.py"),
+    ("pool_map_kilobytes", "py_warm_map.py"),
+];
 
 /// The CPython script that measures `suite`: ours if we wrote one, else the kit's.
 fn py_script(suite: &str) -> PathBuf {

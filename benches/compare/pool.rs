@@ -11,6 +11,12 @@ fn square(x: u64) -> u64 {
     x * x
 }
 
+/// A kilobyte that says which item it answers: a large result.
+#[process_task]
+fn kilobyte(x: u64) -> Vec<u8> {
+    vec![(x % 251) as u8; 1000]
+}
+
 /// A CPU-bound chain of xorshift steps, as the kit's CPU tasks.
 #[process_task]
 fn spin(iters: u64) -> u64 {
@@ -59,6 +65,24 @@ fn map_warm(scale: f64) -> f64 {
     let pool = pool2();
     let rates = (0..21).map(|_| timed_map(&pool, n, None)).collect();
     median(rates).expect("21 rates")
+}
+
+/// Median tasks per second of 5 maps of `n` tasks that each return a kilobyte, on one pool: a
+/// chunk's results are then megabytes.
+fn map_kilobytes(scale: f64) -> f64 {
+    let n = scaled(20_000.0, scale);
+    let pool = pool2();
+    let rates = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            let out = pool.map(task!(kilobyte), 0..n).expect("map");
+            let rate = n as f64 / start.elapsed().as_secs_f64();
+            let wrong = (0..n).find(|&x| out[x as usize] != vec![(x % 251) as u8; 1000]);
+            assert_eq!(wrong, None);
+            rate
+        })
+        .collect();
+    median(rates).expect("5 rates")
 }
 
 fn map_chunk1(scale: f64) -> f64 {
@@ -158,6 +182,14 @@ pub fn rows() -> Vec<Row> {
             higher_is_better: true,
             ours: map_warm,
             python: py("pool_map_warm", "pool_map_warm", &[]),
+            c_floor: None,
+        },
+        Row {
+            label: "Pool(2).map 20k one-kilobyte results, warm pool (median of 5 maps)",
+            unit: "tasks/s",
+            higher_is_better: true,
+            ours: map_kilobytes,
+            python: py("pool_map_kilobytes", "pool_map_kilobytes", &[]),
             c_floor: None,
         },
         Row {

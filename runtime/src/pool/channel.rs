@@ -4,10 +4,10 @@
 //! then the payload) whose payload is a [`ToWorker`] header followed, for a chunk, by its task
 //! arguments packed one after another; the parent sends header and arguments from where they
 //! are, with one `sendmsg` for many frames. Worker to parent, through the worker's [`Ring`]: a
-//! frame (decoded where it lies in the ring when it fits) whose payload is a fixed
-//! [`ResultHeader`] followed by one encoded `Result<Output, TaskFailure>` per task of the chunk
-//! (see [`wire::OutcomeWriter`]). Many frames travel in one send or read, so a busy pool makes no
-//! system call per task.
+//! chunk's results in parts, each a frame (decoded where it lies in the ring when it fits) whose
+//! payload is a fixed [`ResultHeader`], which says which of the chunk's calls it answers,
+//! followed by one encoded `Result<Output, TaskFailure>` per call (see [`wire::OutcomeWriter`]).
+//! Many frames travel in one send or read, so a busy pool makes no system call per task.
 //!
 //! [`Ring`]: super::ring::Ring
 
@@ -40,18 +40,22 @@ pub(crate) fn put_frame_head(
     Ok(())
 }
 
-/// The header of a chunk's results.
+/// The header of a part of a chunk's results: calls `first .. first + count` of the chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ResultHeader {
     /// The chunk's sequence number on this worker.
     pub(crate) seq: u64,
-    /// How long the chunk ran, in microseconds (saturating), which tells the parent how deep to
-    /// fill this worker's pipeline.
+    /// The chunk's call that the part's first outcome answers.
+    pub(crate) first: u32,
+    /// How many outcomes the part holds.
+    pub(crate) count: u32,
+    /// How long the chunk had run when the part was finished, in microseconds (saturating); the
+    /// last part's tells the parent how deep to fill this worker's pipeline.
     pub(crate) micros: u32,
 }
 
-/// Bytes of a result frame before the outcomes: length, sequence number, microseconds.
-const RESULT_PREFIX: usize = wire::HEADER_LEN + 8 + 4;
+/// Bytes of a result frame before the outcomes: length, then the header's fields in order.
+const RESULT_PREFIX: usize = wire::HEADER_LEN + 8 + 4 + 4 + 4;
 
 /// Starts a result frame in `out` (emptied first); the outcomes are then appended to it.
 pub(crate) fn begin_results(out: &mut Vec<u8>) {
@@ -64,7 +68,9 @@ pub(crate) fn finish_results(out: &mut [u8], header: ResultHeader) {
     let len = (out.len() - wire::HEADER_LEN) as u64;
     out[..8].copy_from_slice(&len.to_le_bytes());
     out[8..16].copy_from_slice(&header.seq.to_le_bytes());
-    out[16..20].copy_from_slice(&header.micros.to_le_bytes());
+    out[16..20].copy_from_slice(&header.first.to_le_bytes());
+    out[20..24].copy_from_slice(&header.count.to_le_bytes());
+    out[24..28].copy_from_slice(&header.micros.to_le_bytes());
 }
 
 /// The bytes of a whole result frame: where they lie in the worker's ring, or copied out of it
@@ -84,8 +90,8 @@ impl FrameBytes {
     }
 }
 
-/// A whole result frame from a worker's ring: its header, then the outcomes of its chunk's
-/// calls, which the chunk's sink decodes.
+/// A whole result frame from a worker's ring: its header, then the outcomes of the calls it
+/// answers, which the chunk's sink decodes.
 #[derive(Debug)]
 pub(crate) struct ResultFrame {
     bytes: FrameBytes,
@@ -96,10 +102,13 @@ impl ResultFrame {
     /// The frame in `bytes` (length, header, outcomes); `None` if it is too short to be one.
     pub(crate) fn parse(bytes: FrameBytes) -> Option<ResultFrame> {
         let prefix = bytes.as_slice().get(wire::HEADER_LEN..RESULT_PREFIX)?;
-        let (seq, micros) = prefix.split_at(8);
+        let (seq, rest) = prefix.split_at(8);
+        let word = |at: usize| Some(u32::from_le_bytes(rest.get(at..at + 4)?.try_into().ok()?));
         let header = ResultHeader {
             seq: u64::from_le_bytes(seq.try_into().ok()?),
-            micros: u32::from_le_bytes(micros.try_into().ok()?),
+            first: word(0)?,
+            count: word(4)?,
+            micros: word(8)?,
         };
         Some(ResultFrame { bytes, header })
     }
@@ -123,10 +132,16 @@ mod tests {
         let mut frame = Vec::new();
         begin_results(&mut frame);
         frame.extend_from_slice(b"outcomes");
-        finish_results(&mut frame, ResultHeader { seq: 7, micros: 42 });
+        let header = ResultHeader {
+            seq: 7,
+            first: 100,
+            count: 25,
+            micros: 42,
+        };
+        finish_results(&mut frame, header);
         assert_eq!(wire::frame_len(&frame), Some(frame.len()));
         let parsed = ResultFrame::parse(FrameBytes::Copied(frame.clone())).unwrap();
-        assert_eq!(parsed.header(), ResultHeader { seq: 7, micros: 42 });
+        assert_eq!(parsed.header(), header);
         assert_eq!(parsed.outcomes(), b"outcomes");
         let short = FrameBytes::Copied(frame[..RESULT_PREFIX - 1].to_vec());
         assert!(ResultFrame::parse(short).is_none());

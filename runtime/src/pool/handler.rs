@@ -2,13 +2,14 @@
 //! thread (Python's `_handle_workers`, `_handle_tasks` and `_handle_results` in one loop).
 //!
 //! Callers add chunks under the state lock and hand them straight to a worker with room for
-//! them; the result thread reads the workers' result rings, passes finished chunks to their
-//! sinks (outside the lock, so a callback may call back into the pool), refills the workers, and
-//! watches their pidfds. A worker that dies fails exactly the chunks it had started (its ring
-//! says which), gives the others back to the queue, and is replaced.
+//! them; the result thread reads the workers' result rings, passes each part of a chunk's
+//! results to its sink (outside the lock, so a callback may call back into the pool), refills
+//! the workers, and watches their pidfds. A worker that dies fails exactly the calls of the
+//! chunks it had started that it had not answered (its ring says which chunks), gives the other
+//! chunks back to the queue, and is replaced.
 
 use super::channel::{self, FrameBytes, ResultFrame, ToWorker};
-use super::result::{ChunkFailure, ChunkOutcome, Sink};
+use super::result::{ChunkFailure, ChunkOutcome, Part, Sink};
 use super::ring::{Bell, Ring};
 use super::spare::Spare;
 use super::worker::{self, WorkerConfig};
@@ -46,36 +47,54 @@ pub(crate) struct Job {
     pub(crate) index: usize,
 }
 
-/// A finished (or failed) chunk on its way to its sink.
+/// A finished (or failed) part of a chunk on its way to its sink.
 struct Delivery {
-    job: Job,
+    sink: Arc<dyn Sink>,
+    part: Part,
+    /// The chunk's argument buffer, which goes back with its last part.
+    args: Option<Vec<u8>>,
     pid: i32,
     outcome: ChunkOutcome,
 }
 
 impl Delivery {
-    /// Gives the chunk's argument buffer back to `spare`, then the outcome to the job's sink
-    /// (which may wake a paced submitter that packs its next chunk into that buffer).
+    /// The calls of `job` from its call `first` on, which end it.
+    fn rest(job: Job, first: u32, pid: i32, outcome: ChunkOutcome) -> Delivery {
+        let part = Part {
+            index: job.index,
+            first,
+            count: job.count.saturating_sub(first),
+            last: true,
+        };
+        Delivery {
+            sink: job.sink,
+            part,
+            args: Some(job.args),
+            pid,
+            outcome,
+        }
+    }
+
+    /// Gives the chunk's argument buffer (if this ends it) back to `spare`, then the outcome to
+    /// the job's sink (which may wake a paced submitter that packs its next chunk into that
+    /// buffer).
     fn deliver(self, spare: &Spare) {
-        let Job {
-            sink,
-            index,
-            count,
-            args,
-            ..
-        } = self.job;
-        spare.give(args);
-        sink.deliver(index, count, self.pid, self.outcome);
+        if let Some(args) = self.args {
+            spare.give(args);
+        }
+        self.sink.deliver(self.part, self.pid, self.outcome);
     }
 }
 
-/// A chunk given to a worker and not yet answered.
+/// A chunk given to a worker and not yet answered in full.
 struct Held {
     seq: u64,
     /// The start of its frame: the length, then the [`ToWorker::Run`] message; the job's
     /// arguments follow it down the task socket.
     head: Vec<u8>,
     job: Job,
+    /// How many of its calls the parts delivered so far answered.
+    answered: u32,
 }
 
 impl Held {
@@ -149,7 +168,12 @@ impl Slot {
         // The message holds only numbers and the task name, which always encode.
         let _ = channel::put_frame_head(&mut head, &run, job.args.len());
         self.sent += 1;
-        self.held.push_back(Held { seq, head, job });
+        self.held.push_back(Held {
+            seq,
+            head,
+            job,
+            answered: 0,
+        });
     }
 
     /// Whether bytes wait for room in the task socket.
@@ -200,25 +224,42 @@ impl Slot {
         }
     }
 
-    /// Takes the worker's published results into `done`.
+    /// Takes the worker's published results into `done`, part by part.
     fn collect(&mut self, done: &mut Vec<Delivery>) {
+        let pid = self.pid();
         while let Some(frame) = self.next_frame() {
             let Some(frame) = ResultFrame::parse(frame) else {
                 continue;
             };
             let header = frame.header();
-            if self.held.front().map(|held| held.seq) != Some(header.seq) {
+            let Some(held) = self.held.front_mut() else {
+                continue;
+            };
+            if held.seq != header.seq || held.answered != header.first {
+                continue;
+            }
+            held.answered = header.first.saturating_add(header.count);
+            if held.answered < held.job.count {
+                let part = Part {
+                    index: held.job.index,
+                    first: header.first,
+                    count: header.count,
+                    last: false,
+                };
+                done.push(Delivery {
+                    sink: held.job.sink.clone(),
+                    part,
+                    args: None,
+                    pid,
+                    outcome: Ok(frame),
+                });
                 continue;
             }
             if let Some(Held { job, .. }) = self.held.pop_front() {
                 // The worker answers only chunks it has read in full.
                 self.written = self.written.saturating_sub(1);
                 self.fast = header.micros < FAST_MICROS;
-                done.push(Delivery {
-                    job,
-                    pid: self.pid(),
-                    outcome: Ok(frame),
-                });
+                done.push(Delivery::rest(job, header.first, pid, Ok(frame)));
             }
         }
     }
@@ -410,20 +451,21 @@ impl State {
         let mut failed = Vec::new();
         if init_failed {
             self.respawn_at = Some(Instant::now() + RESPAWN_PAUSE);
-            failed.extend(self.queue.drain(..));
+            failed.extend(self.queue.drain(..).map(|job| (job, 0)));
         }
-        for Held { seq, job, .. } in slot.held.drain(..).rev() {
-            if seq < started || init_failed {
-                failed.push(job);
+        for held in slot.held.drain(..).rev() {
+            if held.seq < started || init_failed {
+                failed.push((held.job, held.answered));
             } else {
-                self.queue.push_front(job);
+                self.queue.push_front(held.job);
             }
         }
-        done.extend(failed.into_iter().map(|job| Delivery {
-            job,
-            pid,
-            outcome: Err(ChunkFailure::Died { pid, code }),
-        }));
+        let died = || Err(ChunkFailure::Died { pid, code });
+        done.extend(
+            failed
+                .into_iter()
+                .map(|(job, answered)| Delivery::rest(job, answered, pid, died())),
+        );
     }
 
     /// Starts workers until there are as many as asked for; returns whether some are missing.
@@ -597,20 +639,17 @@ fn terminate(state: &mut State, done: &mut Vec<Delivery>) -> Vec<Slot> {
     for slot in &mut slots {
         let _ = slot.handle.terminate();
         let pid = slot.pid();
-        for Held { job, .. } in slot.held.drain(..) {
-            done.push(Delivery {
+        for Held { job, answered, .. } in slot.held.drain(..) {
+            done.push(Delivery::rest(
                 job,
+                answered,
                 pid,
-                outcome: Err(ChunkFailure::Terminated),
-            });
+                Err(ChunkFailure::Terminated),
+            ));
         }
     }
     for job in state.queue.drain(..) {
-        done.push(Delivery {
-            job,
-            pid: 0,
-            outcome: Err(ChunkFailure::Terminated),
-        });
+        done.push(Delivery::rest(job, 0, 0, Err(ChunkFailure::Terminated)));
     }
     slots
 }

@@ -3,7 +3,7 @@
 //! consumer does not make the pool read ahead without limit (CPython reads all input first).
 
 use super::handler::{Feeder, Shared};
-use super::result::{decode_outcomes, ChunkOutcome, Sink};
+use super::result::{decode_outcomes, ChunkOutcome, Part, Sink};
 use super::{next_chunk, send_chunk, unsent, Pool, PoolError};
 use crate::error::Error;
 use crate::process::children::lock;
@@ -20,6 +20,8 @@ struct Arrived<R> {
     chunks: BTreeMap<usize, VecDeque<Result<R, Error>>>,
     /// Chunk indices in the order they finished.
     order: VecDeque<usize>,
+    /// The first parts of chunks not finished yet.
+    partial: BTreeMap<usize, VecDeque<Result<R, Error>>>,
 }
 
 /// The sink of a lazy map of task `T`.
@@ -29,12 +31,24 @@ struct Stream<T: Task> {
 }
 
 impl<T: Task> Sink for Stream<T> {
-    fn deliver(&self, index: usize, count: u32, pid: i32, outcome: ChunkOutcome) {
-        let mut values = VecDeque::with_capacity(count as usize);
-        decode_outcomes::<T>(count, pid, outcome, |one| values.push_back(one));
+    fn deliver(&self, part: Part, pid: i32, outcome: ChunkOutcome) {
+        let mut values = VecDeque::with_capacity(part.count as usize);
+        decode_outcomes::<T>(part.count, pid, outcome, |one| values.push_back(one));
         let mut arrived = lock(&self.arrived);
-        arrived.chunks.insert(index, values);
-        arrived.order.push_back(index);
+        let before = arrived.partial.remove(&part.index);
+        let values = match before {
+            Some(mut before) => {
+                before.extend(values);
+                before
+            }
+            None => values,
+        };
+        if !part.last {
+            arrived.partial.insert(part.index, values);
+            return;
+        }
+        arrived.chunks.insert(part.index, values);
+        arrived.order.push_back(part.index);
         drop(arrived);
         self.ready.notify_all();
     }
@@ -75,6 +89,7 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
                 arrived: Mutex::new(Arrived {
                     chunks: BTreeMap::new(),
                     order: VecDeque::new(),
+                    partial: BTreeMap::new(),
                 }),
                 ready: Condvar::new(),
             }),

@@ -44,7 +44,7 @@ use crate::task::registry;
 use crate::task::{Call, OneArg, TakesArgs, Task, TaskRef};
 use crate::wire;
 use handler::{Job, Phase, Shared};
-use result::{Cell, ChunkFailure, Gather, Sink};
+use result::{Cell, ChunkFailure, Gather, Part, Sink};
 use spare::Spare;
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
@@ -212,7 +212,8 @@ fn send_chunk(
 
 /// Ends a job's chunk without sending it.
 fn unsent(sink: &dyn Sink, index: usize, count: u32, error: Error) {
-    sink.deliver(index, count, 0, Err(ChunkFailure::Unsent(Arc::new(error))));
+    let failure = ChunkFailure::Unsent(Arc::new(error));
+    sink.deliver(Part::whole(index, count), 0, Err(failure));
 }
 
 impl Pool {

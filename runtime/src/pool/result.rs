@@ -1,9 +1,10 @@
 //! Results that arrive later: [`AsyncResult`] (Python's `AsyncResult` / `MapResult`), the
 //! success and error [`Callbacks`], and the sinks that turn a chunk's encoded outcomes into them.
 //!
-//! The pool's result thread hands each finished chunk to its job's [`Sink`]. A sink decodes the
-//! outcomes, and when its job is complete it runs the callback (exactly one of the two, once, on
-//! the result thread, as Python does) and then wakes whoever waits in `get`.
+//! The pool's result thread hands each part of a chunk's results to its job's [`Sink`], in order
+//! within the chunk. A sink decodes the outcomes, and when its job is complete it runs the
+//! callback (exactly one of the two, once, on the result thread, as Python does) and then wakes
+//! whoever waits in `get`.
 
 use super::channel::ResultFrame;
 use super::err::PoolError;
@@ -43,17 +44,48 @@ impl ChunkFailure {
     }
 }
 
-/// What came back for a chunk: the frame with the encoded outcomes of its tasks, or why it failed
-/// as a whole.
+/// What came back for a part of a chunk: the frame with the encoded outcomes of its calls, or
+/// why they failed together.
 pub(crate) type ChunkOutcome = Result<ResultFrame, ChunkFailure>;
+
+/// Which calls of a job a delivery answers: `count` calls of chunk `index`, from the chunk's call
+/// `first` on; `last` if they end the chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Part {
+    pub(crate) index: usize,
+    pub(crate) first: u32,
+    pub(crate) count: u32,
+    pub(crate) last: bool,
+}
+
+impl Part {
+    /// All `count` calls of chunk `index`.
+    pub(crate) fn whole(index: usize, count: u32) -> Part {
+        Part {
+            index,
+            first: 0,
+            count,
+            last: true,
+        }
+    }
+
+    /// Where the part after this one starts: (chunk, call).
+    fn next(self) -> (usize, u32) {
+        if self.last {
+            (self.index + 1, 0)
+        } else {
+            (self.index, self.first + self.count)
+        }
+    }
+}
 
 /// Where the results of one job (a map, an apply, an imap) go.
 pub(crate) trait Sink: Send + Sync {
-    /// Chunk `index` of the job, of `count` tasks, run by worker `pid`, finished.
-    fn deliver(&self, index: usize, count: u32, pid: i32, outcome: ChunkOutcome);
+    /// The calls of `part`, run by worker `pid`, finished. The parts of a chunk come in order.
+    fn deliver(&self, part: Part, pid: i32, outcome: ChunkOutcome);
 }
 
-/// Calls `each` with the outcome of every call of task `T` in a chunk, in order.
+/// Calls `each` with the outcome of every call of task `T` in a part of a chunk, in order.
 pub(crate) fn decode_outcomes<T: Task>(
     count: u32,
     pid: i32,
@@ -70,8 +102,9 @@ pub(crate) fn decode_outcomes<T: Task>(
     }
 }
 
-/// Decodes the outputs of a chunk of task `T` onto the end of `values`, all at once when every
-/// call succeeded; returns the first failure if some did (`values` then misses their outputs).
+/// Decodes the outputs of a part of a chunk of task `T` onto the end of `values`, all at once
+/// when every call succeeded; returns the first failure if some did (`values` then misses their
+/// outputs).
 pub(crate) fn decode_values<T: Task>(
     count: u32,
     pid: i32,
@@ -323,8 +356,9 @@ impl<R> fmt::Debug for AsyncResult<R> {
 /// last one is in, with the values in input order or the first failure that arrived (Python's
 /// `MapResult`). How many chunks there are is known once the submitter has sealed it.
 ///
-/// Chunks mostly finish in order, so each is decoded straight onto the end of the result, which
-/// is allocated once; only a chunk that finishes before an earlier one waits on the side.
+/// Chunks mostly finish in order, so each part of one is decoded straight onto the end of the
+/// result, which is allocated once; only a part that arrives before an earlier one (another
+/// worker's chunk ahead of it is not in yet) waits on the side.
 pub(crate) struct Gather<T: Task, Out> {
     parts: Mutex<Parts<T::Output>>,
     /// Signalled at a delivery while a submitter that paces its chunks waits for one.
@@ -340,15 +374,16 @@ pub(crate) struct Gather<T: Task, Out> {
 const PREALLOCATE: usize = 1 << 24;
 
 struct Parts<R> {
-    /// The values of chunks `0..next`, in order.
+    /// The values of the calls before `next`, in order.
     values: Vec<R>,
-    /// The chunk whose values come next.
-    next: usize,
+    /// The chunk and call whose values come next.
+    next: (usize, u32),
     /// The index in `values`' capacity up to which a waiting submitter has touched the pages.
     touched: usize,
-    /// Chunks that finished before their turn, by index.
-    early: BTreeMap<usize, Vec<R>>,
+    /// Parts that arrived before their turn, by where they start.
+    early: BTreeMap<(usize, u32), (Part, Vec<R>)>,
     first_error: Option<Error>,
+    /// Chunks whose last part is in.
     delivered: usize,
     /// Whether the submitter waits on `progress` (a notification is a system call, so it is
     /// made only then).
@@ -366,7 +401,7 @@ impl<R> Parts<R> {
     fn with_capacity(values: usize) -> Self {
         Parts {
             values: Vec::with_capacity(values),
-            next: 0,
+            next: (0, 0),
             touched: 0,
             early: BTreeMap::new(),
             first_error: None,
@@ -396,11 +431,11 @@ impl<R> Parts<R> {
         true
     }
 
-    /// Moves the chunks set aside whose turn has come onto the end of the values.
+    /// Moves the parts set aside whose turn has come onto the end of the values.
     fn catch_up(&mut self) {
-        while let Some(values) = self.early.remove(&self.next) {
+        while let Some((part, values)) = self.early.remove(&self.next) {
             self.values.extend(values);
-            self.next += 1;
+            self.next = part.next();
         }
     }
 }
@@ -468,31 +503,34 @@ impl<T: Task, Out> Gather<T, Out> {
 }
 
 impl<T: Task, Out: Send> Sink for Gather<T, Out> {
-    fn deliver(&self, index: usize, count: u32, pid: i32, outcome: ChunkOutcome) {
+    fn deliver(&self, part: Part, pid: i32, outcome: ChunkOutcome) {
         self.delivering.store(true, Ordering::Relaxed);
         let mut parts = lock(&self.parts);
         self.delivering.store(false, Ordering::Relaxed);
-        let in_turn = parts.next == index;
+        let in_turn = parts.next == (part.index, part.first);
         let mut aside = Vec::new();
         let values = if in_turn {
             &mut parts.values
         } else {
-            aside.reserve(count as usize);
+            aside.reserve(part.count as usize);
             &mut aside
         };
-        let error = decode_values::<T>(count, pid, outcome, values).err();
+        let error = decode_values::<T>(part.count, pid, outcome, values).err();
         if in_turn {
-            parts.next += 1;
+            parts.next = part.next();
             parts.catch_up();
         } else {
-            parts.early.insert(index, aside);
+            parts.early.insert((part.index, part.first), (part, aside));
         }
         if parts.first_error.is_none() {
             parts.first_error = error;
         }
-        parts.delivered += 1;
-        if parts.submitter_waits {
-            self.progress.notify_one();
+        if part.last {
+            parts.delivered += 1;
+            // The submitter waits for whole chunks.
+            if parts.submitter_waits {
+                self.progress.notify_one();
+            }
         }
         self.complete_if_done(parts);
     }

@@ -7,7 +7,7 @@
 //! runs. Tasks are found in the registry by name, as the spawn start method will need.
 
 use super::channel::{self, ResultHeader, ToWorker};
-use super::ring::{Bell, Ring};
+use super::ring::{Bell, Ring, PART_BYTES};
 use crate::connection::framing::ReadBuf;
 use crate::error::Error;
 use crate::process::ProcessHandle;
@@ -65,6 +65,10 @@ fn run(config: WorkerConfig, tasks: OwnedFd, ring: &Ring) {
     let tasks = File::from(tasks);
     let mut input = ReadBuf::in_place();
     let mut results = Vec::new();
+    let out = Publish {
+        ring,
+        bell: &config.bell,
+    };
     let mut last: Option<&'static TaskEntry> = None;
     let mut done = 0u64;
     // The end of the task socket (the parent gone) or a frame that is not a chunk ends the worker.
@@ -84,8 +88,7 @@ fn run(config: WorkerConfig, tasks: OwnedFd, ring: &Ring) {
         };
         last = Some(entry);
         ring.mark_started(seq);
-        run_chunk(entry, seq, args, count, &mut results);
-        ring.write(&results, &config.bell);
+        run_chunk(entry, seq, args, count, &mut results, &out);
         done += 1;
         if config.max_chunks.is_some_and(|max| done >= max) {
             return;
@@ -93,11 +96,42 @@ fn run(config: WorkerConfig, tasks: OwnedFd, ring: &Ring) {
     }
 }
 
-/// Runs one chunk and leaves its result frame in `out`.
-fn run_chunk(entry: &TaskEntry, seq: u64, args: &[u8], count: u32, out: &mut Vec<u8>) {
+/// Where a worker's results go: its ring, and the bell that wakes the parent.
+struct Publish<'a> {
+    ring: &'a Ring,
+    bell: &'a Bell,
+}
+
+/// Runs one chunk, publishing its results in parts of about [`PART_BYTES`] as each is ready, so
+/// the parent decodes the first while the worker runs the rest, and the results buffer stays
+/// small whatever the chunk's size. Builds each part in `buf`.
+fn run_chunk(
+    entry: &TaskEntry,
+    seq: u64,
+    args: &[u8],
+    count: u32,
+    buf: &mut Vec<u8>,
+    out: &Publish<'_>,
+) {
     let began = Instant::now();
-    channel::begin_results(out);
-    entry.invoke_batch(args, count, out);
-    let micros = u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX);
-    channel::finish_results(out, ResultHeader { seq, micros });
+    let mut args = args;
+    let mut first = 0;
+    loop {
+        channel::begin_results(buf);
+        let ran = entry.invoke_batch(&mut args, count - first, PART_BYTES, buf);
+        let micros = u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX);
+        let header = ResultHeader {
+            seq,
+            first,
+            count: ran,
+            micros,
+        };
+        channel::finish_results(buf, header);
+        out.ring.write(buf, out.bell);
+        first += ran;
+        // A batch runs at least one call, so the chunk ends.
+        if first >= count {
+            return;
+        }
+    }
 }

@@ -14,9 +14,9 @@ use std::sync::OnceLock;
 /// Decodes the arguments, calls the task and encodes its output.
 type Invoke = fn(&[u8]) -> Result<Vec<u8>, TaskFailure>;
 
-/// Runs the task on `count` argument structs packed one after another, appending the outcomes to
-/// the output.
-type InvokeBatch = fn(&[u8], u32, &mut Vec<u8>);
+/// Runs the task on up to `calls` argument structs packed at the front of the input, until the
+/// outcomes appended to the output take `max_bytes`; returns how many ran.
+type InvokeBatch = fn(&mut &[u8], u32, usize, &mut Vec<u8>) -> u32;
 
 /// One registered task: its name and how to call it on encoded arguments.
 pub struct TaskEntry {
@@ -48,38 +48,49 @@ impl TaskEntry {
         (self.invoke)(args)
     }
 
-    /// Runs the task on `count` argument structs packed one after another (with
-    /// [`Task::pack_args`]) and appends their outcomes to `out` with a [`wire::OutcomeWriter`]
-    /// (outputs packed with [`Task::pack_output`]), to be read back with a
-    /// [`wire::OutcomeReader`]. A pool worker
-    /// runs a whole chunk of tasks this way, with no allocation per task. A panic or an output
-    /// that cannot be encoded fails only its own call; arguments that do not decode fail the
-    /// rest of the batch.
-    pub fn invoke_batch(&self, args: &[u8], count: u32, out: &mut Vec<u8>) {
-        (self.invoke_batch)(args, count, out)
+    /// Runs the task on up to `calls` argument structs packed one after another (with
+    /// [`Task::pack_args`]) at the front of `args`, moving `args` past those it reads, and
+    /// appends their outcomes to `out` with a [`wire::OutcomeWriter`] (outputs packed with
+    /// [`Task::pack_output`]), to be read back with a [`wire::OutcomeReader`]. It stops early,
+    /// after at least one call, once the values take `max_bytes`; it returns how many calls ran.
+    /// A pool worker runs a chunk of tasks this way, part by part, with no allocation per task.
+    /// A panic or an output that cannot be encoded fails only its own call; arguments that do
+    /// not decode fail all `calls` from there on (where the next ones start is lost), which then
+    /// count as run.
+    pub fn invoke_batch(
+        &self,
+        args: &mut &[u8],
+        calls: u32,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+    ) -> u32 {
+        (self.invoke_batch)(args, calls, max_bytes, out)
     }
 }
 
-fn invoke_batch<T: Task>(args: &[u8], count: u32, out: &mut Vec<u8>) {
-    let mut input = args;
+fn invoke_batch<T: Task>(args: &mut &[u8], calls: u32, max_bytes: usize, out: &mut Vec<u8>) -> u32 {
     let mut outcomes = wire::OutcomeWriter::new(out);
-    for done in 0..count {
-        match T::unpack_args(&mut input) {
+    let mut ran = 0;
+    while ran < calls {
+        match T::unpack_args(args) {
             Ok(one) => outcomes.push(catch_panic(|| T::call(one)), T::pack_output),
             Err(e) => {
                 // Where the next arguments start is unknown now: the rest fail too.
                 let failure = TaskFailure::Decode(e.codec_message());
-                for _ in done..count {
+                for _ in ran..calls {
                     outcomes.push(Err(failure.clone()), T::pack_output);
                 }
+                ran = calls;
                 break;
             }
         }
-        if done == 0 {
-            outcomes.reserve_like_written(count - 1);
+        ran += 1;
+        if outcomes.written() >= max_bytes {
+            break;
         }
     }
     outcomes.finish();
+    ran
 }
 
 fn invoke<T: Task>(args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
@@ -151,6 +162,45 @@ mod tests {
             entry.invoke(&[0xff, 0xff]),
             Err(TaskFailure::Decode(_))
         ));
+    }
+
+    /// The values of a batch's outcomes, or the failures' messages.
+    fn read_batch(out: &[u8], calls: u32) -> Vec<Result<u32, TaskFailure>> {
+        let mut reader = wire::OutcomeReader::new(out).unwrap();
+        (0..calls)
+            .map(|_| reader.next_outcome(triple::unpack_output).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_stops_once_its_values_fill_the_budget_and_goes_on_from_there() {
+        let entry = lookup(task!(triple).name()).unwrap();
+        let mut packed = Vec::new();
+        for x in 0..10u32 {
+            triple::pack_args(&triple::args_from((x,)), &mut packed).unwrap();
+        }
+        let mut args = &packed[..];
+        let mut out = Vec::new();
+        // Each output takes 4 bytes: the budget of 10 is passed by the third.
+        assert_eq!(entry.invoke_batch(&mut args, 10, 10, &mut out), 3);
+        assert_eq!(read_batch(&out, 3), [Ok(0), Ok(3), Ok(6)]);
+        out.clear();
+        assert_eq!(entry.invoke_batch(&mut args, 7, 1 << 20, &mut out), 7);
+        let rest: Vec<_> = (3..10).map(|x| Ok(x * 3)).collect();
+        assert_eq!(read_batch(&out, 7), rest);
+        assert!(args.is_empty());
+    }
+
+    #[test]
+    fn arguments_that_do_not_decode_fail_every_call_left() {
+        let entry = lookup(task!(triple).name()).unwrap();
+        let mut out = Vec::new();
+        let mut args = &[1u8, 0][..];
+        assert_eq!(entry.invoke_batch(&mut args, 4, 1, &mut out), 4);
+        let outcomes = read_batch(&out, 4);
+        assert!(outcomes
+            .iter()
+            .all(|o| matches!(o, Err(TaskFailure::Decode(_)))));
     }
 
     #[test]
