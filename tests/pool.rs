@@ -558,6 +558,41 @@ fn a_worker_killed_mid_chunk_fails_only_the_calls_it_had_not_answered() {
     }
 }
 
+/// The most KiB resident in any of process `pid`'s mappings of a pool's result ring.
+fn ring_resident_kib(pid: i32) -> usize {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut in_ring = false;
+    let mut most = 0;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        match fields.next() {
+            // A field of the mapping above ("Rss:    256 kB").
+            Some("Rss:") if in_ring => {
+                let kib = fields.next().and_then(|kib| kib.parse().ok());
+                most = most.max(kib.unwrap_or(0));
+            }
+            Some(field) if field.ends_with(':') => {}
+            // A mapping: address range, permissions, offset, device, inode, name.
+            _ => in_ring = line.contains("multiproc-ring"),
+        }
+    }
+    most
+}
+
+#[test]
+fn a_worker_maps_its_ring_as_it_starts_unless_it_is_renewed_soon() {
+    let pool = Pool::new(1).unwrap();
+    let worker = pool.apply(task!(pid).bind(())).unwrap();
+    assert_eq!(ring_resident_kib(worker), 256);
+    let renewed = Pool::builder()
+        .processes(1)
+        .maxtasksperchild(100)
+        .build()
+        .unwrap();
+    let worker = renewed.apply(task!(pid).bind(())).unwrap();
+    assert!(ring_resident_kib(worker) < 256);
+}
+
 #[test]
 fn close_lets_queued_work_and_running_imaps_finish() {
     let pool = Pool::new(2).unwrap();

@@ -89,6 +89,15 @@ impl Ring {
         self.data.as_ptr().wrapping_add(offset(pos))
     }
 
+    /// Worker side: maps all of the ring's pages as the worker starts. The ring is the worker's
+    /// for life and its first 256 KiB of results pass through every page, so mapping them in
+    /// one call here, before any task, spares those results a page fault per page: on a virtual
+    /// machine 4-6 µs each for shared memory, where the call costs less than the faults it
+    /// replaces. The pool's start takes that much longer instead (about 0.3 ms for two workers).
+    pub(crate) fn map_pages(&self) {
+        self.data.populate_first_view();
+    }
+
     /// Worker side: records that the chunk `seq` is about to run.
     pub(crate) fn mark_started(&self, seq: u64) {
         self.header().started.store(seq + 1, SeqCst);
@@ -363,6 +372,23 @@ mod tests {
         }
         writer.join().unwrap();
         assert!(!ring.has_data());
+    }
+
+    /// The resident size, in KiB, that `/proc/self/smaps` gives for the mapping starting at `at`.
+    fn resident_kib(at: *mut u8) -> usize {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let start = format!("{:x}-", at as usize);
+        let mut lines = smaps.lines().skip_while(|line| !line.starts_with(&start));
+        let rss = lines.find(|line| line.starts_with("Rss:")).unwrap();
+        rss.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn a_worker_maps_every_page_of_its_ring_in_one_go() {
+        let ring = Ring::new().unwrap();
+        assert_eq!(resident_kib(ring.data.as_ptr()), 0);
+        ring.map_pages();
+        assert_eq!(resident_kib(ring.data.as_ptr()), RING_BYTES / 1024);
     }
 
     #[test]

@@ -53,6 +53,10 @@ pub(crate) fn start(
 
 /// The worker's loop: read frames, run chunks, publish results; return to exit.
 fn run(config: WorkerConfig, tasks: OwnedFd, ring: &Ring) {
+    // A worker renewed after a few chunks (`maxtasksperchild`) may never fill its ring.
+    if config.max_chunks.is_none() {
+        ring.map_pages();
+    }
     if let Some(init) = &config.initializer {
         if let Err(failure) = init.entry.invoke(&init.args) {
             eprintln!(
