@@ -87,7 +87,7 @@ fn task_fn(function: &TaskFn) -> TokenStream {
         const _: () = {
             use ::multiproc::__private as __mp;
             // For the layout picks of `packing`.
-            use __mp::pack::{Layout as _, PickPlain as _, PickSerde as _};
+            use __mp::pack::{Layout as _, PickPlain as _, PickPlainVec as _, PickSerde as _};
 
             #args_struct
 

@@ -2,14 +2,18 @@
 //! ([`bytemuck::Pod`]: integers, floats, arrays and `#[repr(C)]` structs of them) as its bytes,
 //! anything else with the [wire format](crate::wire).
 //!
+//! A vector of plain values (`Vec<u8>`, `Vec<f64>`, ...) as its length and their bytes.
+//!
 //! A map of a million tiny tasks spends its time packing and unpacking values, and a `u64` costs
-//! one 8-byte copy as bytes against a loop of varint steps through serde. Workers run the same
-//! binary as their parent, so the bytes of a plain value mean the same on both sides.
-//! `#[process_task]` picks the layout of each parameter and of the output by its type, at compile
-//! time: it calls `(&Probe::<T>::new()).layout()`, where method resolution finds [`PickPlain`]
-//! (implemented for `Probe<T>` when `T: Pod`) before [`PickSerde`] (implemented for
-//! `&Probe<T>`, one auto-reference further, for every `T`). The generated code names concrete
-//! types, which is what lets the first impl win when it applies.
+//! one 8-byte copy as bytes against a loop of varint steps through serde; a `Vec<u8>` of a
+//! kilobyte one copy against a thousand calls. Workers run the same binary as their parent, so
+//! the bytes of a plain value mean the same on both sides. `#[process_task]` picks the layout of
+//! each parameter and of the output by its type, at compile time: it calls
+//! `(&Probe::<T>::new()).layout()`, where method resolution finds [`PickPlain`] (implemented for
+//! `Probe<T>` when `T: Pod`) or [`PickPlainVec`] (for `Probe<Vec<T>>` when `T: Pod`; at most one
+//! of the two applies to a type) before [`PickSerde`] (implemented for `&Probe<T>`, one
+//! auto-reference further, for every `T`). The generated code names concrete types, which is
+//! what lets the first impls win when they apply.
 
 use crate::error::Error;
 use crate::wire;
@@ -95,6 +99,43 @@ impl<T: Pod> Layout<T> for Plain {
     }
 }
 
+/// A vector of plain-old-data values as its length (a little-endian `u64`), then their bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct PlainVec;
+
+/// The most zero-sized values a vector read as [`PlainVec`] may claim: they take no bytes, so
+/// nothing else bounds a corrupt length.
+const MAX_ZERO_SIZED: usize = 1 << 32;
+
+impl<T: Pod> Layout<Vec<T>> for PlainVec {
+    #[inline]
+    fn put(self, value: &Vec<T>, out: &mut Vec<u8>) -> Result<(), Error> {
+        out.extend_from_slice(&(value.len() as u64).to_le_bytes());
+        out.extend_from_slice(bytemuck::cast_slice(value));
+        Ok(())
+    }
+
+    #[inline]
+    fn take(self, input: &mut &[u8]) -> Result<Vec<T>, Error> {
+        let len: u64 = Plain.take(input)?;
+        let size = std::mem::size_of::<T>();
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&len| size > 0 || len <= MAX_ZERO_SIZED);
+        let bytes = len.and_then(|len| len.checked_mul(size));
+        let Some((bytes, rest)) = bytes.and_then(|bytes| input.split_at_checked(bytes)) else {
+            return Err(Error::Decode(format!(
+                "{} bytes left where a vector of {len:?} values of {size} bytes was expected",
+                input.len()
+            )));
+        };
+        *input = rest;
+        let mut values = Vec::new();
+        Plain.take_many(&mut &bytes[..], len.unwrap_or(0), &mut values)?;
+        Ok(values)
+    }
+}
+
 impl<T: Serialize + DeserializeOwned> Layout<T> for Serde {
     #[inline]
     fn put(self, value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
@@ -133,6 +174,16 @@ pub trait PickPlain {
 
 impl<T: Pod> PickPlain for Probe<T> {}
 
+/// Picks [`PlainVec`] for a vector of plain-old-data values; found first by method resolution.
+pub trait PickPlainVec {
+    /// The layout of the probed type.
+    fn layout(&self) -> PlainVec {
+        PlainVec
+    }
+}
+
+impl<T: Pod> PickPlainVec for Probe<Vec<T>> {}
+
 /// Picks [`Serde`] for every other type.
 pub trait PickSerde {
     /// The layout of the probed type.
@@ -170,6 +221,36 @@ mod tests {
         assert_eq!(len, 16);
         assert_eq!(back[0], pairs[0]);
         assert!(back[1][0].is_nan(), "a NaN keeps its bits");
+    }
+
+    #[test]
+    fn vectors_of_plain_data_are_picked_and_packed_as_length_and_bytes() {
+        let bytes = vec![vec![7u8; 1000], Vec::new()];
+        let (len, back) = round_trip((&Probe::<Vec<u8>>::new()).layout(), &bytes);
+        assert_eq!((len, back), (8 + 1000 + 8, bytes));
+        let floats = vec![vec![1.5f64, f64::MAX, -0.0]];
+        let (len, back) = round_trip((&Probe::<Vec<f64>>::new()).layout(), &floats);
+        assert_eq!((len, back), (8 + 24, floats));
+        let units = vec![vec![(); 3]];
+        let (len, back) = round_trip((&Probe::<Vec<()>>::new()).layout(), &units);
+        assert_eq!((len, back), (8, units));
+        let strings = vec![vec!["a".to_owned()]];
+        let (len, _) = round_trip((&Probe::<Vec<String>>::new()).layout(), &strings);
+        assert_eq!(len, 3, "a vector of strings goes through serde");
+    }
+
+    #[test]
+    fn a_vector_longer_than_its_bytes_is_a_decode_error() {
+        let mut out = Vec::new();
+        PlainVec.put(&vec![1u32, 2], &mut out).unwrap();
+        let short = Layout::<Vec<u32>>::take(PlainVec, &mut &out[..out.len() - 1]);
+        assert!(matches!(short, Err(Error::Decode(m)) if m.contains("values of 4 bytes")));
+        let huge = u64::MAX.to_le_bytes();
+        let units = Layout::<Vec<()>>::take(PlainVec, &mut &huge[..]);
+        assert!(
+            matches!(units, Err(Error::Decode(_))),
+            "no endless vector of nothing"
+        );
     }
 
     #[test]
