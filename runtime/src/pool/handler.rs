@@ -176,6 +176,19 @@ impl Slot {
         });
     }
 
+    /// Gives back to `spare` the argument buffers of the chunks the worker has started: it has
+    /// read them in full, and a started chunk is never sent again (if the worker dies, its
+    /// calls fail). A map's next chunks are then packed into memory already touched, while
+    /// the chunks before them still run.
+    fn reclaim_started(&mut self, spare: &Spare) {
+        let started = self.ring.started();
+        for held in self.held.iter_mut().take(self.written) {
+            if held.seq < started && held.job.args.capacity() > 0 {
+                spare.give(std::mem::take(&mut held.job.args));
+            }
+        }
+    }
+
     /// Whether bytes wait for room in the task socket.
     fn unwritten(&self) -> bool {
         self.written < self.held.len()
@@ -366,6 +379,9 @@ impl Shared {
         };
         if !open {
             return Err(job);
+        }
+        for slot in &mut state.slots {
+            slot.reclaim_started(&self.spare);
         }
         state.queue.push_back(job);
         if state.dispatch(false) {
@@ -685,5 +701,36 @@ fn stop(state: &mut State) -> Vec<Slot> {
 fn join_workers(slots: Vec<Slot>) {
     for slot in &slots {
         let _ = slot.handle.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::process::children::lock;
+    use crate::{process_task, task, Pool};
+    use std::time::{Duration, Instant};
+
+    #[process_task]
+    fn doze(ms: u64) -> u64 {
+        std::thread::sleep(Duration::from_millis(ms));
+        ms
+    }
+
+    #[test]
+    fn a_started_chunks_argument_buffer_is_reused_while_the_chunk_runs() {
+        let pool = Pool::new(1).unwrap();
+        let long = pool.apply_async(task!(doze, 300));
+        let started = || lock(&pool.shared.state).slots[0].ring.started() == 1;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !started() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(started(), "the worker never started the chunk");
+        assert_eq!(pool.shared.spare.count(), 0);
+        // Submitting the next chunk takes back the running one's buffer.
+        let next = pool.apply_async(task!(doze, 0));
+        assert_eq!(pool.shared.spare.count(), 1);
+        assert!(!long.ready(), "the first chunk still runs");
+        assert_eq!((long.get().unwrap(), next.get().unwrap()), (300, 0));
     }
 }

@@ -39,6 +39,12 @@ impl Spare {
         kept.bytes += buffer.capacity();
         kept.buffers.push(buffer);
     }
+
+    /// How many buffers are kept.
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> usize {
+        lock(&self.kept).buffers.len()
+    }
 }
 
 #[cfg(test)]
