@@ -69,26 +69,28 @@ impl TaskEntry {
 }
 
 fn invoke_batch<T: Task>(args: &mut &[u8], calls: u32, max_bytes: usize, out: &mut Vec<u8>) -> u32 {
+    // A local copy the loop keeps in registers; `args` is moved on once, at the end.
+    let mut input = *args;
     let mut outcomes = wire::OutcomeWriter::new(out);
-    let mut ran = 0;
-    while ran < calls {
-        match T::unpack_args(args) {
+    let mut ran = calls;
+    for done in 0..calls {
+        match T::unpack_args(&mut input) {
             Ok(one) => outcomes.push(catch_panic(|| T::call(one)), T::pack_output),
             Err(e) => {
                 // Where the next arguments start is unknown now: the rest fail too.
                 let failure = TaskFailure::Decode(e.codec_message());
-                for _ in ran..calls {
+                for _ in done..calls {
                     outcomes.push(Err(failure.clone()), T::pack_output);
                 }
-                ran = calls;
                 break;
             }
         }
-        ran += 1;
         if outcomes.written() >= max_bytes {
+            ran = done + 1;
             break;
         }
     }
+    *args = input;
     outcomes.finish();
     ran
 }
