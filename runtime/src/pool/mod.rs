@@ -133,7 +133,7 @@ enum Packing {
     AllAtOnce,
     /// Only a window ahead of the results, by a caller that waits for them anyway (`map`,
     /// `starmap`). The packed arguments in memory stay bounded however long the input, and later
-    /// chunks are packed into the buffers of finished ones, as CPython's task pipe paces its
+    /// chunks are packed into the buffers of started ones, as CPython's task pipe paces its
     /// feeder.
     Paced,
 }
