@@ -133,7 +133,7 @@ fn run_chunk(
         channel::finish_results(buf, header);
         out.ring.write(buf, out.bell);
         first += ran;
-        // A batch runs at least one call, so the chunk ends.
+        // Each batch runs at least one call, so the loop ends.
         if first >= count {
             return;
         }
