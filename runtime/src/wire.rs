@@ -57,14 +57,6 @@ pub fn take<T: DeserializeOwned>(input: &mut &[u8]) -> Result<T, Error> {
     Ok(value)
 }
 
-/// Makes room in `out` for `more` values of about `each` bytes: the arguments of one task encode
-/// to similar sizes, so a chunk's buffer grows once rather than by doubling, each step a fresh
-/// allocation, page faults and a copy. Only a hint: room too large to allocate (a huge first
-/// value) is not made, and the buffer grows as the values come.
-pub fn reserve_like(out: &mut Vec<u8>, each: usize, more: usize) {
-    let _ = out.try_reserve(each.saturating_mul(more));
-}
-
 /// Writes the outcomes of a batch of calls (a pool's chunk) compactly: the values of the calls
 /// that succeeded, one after another, behind a list of the calls that failed (usually empty), so
 /// a success costs no more than its value. Read back with [`OutcomeReader`].

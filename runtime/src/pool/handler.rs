@@ -182,8 +182,10 @@ impl Slot {
     /// the chunks before them still run.
     fn reclaim_started(&mut self, spare: &Spare) {
         let started = self.ring.started();
-        for held in self.held.iter_mut().take(self.written) {
-            if held.seq < started && held.job.args.capacity() > 0 {
+        // Held chunks go oldest first: only the front few (the one running) can have started.
+        let running = self.held.iter_mut().take(self.written);
+        for held in running.take_while(|held| held.seq < started) {
+            if held.job.args.capacity() > 0 {
                 spare.give(std::mem::take(&mut held.job.args));
             }
         }

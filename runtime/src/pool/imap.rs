@@ -35,8 +35,7 @@ impl<T: Task> Sink for Stream<T> {
         let mut values = VecDeque::with_capacity(part.count as usize);
         decode_outcomes::<T>(part.count, pid, outcome, |one| values.push_back(one));
         let mut arrived = lock(&self.arrived);
-        let before = arrived.partial.remove(&part.index);
-        let values = match before {
+        let values = match arrived.partial.remove(&part.index) {
             Some(mut before) => {
                 before.extend(values);
                 before

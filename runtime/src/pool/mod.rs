@@ -169,8 +169,7 @@ fn next_chunk<T: Task>(
         let Ok(out) = &mut bytes else { continue };
         match T::pack_args(&arg, out) {
             Err(e) => bytes = Err(e),
-            // Room for the rest at once, as far as the input tells how many follow.
-            Ok(()) if count == 1 => wire::reserve_like(out, out.len(), chunk.size_hint().0),
+            Ok(()) if count == 1 => reserve_like_first(out, chunk.size_hint().0),
             Ok(()) => {}
         }
     }
@@ -181,6 +180,15 @@ fn next_chunk<T: Task>(
         }
         bytes => Some((count, bytes)),
     }
+}
+
+/// Makes room in `out`, which holds one task's packed arguments, for `more` like them, as far as
+/// the input tells how many follow: the arguments of one task pack to similar sizes, so a chunk's
+/// buffer grows once rather than by doubling, each step a fresh allocation, page faults and a
+/// copy. Only a hint: room too large to allocate (a huge first item) is not made, and the buffer
+/// grows as the items come.
+fn reserve_like_first(out: &mut Vec<u8>, more: usize) {
+    let _ = out.try_reserve(out.len().saturating_mul(more));
 }
 
 /// Sends chunk `index` of a job (`count` calls of `task`, packed in `bytes`) to the pool, or

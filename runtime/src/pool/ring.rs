@@ -3,14 +3,13 @@
 //!
 //! A worker publishes each part of a chunk's results (at most about [`PART_BYTES`]) by copying it
 //! into its [`Ring`] and moving the published-position counter: no system call while the parent
-//! is awake. Only when the parent
-//! has announced that it is about to sleep does the worker ring the [`Bell`] (one byte into a
-//! pipe the parent polls, together with the workers' pidfds). A worker that finds no room for
-//! its results sleeps on a futex until the parent has freed some. The parent decodes a message
-//! where it lies in the ring (a [`Mirror`] keeps even a wrapping one in one piece), so a chunk's
-//! results are copied once, from the ring into the caller's values. The ring also holds the
-//! number of the chunk the worker has started, so that when a worker dies the parent knows
-//! exactly which chunks it held.
+//! is awake. Only when the parent has announced that it is about to sleep does the worker ring
+//! the [`Bell`] (one byte into a pipe the parent polls, together with the workers' pidfds). A
+//! worker that finds no room for its results sleeps on a futex until the parent has freed some.
+//! The parent decodes a message where it lies in the ring (a [`Mirror`] keeps even a wrapping one
+//! in one piece), so a chunk's results are copied once, from the ring into the caller's values.
+//! The ring also holds the number of the chunk the worker has started, so that when a worker
+//! dies the parent knows exactly which chunks it held.
 //!
 //! Both ends follow the single-producer, single-consumer discipline: only the worker writes data
 //! and `tail`, only the parent reads data and writes `head`. The ordering between a sleeper's
@@ -90,8 +89,8 @@ impl Ring {
     }
 
     /// Worker side: maps all of the ring's pages as the worker starts. The ring is the worker's
-    /// for life and its first 256 KiB of results pass through every page, so mapping them in
-    /// one call here, before any task, spares those results a page fault per page: on a virtual
+    /// for life and its first [`RING_BYTES`] of results pass through every page, so mapping them
+    /// in one call here, before any task, spares those results a page fault per page: on a virtual
     /// machine 4-6 µs each for shared memory, where the call costs less than the faults it
     /// replaces. The pool's start takes that much longer instead (about 0.3 ms for two workers).
     pub(crate) fn map_pages(&self) {

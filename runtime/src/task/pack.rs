@@ -118,20 +118,14 @@ impl<T: Pod> Layout<Vec<T>> for PlainVec {
     #[inline]
     fn take(self, input: &mut &[u8]) -> Result<Vec<T>, Error> {
         let len: u64 = Plain.take(input)?;
-        let size = std::mem::size_of::<T>();
+        let zero_sized = std::mem::size_of::<T>() == 0;
         let len = usize::try_from(len)
             .ok()
-            .filter(|&len| size > 0 || len <= MAX_ZERO_SIZED);
-        let bytes = len.and_then(|len| len.checked_mul(size));
-        let Some((bytes, rest)) = bytes.and_then(|bytes| input.split_at_checked(bytes)) else {
-            return Err(Error::Decode(format!(
-                "{} bytes left where a vector of {len:?} values of {size} bytes was expected",
-                input.len()
-            )));
-        };
-        *input = rest;
+            .filter(|&len| !zero_sized || len <= MAX_ZERO_SIZED)
+            .ok_or_else(|| Error::Decode(format!("a vector of {len} values is too long")))?;
+        // Checks that the bytes are there before it makes room for the values.
         let mut values = Vec::new();
-        Plain.take_many(&mut &bytes[..], len.unwrap_or(0), &mut values)?;
+        Plain.take_many(input, len, &mut values)?;
         Ok(values)
     }
 }
