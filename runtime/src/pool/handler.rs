@@ -12,6 +12,7 @@ use super::channel::{self, FrameBytes, ResultFrame, ToWorker};
 use super::result::{ChunkFailure, ChunkOutcome, Part, Sink};
 use super::ring::{Bell, Ring};
 use super::spare::Spare;
+use super::watch::watch;
 use super::worker::{self, WorkerConfig};
 use crate::error::Error;
 use crate::process::children::lock;
@@ -235,6 +236,7 @@ impl Slot {
             }
             n -= left;
             self.partial = 0;
+            self.ring.mark_posted(held.seq);
             self.written += 1;
         }
     }
@@ -598,7 +600,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
         if quick && done.is_empty() && !state.has_work() {
             let rings: Vec<Arc<Ring>> = state.slots.iter().map(|s| s.ring.clone()).collect();
             drop(state);
-            if spin_for_results(&rings) {
+            if watch_for_results(&rings) {
                 continue;
             }
             state = lock(&shared.state);
@@ -628,19 +630,12 @@ pub(crate) fn run(shared: Arc<Shared>) {
 /// How long the result thread watches the rings before it sleeps, when a quick worker holds
 /// chunks or has just answered: an answer due within microseconds then costs no wake-up on
 /// either side.
-const SPIN: Duration = Duration::from_micros(50);
+const RESULT_WATCH: Duration = Duration::from_micros(50);
 
-/// Watches the rings for up to [`SPIN`], without the state lock (callers need it to submit);
+/// Watches the rings for up to [`RESULT_WATCH`], without the state lock (callers need it to submit);
 /// returns whether results arrived.
-fn spin_for_results(rings: &[Arc<Ring>]) -> bool {
-    let until = Instant::now() + SPIN;
-    while Instant::now() < until {
-        if rings.iter().any(|ring| ring.has_data()) {
-            return true;
-        }
-        std::hint::spin_loop();
-    }
-    false
+fn watch_for_results(rings: &[Arc<Ring>]) -> bool {
+    watch(RESULT_WATCH, || rings.iter().any(|ring| ring.has_data()))
 }
 
 /// Sleeps until a descriptor of `fds` is ready or `timeout` passes. A failure reports nothing
@@ -734,5 +729,17 @@ mod tests {
         assert_eq!(pool.shared.spare.count(), 1);
         assert!(!long.ready(), "the first chunk still runs");
         assert_eq!((long.get().unwrap(), next.get().unwrap()), (300, 0));
+    }
+
+    #[test]
+    fn the_ring_says_which_chunks_are_in_the_task_socket() {
+        let pool = Pool::new(1).unwrap();
+        let ring = lock(&pool.shared.state).slots[0].ring.clone();
+        assert_eq!(pool.apply(task!(doze, 0)).unwrap(), 0);
+        assert!(!ring.is_posted_after(0), "only chunk 0 was written");
+        // A chunk for an idle worker is written as it is submitted.
+        assert_eq!(pool.apply(task!(doze, 1)).unwrap(), 1);
+        assert!(ring.is_posted_after(0), "chunk 1 was written");
+        assert!(!ring.is_posted_after(1), "no chunk 2 was submitted");
     }
 }

@@ -33,6 +33,7 @@ mod imap;
 mod result;
 mod ring;
 mod spare;
+mod watch;
 mod worker;
 
 pub use err::PoolError;

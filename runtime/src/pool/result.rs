@@ -8,6 +8,7 @@
 
 use super::channel::ResultFrame;
 use super::err::PoolError;
+use super::watch::watch;
 use crate::error::Error;
 use crate::process::children::lock;
 use crate::task::Task;
@@ -275,10 +276,7 @@ impl<R> AsyncResult<R> {
     ) -> (std::sync::MutexGuard<'_, CellState<R>>, bool) {
         // A quick task answers within microseconds: watching a little first spares the caller a
         // sleep and the result thread a wake-up call.
-        let watch_until = Instant::now() + WATCH;
-        while !self.cell.done.load(Ordering::Acquire) && Instant::now() < watch_until {
-            std::hint::spin_loop();
-        }
+        watch(WATCH, || self.cell.done.load(Ordering::Acquire));
         let mut state = lock(&self.cell.state);
         while state.success.is_none() {
             let now = Instant::now();

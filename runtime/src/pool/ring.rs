@@ -9,7 +9,9 @@
 //! The parent decodes a message where it lies in the ring (a [`Mirror`] keeps even a wrapping one
 //! in one piece), so a chunk's results are copied once, from the ring into the caller's values.
 //! The ring also holds the number of the chunk the worker has started, so that when a worker
-//! dies the parent knows exactly which chunks it held.
+//! dies the parent knows exactly which chunks it held, and the number of chunks the parent has
+//! written to the worker's task socket, which a worker that has just answered watches for its
+//! next chunk before it sleeps on the socket.
 //!
 //! Both ends follow the single-producer, single-consumer discipline: only the worker writes data
 //! and `tail`, only the parent reads data and writes `head`. The ordering between a sleeper's
@@ -52,6 +54,9 @@ struct Header {
     writer_waiting: AtomicU32,
     /// One more than the sequence number of the last chunk the worker started (0: none).
     started: AtomicU64,
+    /// One more than the sequence number of the last chunk whose frame the parent has written
+    /// in full to the worker's task socket (0: none).
+    posted: AtomicU64,
 }
 
 /// The worker-to-parent byte stream of one worker.
@@ -105,6 +110,16 @@ impl Ring {
     /// Parent side: how many chunks (by sequence number) the worker has started.
     pub(crate) fn started(&self) -> u64 {
         self.header().started.load(SeqCst)
+    }
+
+    /// Parent side: records that the frame of chunk `seq` is in the task socket.
+    pub(crate) fn mark_posted(&self, seq: u64) {
+        self.header().posted.store(seq + 1, SeqCst);
+    }
+
+    /// Worker side: whether the chunk after `seq` is in the task socket.
+    pub(crate) fn is_posted_after(&self, seq: u64) -> bool {
+        self.header().posted.load(SeqCst) > seq + 1
     }
 
     /// Worker side: appends `bytes` to the stream and rings `bell`. A message that fits in the
