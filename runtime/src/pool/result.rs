@@ -380,6 +380,10 @@ struct Parts<R> {
     touched: usize,
     /// Parts that arrived before their turn, by where they start.
     early: BTreeMap<(usize, u32), (Part, Vec<R>)>,
+    /// Emptied buffers of parts that were set aside, kept for the next early parts: with two
+    /// workers, every other chunk's parts arrive before their turn, and a fresh buffer costs a
+    /// page fault per page.
+    asides: Vec<Vec<R>>,
     first_error: Option<Error>,
     /// Chunks whose last part is in.
     delivered: usize,
@@ -390,6 +394,9 @@ struct Parts<R> {
     expected: Option<usize>,
     completed: bool,
 }
+
+/// The most emptied buffers of early parts a gather keeps for reuse.
+const KEPT_ASIDES: usize = 8;
 
 /// Pages of the result vector a waiting submitter touches per hold of the lock (about 50 µs
 /// where a page fault costs 3).
@@ -402,6 +409,7 @@ impl<R> Parts<R> {
             next: (0, 0),
             touched: 0,
             early: BTreeMap::new(),
+            asides: Vec::new(),
             first_error: None,
             delivered: 0,
             submitter_waits: false,
@@ -431,9 +439,21 @@ impl<R> Parts<R> {
 
     /// Moves the parts set aside whose turn has come onto the end of the values.
     fn catch_up(&mut self) {
-        while let Some((part, values)) = self.early.remove(&self.next) {
-            self.values.extend(values);
+        while let Some((part, mut values)) = self.early.remove(&self.next) {
+            self.values.append(&mut values);
+            if self.asides.len() < KEPT_ASIDES {
+                self.asides.push(values);
+            }
             self.next = part.next();
+        }
+    }
+
+    /// A buffer with room for `count` values, for a part that arrived before its turn: a kept
+    /// one if one is big enough.
+    fn take_aside(&mut self, count: usize) -> Vec<R> {
+        match self.asides.iter().position(|kept| kept.capacity() >= count) {
+            Some(found) => self.asides.swap_remove(found),
+            None => Vec::with_capacity(count),
         }
     }
 }
@@ -506,19 +526,18 @@ impl<T: Task, Out: Send> Sink for Gather<T, Out> {
         let mut parts = lock(&self.parts);
         self.delivering.store(false, Ordering::Relaxed);
         let in_turn = parts.next == (part.index, part.first);
-        let mut aside = Vec::new();
-        let values = if in_turn {
-            &mut parts.values
+        let mut values = if in_turn {
+            std::mem::take(&mut parts.values)
         } else {
-            aside.reserve(part.count as usize);
-            &mut aside
+            parts.take_aside(part.count as usize)
         };
-        let error = decode_values::<T>(part.count, pid, outcome, values).err();
+        let error = decode_values::<T>(part.count, pid, outcome, &mut values).err();
         if in_turn {
+            parts.values = values;
             parts.next = part.next();
             parts.catch_up();
         } else {
-            parts.early.insert((part.index, part.first), (part, aside));
+            parts.early.insert((part.index, part.first), (part, values));
         }
         if parts.first_error.is_none() {
             parts.first_error = error;
@@ -537,6 +556,30 @@ impl<T: Task, Out: Send> Sink for Gather<T, Out> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_emptied_aside_buffer_is_kept_for_the_next_early_part() {
+        let mut parts = Parts::<u64>::with_capacity(0);
+        let mut aside = parts.take_aside(100);
+        aside.extend(0..100);
+        let kept = aside.as_ptr();
+        parts.early.insert((0, 0), (Part::whole(0, 100), aside));
+        parts.catch_up();
+        assert_eq!(parts.values, (0..100).collect::<Vec<u64>>());
+        assert_eq!(parts.next, (1, 0));
+        let again = parts.take_aside(60);
+        assert!(again.is_empty());
+        assert_eq!(again.as_ptr(), kept, "the emptied buffer is reused");
+        parts.asides.push(again);
+        let bigger = parts.take_aside(101);
+        assert!(bigger.capacity() >= 101);
+        assert_ne!(
+            bigger.as_ptr(),
+            kept,
+            "too small a kept buffer is not taken"
+        );
+        assert_eq!(parts.asides.len(), 1);
+    }
 
     #[test]
     fn a_waiting_submitter_touches_the_free_room_a_few_pages_at_a_time_to_its_end() {
