@@ -632,8 +632,8 @@ pub(crate) fn run(shared: Arc<Shared>) {
 /// either side.
 const RESULT_WATCH: Duration = Duration::from_micros(50);
 
-/// Watches the rings for up to [`RESULT_WATCH`], without the state lock (callers need it to submit);
-/// returns whether results arrived.
+/// Watches the rings for up to [`RESULT_WATCH`], without the state lock (callers need it to
+/// submit); returns whether results arrived.
 fn watch_for_results(rings: &[Arc<Ring>]) -> bool {
     watch(RESULT_WATCH, || rings.iter().any(|ring| ring.has_data()))
 }

@@ -1,8 +1,9 @@
 //! Watching for something due within microseconds before sleeping on it. On a virtual machine a
 //! wake-up costs several microseconds, more than the task it waits for, and the pool's caller,
 //! result thread and workers wait on one another in turn. So each watches first, for a bounded
-//! time, and gives up its CPU at every look: the pool has up to three such threads on two CPUs,
-//! and a thread that only spins would hold a CPU that the thread it waits for needs.
+//! time, and gives up its CPU at every look: a pool can have more such threads than the machine
+//! has CPUs (a caller, the result thread and a worker on two), and a thread that only spins
+//! would hold a CPU that the thread it waits for needs.
 
 use std::time::{Duration, Instant};
 
