@@ -140,6 +140,8 @@ impl ReadBuf {
             self.end -= self.start;
             self.start = 0;
             if self.buf.len() < room {
+                self.buf.reserve_exact(room - self.buf.len());
+                crate::sys::prefault_fresh(self.buf.spare_capacity_mut());
                 self.buf.resize(room, 0);
             }
         }

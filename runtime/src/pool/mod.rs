@@ -189,7 +189,10 @@ fn next_chunk<T: Task>(
 /// copy. Only a hint: room too large to allocate (a huge first item) is not made, and the buffer
 /// grows as the items come.
 fn reserve_like_first(out: &mut Vec<u8>, more: usize) {
-    let _ = out.try_reserve(out.len().saturating_mul(more));
+    let before = out.capacity();
+    if out.try_reserve(out.len().saturating_mul(more)).is_ok() && out.capacity() > before {
+        crate::sys::prefault_fresh(out.spare_capacity_mut());
+    }
 }
 
 /// Sends chunk `index` of a job (`count` calls of `task`, packed in `bytes`) to the pool, or

@@ -56,19 +56,10 @@ impl Mirror {
     }
 
     /// Maps every page of the first view into this process now, for writing, in one system
-    /// call: the pages a writer would otherwise fault in one at a time. Only a hint: on a kernel
-    /// without `MADV_POPULATE_WRITE` (before Linux 5.14) the pages fault in as they are used.
+    /// call: the pages a writer would otherwise fault in one at a time (only a hint, as
+    /// [`crate::sys::populate_for_write`]).
     pub(crate) fn populate_first_view(&self) {
-        // SAFETY: the range is the first view, mapped shared and writable for the life of
-        // `self`; populating writes nothing a reader could see (the memfd's pages are zero or
-        // already hold their data) and changes no mapping.
-        unsafe {
-            libc::madvise(
-                self.ptr.as_ptr().cast(),
-                self.len,
-                libc::MADV_POPULATE_WRITE,
-            )
-        };
+        crate::sys::populate_for_write(self.ptr.as_ptr(), self.len);
     }
 }
 
