@@ -431,26 +431,27 @@ impl<R> Parts<R> {
     /// ready when a chunk's values are decoded into it; returns whether any was left to touch.
     fn touch_ahead(&mut self, pages: usize) -> bool {
         let size = std::mem::size_of::<R>();
-        let from = self.touched.saturating_sub(self.values.len());
-        if size == 0 || from >= self.values.capacity() - self.values.len() {
+        if size == 0 {
             return false;
         }
+        let from = self.touched.saturating_sub(self.values.len());
         let stride = (crate::sys::page_size() / size).max(1);
-        self.touch_free(from.saturating_add(pages.saturating_mul(stride)));
-        true
+        self.touch_free(from.saturating_add(pages.saturating_mul(stride)))
     }
 
     /// Maps in the pages of the values' free room up to its `to`th slot that are not touched yet,
-    /// in one system call rather than a page fault each.
-    fn touch_free(&mut self, to: usize) {
+    /// in one system call rather than a page fault each; returns whether any was left to touch.
+    fn touch_free(&mut self, to: usize) -> bool {
         let len = self.values.len();
         let from = self.touched.saturating_sub(len);
         let free = self.values.spare_capacity_mut();
         let to = to.min(free.len());
-        if from < to {
-            crate::sys::prefault(&mut free[from..to]);
-            self.touched = len + to;
+        if from >= to {
+            return false;
         }
+        crate::sys::prefault(&mut free[from..to]);
+        self.touched = len + to;
+        true
     }
 
     /// Moves the parts set aside whose turn has come onto the end of the values.
