@@ -34,10 +34,15 @@
 
 #![warn(missing_docs)]
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "multiproc supports Linux only for now (it is built on fork, futex, memfd and pidfd); \
+     see the README's platform section"
+);
+
 extern crate self as multiproc;
 
 pub mod connection;
-mod context;
 pub mod error;
 pub mod pool;
 pub mod process;
@@ -47,6 +52,7 @@ pub mod shm;
 pub mod sync;
 mod sys;
 pub mod task;
+mod util;
 pub mod wire;
 
 pub use connection::{wait, Connection, ConnectionError, Pipe, Waitable};

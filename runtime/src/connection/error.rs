@@ -1,5 +1,6 @@
 //! What can go wrong on a [`Connection`](super::Connection), one variant per cause.
 
+use crate::wire::frame::FrameError;
 use std::io;
 
 /// An error of a [`Connection`](super::Connection) operation.
@@ -64,6 +65,19 @@ pub enum ConnectionError {
     /// A system call failed.
     #[error("connection i/o failed: {0}")]
     Io(#[from] io::Error),
+}
+
+impl From<FrameError> for ConnectionError {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Eof => ConnectionError::Eof,
+            FrameError::Truncated { expected, received } => {
+                ConnectionError::Truncated { expected, received }
+            }
+            FrameError::TooLarge { len } => ConnectionError::TooLarge { len },
+            FrameError::Io(e) => ConnectionError::Io(e),
+        }
+    }
 }
 
 impl ConnectionError {

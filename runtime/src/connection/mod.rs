@@ -9,7 +9,6 @@
 //! is two one-way pipes, which measure faster than a socket pair for small messages on Linux.
 
 mod error;
-pub(crate) mod framing;
 mod transfer;
 mod wait;
 
@@ -18,14 +17,14 @@ pub use wait::{wait, Waitable};
 
 use crate::sys;
 use crate::wire;
-use framing::ReadBuf;
+use crate::wire::frame::{self, ReadBuf};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
 use std::fs::File;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The error of sending on the reading end of a one-way pipe.
 const WRONG_END_TO_SEND: ConnectionError = ConnectionError::WrongEnd {
@@ -125,7 +124,7 @@ impl<T> Connection<T> {
     /// Sends `bytes` as one message (Python's `send_bytes(buf)`); the peer receives it with
     /// [`recv_bytes`](Connection::recv_bytes). An empty message is a message.
     pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
-        Ok(framing::write_frame(self.writer()?, bytes)?)
+        Ok(frame::write_frame(self.writer()?, bytes)?)
     }
 
     /// Sends `size` bytes of `buf` from `offset` (all the rest if `size` is `None`) as one
@@ -187,7 +186,7 @@ impl<T> Connection<T> {
                 end: "writing",
             });
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(crate::util::deadline);
         Ok(wait::ready([self], deadline)?.contains(&0))
     }
 
@@ -204,7 +203,7 @@ impl<T: Serialize> Connection<T> {
         let writer = self.writer.as_ref().ok_or(WRONG_END_TO_SEND)?;
         self.out.clear();
         wire::encode_into(value, &mut self.out).map_err(ConnectionError::encode)?;
-        Ok(framing::write_frame(writer, &self.out)?)
+        Ok(frame::write_frame(writer, &self.out)?)
     }
 }
 

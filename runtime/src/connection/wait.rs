@@ -51,7 +51,7 @@ impl<W: Waitable + ?Sized> Waitable for &W {
 ///
 /// Mix kinds with trait objects: `wait(&[&conn as &dyn Waitable, &process], None)`.
 pub fn wait<W: Waitable>(objects: &[W], timeout: Option<Duration>) -> io::Result<Vec<usize>> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(crate::util::deadline);
     ready(objects, deadline)
 }
 

@@ -15,9 +15,9 @@ use super::spare::Spare;
 use super::watch::watch;
 use super::worker::{self, WorkerConfig};
 use crate::error::Error;
-use crate::process::children::lock;
 use crate::process::ProcessHandle;
 use crate::sys;
+use crate::util::lock;
 use crate::wire;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -641,7 +641,7 @@ fn watch_for_results(rings: &[Arc<Ring>]) -> bool {
 /// Sleeps until a descriptor of `fds` is ready or `timeout` passes. A failure reports nothing
 /// ready: the loop looks at everything again anyway.
 fn sleep(fds: &mut [libc::pollfd], timeout: Option<Duration>) {
-    if sys::poll_fds(fds, timeout.map(|t| Instant::now() + t)).is_err() {
+    if sys::poll_fds(fds, timeout.and_then(crate::util::deadline)).is_err() {
         fds.iter_mut().for_each(|fd| fd.revents = 0);
     }
 }
@@ -703,7 +703,7 @@ fn join_workers(slots: Vec<Slot>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::process::children::lock;
+    use crate::util::lock;
     use crate::{process_task, task, Pool};
     use std::time::{Duration, Instant};
 

@@ -191,7 +191,7 @@ fn next_chunk<T: Task>(
 fn reserve_like_first(out: &mut Vec<u8>, more: usize) {
     let before = out.capacity();
     if out.try_reserve(out.len().saturating_mul(more)).is_ok() && out.capacity() > before {
-        crate::sys::prefault_fresh(out.spare_capacity_mut());
+        crate::sys::mem::prefault_fresh(out.spare_capacity_mut());
     }
 }
 
@@ -554,7 +554,7 @@ impl Pool {
         if std::thread::current().id() == self.handler_id {
             return;
         }
-        let handler = crate::process::children::lock(&self.handler).take();
+        let handler = crate::util::lock(&self.handler).take();
         if let Some(handler) = handler {
             let _ = handler.join();
         }

@@ -10,8 +10,8 @@ use super::channel::ResultFrame;
 use super::err::PoolError;
 use super::watch::watch;
 use crate::error::Error;
-use crate::process::children::lock;
 use crate::task::Task;
+use crate::util::lock;
 use crate::wire;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -310,7 +310,7 @@ impl<R> AsyncResult<R> {
     /// the error is [`PoolError::Timeout`]; the task goes on, and a later call may succeed. The
     /// value is handed out once; a call after that is [`PoolError::Taken`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<R, Error> {
-        let (mut state, ready) = self.wait_until(Some(Instant::now() + timeout));
+        let (mut state, ready) = self.wait_until(crate::util::deadline(timeout));
         if !ready {
             return Err(PoolError::Timeout.into());
         }
@@ -324,7 +324,7 @@ impl<R> AsyncResult<R> {
 
     /// Waits at most `timeout` (Python's `wait(timeout)`); returns whether the result is ready.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_until(Some(Instant::now() + timeout)).1
+        self.wait_until(crate::util::deadline(timeout)).1
     }
 
     /// Whether the result is ready (Python's `ready()`).
@@ -408,7 +408,7 @@ impl<R> Parts<R> {
     fn with_capacity(values: usize) -> Self {
         let mut values = Vec::with_capacity(values);
         // Room already mapped in (memory the allocator had used) needs no touching.
-        let touched = if crate::sys::is_fresh(values.spare_capacity_mut()) {
+        let touched = if crate::sys::mem::is_fresh(values.spare_capacity_mut()) {
             0
         } else {
             values.capacity()
@@ -435,7 +435,7 @@ impl<R> Parts<R> {
             return false;
         }
         let from = self.touched.saturating_sub(self.values.len());
-        let stride = (crate::sys::page_size() / size).max(1);
+        let stride = (crate::sys::mem::page_size() / size).max(1);
         self.touch_free(from.saturating_add(pages.saturating_mul(stride)))
     }
 
@@ -449,7 +449,7 @@ impl<R> Parts<R> {
         if from >= to {
             return false;
         }
-        crate::sys::prefault(&mut free[from..to]);
+        crate::sys::mem::prefault(&mut free[from..to]);
         self.touched = len + to;
         true
     }
@@ -472,7 +472,7 @@ impl<R> Parts<R> {
             Some(found) => self.asides.swap_remove(found),
             None => {
                 let mut fresh = Vec::with_capacity(count);
-                crate::sys::prefault_fresh(fresh.spare_capacity_mut());
+                crate::sys::mem::prefault_fresh(fresh.spare_capacity_mut());
                 fresh
             }
         }
@@ -605,7 +605,7 @@ mod tests {
 
     #[test]
     fn a_waiting_submitter_touches_the_free_room_a_few_pages_at_a_time_to_its_end() {
-        let per_page = crate::sys::page_size() / 8;
+        let per_page = crate::sys::mem::page_size() / 8;
         let mut parts = Parts::<u64>::with_capacity(10 * per_page);
         // As for fresh memory, whatever the allocator gave.
         parts.touched = 0;

@@ -19,7 +19,7 @@
 //! wake-up is lost.
 
 use crate::shm::{Mirror, Segment, ShmError};
-use crate::sync::futex;
+use crate::sys::futex;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;

@@ -2,7 +2,7 @@
 //! are packed into the pages of its last one rather than into fresh memory, which costs a page
 //! fault per 4 KiB the first time it is written.
 
-use crate::process::children::lock;
+use crate::util::lock;
 use std::sync::Mutex;
 
 /// The most bytes of buffers kept.

@@ -9,11 +9,11 @@
 use super::channel::{self, ResultHeader, ToWorker};
 use super::ring::{Bell, Ring, PART_BYTES};
 use super::watch::watch;
-use crate::connection::framing::ReadBuf;
 use crate::error::Error;
 use crate::process::ProcessHandle;
 use crate::task::registry::{self, TaskEntry};
 use crate::wire;
+use crate::wire::frame::ReadBuf;
 use crate::Process;
 use std::fs::File;
 use std::os::fd::OwnedFd;

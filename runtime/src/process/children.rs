@@ -8,17 +8,12 @@
 //! hang-up signal set up in `context`.
 
 use crate::sys::{self, ExitStatus};
+use crate::util::lock;
 use crate::wire;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-/// Locks `mutex`, ignoring poisoning: nothing here panics while holding a lock, and a caller's
-/// panic elsewhere must not make children unreachable.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// The result pipe of a child, read as the child writes so that it never blocks on a full pipe.
 struct ResultPipe {

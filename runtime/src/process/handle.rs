@@ -104,8 +104,7 @@ impl<R: DeserializeOwned> ProcessHandle<R> {
     /// Waits at most `timeout` (Python's `join(timeout)`): `Ok(None)` if the process still runs
     /// then, otherwise what [`join`](ProcessHandle::join) returns. A zero timeout polls.
     pub fn join_timeout(&self, timeout: Duration) -> Result<Option<R>, Error> {
-        let deadline = Instant::now() + timeout;
-        match self.core.wait(Some(deadline))? {
+        match self.core.wait(crate::util::deadline(timeout))? {
             None => Ok(None),
             Some(status) => self.outcome(status).map(Some),
         }

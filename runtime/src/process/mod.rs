@@ -7,12 +7,12 @@
 
 pub(crate) mod children;
 pub(crate) mod current;
+mod fork;
 mod handle;
 
 pub use current::{cpu_count, current_process, parent_process, CurrentProcess, ParentProcess};
 pub use handle::{CloseError, ProcessHandle};
 
-use crate::context;
 use crate::error::Error;
 use crate::task::{Call, FnTarget, TakesArgs, Target, Task, TaskRef};
 use serde::de::DeserializeOwned;
@@ -108,7 +108,7 @@ impl<C: Target> Process<C> {
     /// [`Error::UnknownTask`] if the task's name is not registered exactly once;
     /// [`Error::Io`] if the system refuses a process or a pipe.
     pub fn start(self) -> Result<ProcessHandle<C::Output>, Error> {
-        context::start_fork(self.target, self.name, self.daemon).map(ProcessHandle::new)
+        fork::start_fork(self.target, self.name, self.daemon).map(ProcessHandle::new)
     }
 }
 
@@ -157,7 +157,7 @@ pub fn active_children() -> Vec<ActiveChild> {
 /// `std::process::exit`.
 pub fn exit(code: i32) -> ! {
     if current::is_child() {
-        context::exit_child(code)
+        fork::exit_child(code)
     } else {
         std::process::exit(code)
     }

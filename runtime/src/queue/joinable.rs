@@ -5,7 +5,7 @@ use super::err::TaskDoneError;
 use super::standard::Queue;
 use serde::{Deserialize, Serialize};
 use std::ops::Deref;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A [`Queue`] with [`task_done`](JoinableQueue::task_done) and [`join`](JoinableQueue::join)
 /// (Python's `multiprocessing.JoinableQueue`); every `Queue` method works on it.
@@ -48,7 +48,7 @@ impl<T> JoinableQueue<T> {
 
     /// Waits at most `timeout` for every item to be marked done; whether they all were.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
-        self.queue.ring().join(Instant::now().checked_add(timeout))
+        self.queue.ring().join(crate::util::deadline(timeout))
     }
 }
 

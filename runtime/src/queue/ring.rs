@@ -24,7 +24,8 @@
 //! makes the wake system call only when a sleeper has announced itself.
 
 use crate::shm::{Block, Shared, SharedState, ShmError};
-use crate::sync::{futex, owner, raw};
+use crate::sync::raw;
+use crate::sys::{futex, owner};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -70,7 +70,7 @@ impl Deadlines {
     }
 
     fn after(timeout: Duration) -> Deadlines {
-        let at = Instant::now().checked_add(timeout);
+        let at = crate::util::deadline(timeout);
         Deadlines { lock: at, wait: at }
     }
 }

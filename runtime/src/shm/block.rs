@@ -10,7 +10,7 @@
 
 use super::segment::{Segment, SegmentRef};
 use super::ShmError;
-use crate::sync::owner;
+use crate::sys::owner;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, AtomicU64};
@@ -224,5 +224,32 @@ mod tests {
     #[test]
     fn a_bad_alignment_is_an_error() {
         assert!(matches!(Block::new(8, 96), Err(ShmError::BadAlign(96))));
+    }
+
+    #[test]
+    fn a_forked_child_writes_a_block_the_parent_reads() {
+        let block = Block::new(64, 8).unwrap();
+        let child = {
+            let block = block.clone();
+            crate::Process::spawn(move || {
+                block.atomic_u64(0).unwrap().store(4242, Ordering::SeqCst)
+            })
+            .unwrap()
+        };
+        child.join().unwrap();
+        assert_eq!(block.atomic_u64(0).unwrap().load(Ordering::SeqCst), 4242);
+    }
+
+    #[test]
+    fn a_block_decoded_in_a_child_is_the_parents_memory() {
+        let block = Block::new(64, 8).unwrap();
+        let encoded = crate::wire::encode(&block).unwrap();
+        let child = crate::Process::spawn(move || {
+            let block: Block = crate::wire::decode(&encoded).unwrap();
+            block.atomic_u64(8).unwrap().fetch_add(5, Ordering::SeqCst);
+        })
+        .unwrap();
+        child.join().unwrap();
+        assert_eq!(block.atomic_u64(8).unwrap().load(Ordering::SeqCst), 5);
     }
 }

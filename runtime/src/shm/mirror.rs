@@ -22,7 +22,7 @@ unsafe impl Sync for Mirror {}
 impl Mirror {
     /// A new zero-filled mirrored segment of `len` bytes, a whole number of pages.
     pub(crate) fn create(len: usize) -> Result<Mirror, ShmError> {
-        if len == 0 || !len.is_multiple_of(crate::sys::page_size()) {
+        if len == 0 || !len.is_multiple_of(crate::sys::mem::page_size()) {
             return Err(ShmError::BadSize(len));
         }
         let fd = super::segment::memfd(c"multiproc-ring", len)?;
@@ -57,9 +57,9 @@ impl Mirror {
 
     /// Maps every page of the first view into this process now, for writing, in one system
     /// call: the pages a writer would otherwise fault in one at a time (only a hint, as
-    /// [`crate::sys::populate_for_write`]).
+    /// [`crate::sys::mem::populate_for_write`]).
     pub(crate) fn populate_first_view(&self) {
-        crate::sys::populate_for_write(self.ptr.as_ptr(), self.len);
+        crate::sys::mem::populate_for_write(self.ptr.as_ptr(), self.len);
     }
 }
 
@@ -97,7 +97,7 @@ mod tests {
 
     #[test]
     fn the_second_view_shows_the_first() {
-        let len = crate::sys::page_size() * 2;
+        let len = crate::sys::mem::page_size() * 2;
         let mirror = Mirror::create(len).unwrap();
         // SAFETY: both offsets lie inside the two views (2 * len bytes).
         unsafe {

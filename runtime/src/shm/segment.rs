@@ -174,8 +174,8 @@ pub struct SegmentRef {
 /// The segments this process has mapped, by inode, so that decoding reuses a mapping.
 type Table = HashMap<u64, Weak<Segment>>;
 
-static TABLE: crate::sync::fork_safe::ForkSafeLock<Option<Table>> =
-    crate::sync::fork_safe::ForkSafeLock::new(None);
+static TABLE: crate::sys::fork_safe::ForkSafeLock<Option<Table>> =
+    crate::sys::fork_safe::ForkSafeLock::new(None);
 
 fn lookup(ino: u64) -> Option<Arc<Segment>> {
     TABLE.with(|table| table.as_ref()?.get(&ino)?.upgrade())

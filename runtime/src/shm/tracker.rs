@@ -7,9 +7,9 @@
 //! other descriptor it inherited (so it holds no one's pipe open) and ignores SIGINT and
 //! SIGTERM, which a terminal sends to the whole process group, so that it outlives the creator.
 
-use crate::sync::fork_safe::ForkSafeLock;
-use crate::sync::owner;
 use crate::sys;
+use crate::sys::fork_safe::ForkSafeLock;
+use crate::sys::owner;
 use std::collections::HashSet;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};

@@ -7,8 +7,9 @@
 //! instead of deadlocking it).
 
 use super::raw::{self, Acquired};
-use super::{futex, owner, SyncError};
+use super::SyncError;
 use crate::shm::Shared;
+use crate::sys::{futex, owner};
 use crate::task::{registry, Task, TaskRef};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -100,12 +101,12 @@ impl Barrier {
 
     /// Waits for all parties, at most the default timeout; this party's index.
     pub fn wait(&self) -> Result<u32, SyncError> {
-        self.wait_until(super::deadline(self.timeout))
+        self.wait_until(self.timeout.and_then(crate::util::deadline))
     }
 
     /// Waits for all parties, at most `timeout` (Python's `wait(timeout)`).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<u32, SyncError> {
-        self.wait_until(super::deadline(Some(timeout)))
+        self.wait_until(crate::util::deadline(timeout))
     }
 
     /// Breaks the barrier: every waiter, and every later wait until `reset`, gets

@@ -1,9 +1,9 @@
 //! `Condition`: wait until notified, across processes (Python's `multiprocessing.Condition`).
 
-use super::futex;
 use super::raw::Acquired;
 use super::{Lock, RLock, SyncError};
 use crate::shm::Shared;
+use crate::sys::futex;
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -181,7 +181,7 @@ impl Condition {
     /// As [`wait`](Self::wait), at most `timeout`; whether it was woken rather than timed out
     /// (Python's `wait(timeout)`). The lock is held again either way.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, SyncError> {
-        self.wait_until(super::deadline(Some(timeout)))
+        self.wait_until(crate::util::deadline(timeout))
     }
 
     /// Waits until `predicate` holds, at most `timeout` (`None`: no limit); returns the last
@@ -191,7 +191,7 @@ impl Condition {
         mut predicate: impl FnMut() -> bool,
         timeout: Option<Duration>,
     ) -> Result<bool, SyncError> {
-        let deadline = super::deadline(timeout);
+        let deadline = timeout.and_then(crate::util::deadline);
         loop {
             if predicate() {
                 return Ok(true);

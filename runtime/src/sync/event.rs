@@ -1,7 +1,7 @@
 //! `Event`: a flag that processes wait on (Python's `multiprocessing.Event`).
 
-use super::futex;
 use crate::shm::Shared;
+use crate::sys::futex;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -65,7 +65,7 @@ impl Event {
 
     /// Waits at most `timeout`; whether the flag is set (Python's `wait(timeout)`).
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_until(super::deadline(Some(timeout)))
+        self.wait_until(crate::util::deadline(timeout))
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> bool {

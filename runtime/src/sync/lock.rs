@@ -1,8 +1,9 @@
 //! `Lock`: a non-recursive lock shared between processes (Python's `multiprocessing.Lock`).
 
 use super::raw::{self, Acquired};
-use super::{owner, LockResult, OwnerDied, SyncError, TryLockError, TryLockResult};
+use super::{LockResult, OwnerDied, SyncError, TryLockError, TryLockResult};
 use crate::shm::Shared;
+use crate::sys::owner;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
@@ -77,7 +78,7 @@ impl Lock {
     /// Acquires the lock, waiting at most `timeout` (Python's `acquire(timeout=..)`).
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<LockGuard<'_>> {
         guard_for(
-            self.acquire_until(super::deadline(Some(timeout))),
+            self.acquire_until(crate::util::deadline(timeout)),
             LockGuard { lock: self },
         )
     }
@@ -88,7 +89,7 @@ impl Lock {
     #[inline]
     pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool, SyncError> {
         let acquired = if block {
-            self.acquire_until(super::deadline(timeout))
+            self.acquire_until(timeout.and_then(crate::util::deadline))
         } else if raw::try_acquire(&self.word, owner::process()) {
             Acquired::Yes
         } else {

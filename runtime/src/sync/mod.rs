@@ -13,10 +13,7 @@
 mod barrier;
 mod condition;
 mod event;
-pub(crate) mod fork_safe;
-pub mod futex;
 mod lock;
-pub(crate) mod owner;
 pub(crate) mod raw;
 mod rlock;
 mod semaphore;
@@ -169,12 +166,3 @@ impl<G> From<TryLockError<G>> for crate::Error {
 pub type LockResult<G> = Result<G, OwnerDied<G>>;
 /// What `try_lock()` and `lock_timeout()` return.
 pub type TryLockResult<G> = Result<G, TryLockError<G>>;
-
-/// The deadline `timeout` from now (`None`: no limit).
-pub(crate) fn deadline(timeout: Option<std::time::Duration>) -> Option<std::time::Instant> {
-    timeout.map(|t| {
-        let now = std::time::Instant::now();
-        now.checked_add(t)
-            .unwrap_or(now + std::time::Duration::from_secs(u32::MAX.into()))
-    })
-}

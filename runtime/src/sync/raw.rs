@@ -6,8 +6,8 @@
 //! [`CHECK_EVERY`] to ask whether the holder still lives, and takes the lock over from a dead
 //! holder, reporting it.
 
-use super::futex;
-use super::owner;
+use crate::sys::futex;
+use crate::sys::owner;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 

@@ -2,8 +2,9 @@
 
 use super::lock::guard_for;
 use super::raw::{self, Acquired};
-use super::{owner, LockResult, OwnerDied, SyncError, TryLockError, TryLockResult};
+use super::{LockResult, OwnerDied, SyncError, TryLockError, TryLockResult};
 use crate::shm::{Block, Shared};
+use crate::sys::owner;
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -114,7 +115,7 @@ impl RLock {
     /// Acquires the lock, waiting at most `timeout`.
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<RLockGuard<'_>> {
         guard_for(
-            self.acquire_until(super::deadline(Some(timeout))),
+            self.acquire_until(crate::util::deadline(timeout)),
             RLockGuard {
                 lock: self,
                 not_send: PhantomData,
@@ -126,7 +127,7 @@ impl RLock {
     /// owner had died, returns [`SyncError::OwnerDied`] *with the lock held*.
     pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool, SyncError> {
         let deadline = if block {
-            super::deadline(timeout)
+            timeout.and_then(crate::util::deadline)
         } else {
             Some(Instant::now())
         };

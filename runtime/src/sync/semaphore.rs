@@ -1,8 +1,9 @@
 //! `Semaphore` and `BoundedSemaphore`: counters that block at zero, shared between processes
 //! (Python's `multiprocessing.Semaphore` and `BoundedSemaphore`).
 
-use super::{futex, SyncError};
+use super::SyncError;
 use crate::shm::Shared;
+use crate::sys::futex;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -68,14 +69,14 @@ impl Semaphore {
 
     /// Takes a unit, waiting at most `timeout` (Python's `acquire(timeout=..)`).
     pub fn lock_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
-        self.take(super::deadline(Some(timeout)))
+        self.take(crate::util::deadline(timeout))
             .then(|| SemaphoreGuard { semaphore: self })
     }
 
     /// Python's `acquire(block=True, timeout=None)`: whether a unit was taken.
     pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> bool {
         let deadline = if block {
-            super::deadline(timeout)
+            timeout.and_then(crate::util::deadline)
         } else {
             Some(Instant::now())
         };

@@ -182,4 +182,26 @@ mod tests {
         wake_low_half(&word, 1);
         assert!(sleeper.join().unwrap() < Duration::from_secs(5));
     }
+
+    #[test]
+    fn a_child_wakes_the_parent_sleeping_on_a_shared_futex() {
+        let block = crate::shm::Block::new(4, 4).unwrap();
+        let child = {
+            let block = block.clone();
+            crate::Process::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                let word = block.atomic_u32(0).unwrap();
+                word.store(1, Ordering::Release);
+                super::wake_all(word);
+            })
+            .unwrap()
+        };
+        let word = block.atomic_u32(0).unwrap();
+        let start = Instant::now();
+        while word.load(Ordering::Acquire) == 0 {
+            super::wait(word, 0, Some(start + Duration::from_secs(10)));
+        }
+        assert!(start.elapsed() < Duration::from_secs(5));
+        child.join().unwrap();
+    }
 }

@@ -4,10 +4,26 @@
 //! large frame straight into its own allocation; the writer sends header and payload with one
 //! `writev`, so a small message costs one system call and a large one is never copied.
 
-use super::error::ConnectionError;
-use crate::wire::HEADER_LEN;
+use super::HEADER_LEN;
 use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
+
+/// Why a frame could not be read; the connection layer says it in its own terms.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FrameError {
+    /// The stream ended between frames.
+    #[error("end of stream")]
+    Eof,
+    /// The stream ended inside a frame.
+    #[error("the stream ended after {received} of {expected} bytes")]
+    Truncated { expected: u64, received: u64 },
+    /// The header announces a frame this process cannot hold in memory.
+    #[error("cannot allocate {len} bytes for a frame")]
+    TooLarge { len: u64 },
+    /// A system call failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
 
 /// Bytes the reader asks for at a time; frames up to this size are assembled in the buffer.
 const CHUNK: usize = 64 * 1024;
@@ -26,7 +42,7 @@ impl Frame<'_> {
         }
     }
 
-    pub(super) fn into_vec(self) -> Vec<u8> {
+    pub(crate) fn into_vec(self) -> Vec<u8> {
         match self {
             Frame::Buffered(bytes) => bytes.to_vec(),
             Frame::Owned(bytes) => bytes,
@@ -55,7 +71,7 @@ impl ReadBuf {
     }
 
     /// Whether bytes are waiting in the buffer (then a poll of the descriptor is not needed).
-    pub(super) fn has_data(&self) -> bool {
+    pub(crate) fn has_data(&self) -> bool {
         self.end > self.start
     }
 
@@ -64,12 +80,12 @@ impl ReadBuf {
     }
 
     /// Reads the next frame, blocking until it has fully arrived.
-    pub(crate) fn next_frame(&mut self, file: &File) -> Result<Frame<'_>, ConnectionError> {
+    pub(crate) fn next_frame(&mut self, file: &File) -> Result<Frame<'_>, FrameError> {
         while self.buffered().len() < HEADER_LEN {
             if self.fill(file, HEADER_LEN)? == 0 {
                 return Err(match self.buffered().len() {
-                    0 => ConnectionError::Eof,
-                    got => ConnectionError::Truncated {
+                    0 => FrameError::Eof,
+                    got => FrameError::Truncated {
                         expected: HEADER_LEN as u64,
                         received: got as u64,
                     },
@@ -82,14 +98,14 @@ impl ReadBuf {
         let total = usize::try_from(len)
             .ok()
             .and_then(|len| len.checked_add(HEADER_LEN))
-            .ok_or(ConnectionError::TooLarge { len })?;
+            .ok_or(FrameError::TooLarge { len })?;
         if !self.in_place && total > CHUNK && self.buffered().len() < total {
             self.start += HEADER_LEN;
             return self.read_large(file, len).map(Frame::Owned);
         }
         while self.buffered().len() < total {
             if self.fill(file, total)? == 0 {
-                return Err(ConnectionError::Truncated {
+                return Err(FrameError::Truncated {
                     expected: len,
                     received: (self.buffered().len() - HEADER_LEN) as u64,
                 });
@@ -101,12 +117,12 @@ impl ReadBuf {
     }
 
     /// Reads a frame of `len` bytes whose start may be buffered into an allocation of its own.
-    fn read_large(&mut self, mut file: &File, len: u64) -> Result<Vec<u8>, ConnectionError> {
-        let size = usize::try_from(len).map_err(|_| ConnectionError::TooLarge { len })?;
+    fn read_large(&mut self, mut file: &File, len: u64) -> Result<Vec<u8>, FrameError> {
+        let size = usize::try_from(len).map_err(|_| FrameError::TooLarge { len })?;
         let mut payload = Vec::new();
         payload
             .try_reserve_exact(size)
-            .map_err(|_| ConnectionError::TooLarge { len })?;
+            .map_err(|_| FrameError::TooLarge { len })?;
         payload.extend_from_slice(self.buffered());
         self.start = self.end;
         let mut received = payload.len();
@@ -114,7 +130,7 @@ impl ReadBuf {
         while received < size {
             match file.read(&mut payload[received..]) {
                 Ok(0) => {
-                    return Err(ConnectionError::Truncated {
+                    return Err(FrameError::Truncated {
                         expected: len,
                         received: received as u64,
                     })
@@ -141,7 +157,7 @@ impl ReadBuf {
             self.start = 0;
             if self.buf.len() < room {
                 self.buf.reserve_exact(room - self.buf.len());
-                crate::sys::prefault_fresh(self.buf.spare_capacity_mut());
+                crate::sys::mem::prefault_fresh(self.buf.spare_capacity_mut());
                 self.buf.resize(room, 0);
             }
         }
@@ -159,7 +175,7 @@ impl ReadBuf {
 }
 
 /// Writes `header` then `payload` completely, with as few system calls as the pipe allows.
-pub(super) fn write_frame(mut file: &File, payload: &[u8]) -> io::Result<()> {
+pub(crate) fn write_frame(mut file: &File, payload: &[u8]) -> io::Result<()> {
     let header = (payload.len() as u64).to_le_bytes();
     let total = HEADER_LEN + payload.len();
     let mut written = 0;

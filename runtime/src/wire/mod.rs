@@ -4,6 +4,7 @@
 //! message larger than 4 GiB works wherever memory allows. Everything that crosses a process
 //! boundary (task arguments, results, queue items) goes through here.
 
+pub(crate) mod frame;
 use crate::error::{Error, TaskFailure};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

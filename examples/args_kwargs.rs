@@ -1,6 +1,0 @@
-#[path = "patterns/args_kwargs.rs"]
-mod pattern;
-
-fn main() -> multiproc::Result<()> {
-    pattern::run()
-}

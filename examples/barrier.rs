@@ -1,6 +1,0 @@
-#[path = "patterns/barrier.rs"]
-mod pattern;
-
-fn main() -> multiproc::Result<()> {
-    pattern::run()
-}

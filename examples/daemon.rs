@@ -1,6 +1,0 @@
-#[path = "patterns/daemon.rs"]
-mod pattern;
-
-fn main() -> multiproc::Result<()> {
-    pattern::run()
-}

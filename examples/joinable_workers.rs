@@ -1,6 +1,0 @@
-#[path = "patterns/joinable_workers.rs"]
-mod pattern;
-
-fn main() -> multiproc::Result<()> {
-    pattern::run()
-}

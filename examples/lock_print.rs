@@ -1,6 +1,0 @@
-#[path = "patterns/lock_print.rs"]
-mod pattern;
-
-fn main() -> multiproc::Result<()> {
-    pattern::run()
-}

@@ -1,6 +1,0 @@
-#[path = "patterns/pool_progress.rs"]
-mod pattern;
-
-fn main() -> multiproc::Result<()> {
-    pattern::run()
-}

@@ -1,6 +1,0 @@
-#[path = "patterns/sing_dance.rs"]
-mod pattern;
-
-fn main() -> multiproc::Result<()> {
-    pattern::run()
-}

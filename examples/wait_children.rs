@@ -1,6 +1,0 @@
-#[path = "patterns/wait_children.rs"]
-mod pattern;
-
-fn main() -> multiproc::Result<()> {
-    pattern::run()
-}
