@@ -12,8 +12,8 @@ use super::channel::{self, FrameBytes, ResultFrame, ToWorker};
 use super::result::{ChunkFailure, ChunkOutcome, Part, Sink};
 use super::ring::{Bell, Ring};
 use super::spare::Spare;
-use super::watch::watch;
 use super::worker::{self, WorkerConfig};
+use crate::sys::backoff::{watch, Patience};
 use crate::error::Error;
 use crate::process::ProcessHandle;
 use crate::sys;
@@ -627,15 +627,12 @@ pub(crate) fn run(shared: Arc<Shared>) {
     }
 }
 
-/// How long the result thread watches the rings before it sleeps, when a quick worker holds
-/// chunks or has just answered: an answer due within microseconds then costs no wake-up on
-/// either side.
-const RESULT_WATCH: Duration = Duration::from_micros(50);
 
-/// Watches the rings for up to [`RESULT_WATCH`], without the state lock (callers need it to
+/// Watches the rings (when a quick worker holds chunks or has just answered, an answer due
+/// within microseconds then costs no wake-up on either side), without the state lock (callers need it to
 /// submit); returns whether results arrived.
 fn watch_for_results(rings: &[Arc<Ring>]) -> bool {
-    watch(RESULT_WATCH, || rings.iter().any(|ring| ring.has_data()))
+    watch(Patience::POOL, None, || rings.iter().any(|ring| ring.has_data()))
 }
 
 /// Sleeps until a descriptor of `fds` is ready or `timeout` passes. A failure reports nothing

@@ -33,7 +33,6 @@ mod imap;
 mod result;
 mod ring;
 mod spare;
-mod watch;
 mod worker;
 
 pub use err::PoolError;

@@ -8,7 +8,7 @@
 
 use super::channel::ResultFrame;
 use super::err::PoolError;
-use super::watch::watch;
+use crate::sys::backoff::{watch, Patience};
 use crate::error::Error;
 use crate::task::Task;
 use crate::util::lock;
@@ -252,8 +252,6 @@ impl<R> Cell<R> {
     }
 }
 
-/// How long `get` and `wait` watch for the result before they sleep.
-const WATCH: Duration = Duration::from_micros(20);
 
 /// A result that will be ready later (Python's `AsyncResult`, and `MapResult` for `map_async`).
 ///
@@ -275,7 +273,7 @@ impl<R> AsyncResult<R> {
     ) -> (std::sync::MutexGuard<'_, CellState<R>>, bool) {
         // A quick task answers within microseconds: watching a little first spares the caller a
         // sleep and the result thread a wake-up call.
-        watch(WATCH, || self.cell.done.load(Ordering::Acquire));
+        watch(Patience::CALLER, None, || self.cell.done.load(Ordering::Acquire));
         let mut state = lock(&self.cell.state);
         while state.success.is_none() {
             let now = Instant::now();

@@ -8,7 +8,7 @@
 
 use super::channel::{self, ResultHeader, ToWorker};
 use super::ring::{Bell, Ring, PART_BYTES};
-use super::watch::watch;
+use crate::sys::backoff::{watch, Patience};
 use crate::error::Error;
 use crate::process::ProcessHandle;
 use crate::task::registry::{self, TaskEntry};
@@ -18,11 +18,8 @@ use crate::Process;
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How long a worker that has published a chunk's results watches for its next chunk before
-/// it sleeps on its task socket.
-const NEXT_WATCH: Duration = Duration::from_micros(50);
 
 /// A task call already encoded: what a worker runs once as it starts (Python's `initializer`
 /// and `initargs`).
@@ -104,7 +101,7 @@ fn run(config: WorkerConfig, tasks: OwnedFd, ring: &Ring) {
         }
         // A caller that runs one task at a time sends the next as soon as it has this one's
         // result: watching for it spares this worker a sleep and the caller a wake-up call.
-        watch(NEXT_WATCH, || ring.is_posted_after(seq));
+        watch(Patience::POOL, None, || ring.is_posted_after(seq));
     }
 }
 

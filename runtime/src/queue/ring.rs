@@ -23,6 +23,7 @@
 //! every put), a putter without room on the low half of `head`, a joiner on `done`; each side
 //! makes the wake system call only when a sleeper has announced itself.
 
+use crate::sys::backoff::{watch, Patience};
 use crate::shm::{Block, Shared, SharedState, ShmError};
 use crate::sync::raw;
 use crate::sys::{futex, owner};
@@ -46,11 +47,6 @@ const HOT_BYTES: usize = 16 << 20;
 const ESCAPE_AFTER: Duration = Duration::from_millis(1);
 /// Bytes of a frame header (and of a skip marker).
 const HEADER: usize = 8;
-/// How long a waiter watches the other side before it sleeps: a put or get on the other
-/// side is usually a fraction of this away, and a sleep costs the other side a wake-up call.
-const SPIN_FOR: Duration = Duration::from_micros(50);
-/// CPU pauses between two looks at the other side's word while spinning.
-const PAUSES_PER_LOOK: u32 = 32;
 
 /// The words of a ring, in shared memory, on cache lines by who writes and who reads them: the
 /// putters' own words, the words putters publish to getters, the getters' own, the words getters
@@ -451,22 +447,10 @@ fn wait_for_change(
     waiting: &AtomicU32,
     deadline: Option<Instant>,
 ) -> bool {
-    let spin_until = Instant::now() + SPIN_FOR;
-    let spin_until = deadline.map_or(spin_until, |d| d.min(spin_until));
-    // Look at the word only now and then: each look takes its cache line away from the other
-    // side, and by looking less often a getter finds several items at once.
-    loop {
-        for _ in 0..16 {
-            for _ in 0..PAUSES_PER_LOOK {
-                std::hint::spin_loop();
-            }
-            if word.load(Ordering::Relaxed) != seen {
-                return true;
-            }
-        }
-        if Instant::now() >= spin_until {
-            break;
-        }
+    // A put or get on the other side is usually a fraction of the watch away, and a sleep
+    // costs the other side a wake-up call.
+    if watch(Patience::QUEUE, deadline, || word.load(Ordering::Relaxed) != seen) {
+        return true;
     }
     waiting.fetch_add(1, Ordering::SeqCst);
     let result = if word.load(Ordering::SeqCst) != seen {

@@ -2,12 +2,12 @@
 //! (see [`owner`]), 0 when free, with a waiters bit in the low half, which is the futex.
 //!
 //! Uncontended, acquiring is one compare-and-swap and releasing one swap. A contended acquirer
-//! spins briefly, then sets the waiters bit and sleeps on the futex; it wakes at least every
+//! spins briefly ([`Patience::LOCK`]), then sets the waiters bit and sleeps on the futex; it wakes at least every
 //! [`CHECK_EVERY`] to ask whether the holder still lives, and takes the lock over from a dead
 //! holder, reporting it.
 
-use crate::sys::futex;
-use crate::sys::owner;
+use crate::sys::backoff::{watch, Patience};
+use crate::sys::{futex, owner};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 const WAITERS: u64 = 1 << 31;
 /// How often a sleeping acquirer checks that the holder is alive.
 const CHECK_EVERY: Duration = Duration::from_millis(100);
-/// Spins before sleeping: a lock held for a few instructions is often free again by then.
-const SPINS: u32 = 64;
 
 /// How an acquire ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,11 +46,11 @@ pub(crate) fn acquire(word: &AtomicU64, me: u64, deadline: Option<Instant>) -> A
 
 #[cold]
 fn acquire_slow(word: &AtomicU64, me: u64, deadline: Option<Instant>) -> Acquired {
-    for _ in 0..SPINS {
-        std::hint::spin_loop();
-        if word.load(Ordering::Relaxed) == 0 && try_acquire(word, me) {
-            return Acquired::Yes;
-        }
+    // A lock held for a few instructions is often free again after a short spin.
+    if watch(Patience::LOCK, None, || {
+        word.load(Ordering::Relaxed) == 0 && try_acquire(word, me)
+    }) {
+        return Acquired::Yes;
     }
     loop {
         let held = word.load(Ordering::Relaxed);

@@ -7,6 +7,7 @@
 //! half-updated value rather than reading it. It suits small process-local tables (the segment
 //! table), whose loss only costs work again.
 
+use super::backoff::{Backoff, Patience};
 use super::owner;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -28,9 +29,11 @@ impl<T: Default> ForkSafeLock<T> {
         }
     }
 
-    /// Runs `f` on the value under the lock. `f` must be short: waiters spin.
+    /// Runs `f` on the value under the lock. `f` must be short: waiters spin, then yield, and
+    /// never park (a release wakes nobody, so that it costs one store).
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         let me = owner::pid();
+        let mut backoff = Backoff::new(Patience::LOCK);
         loop {
             match self
                 .holder
@@ -50,7 +53,11 @@ impl<T: Default> ForkSafeLock<T> {
                         break;
                     }
                 }
-                Err(_) => std::thread::yield_now(),
+                Err(_) => {
+                    if !backoff.snooze() {
+                        std::thread::yield_now();
+                    }
+                }
             }
         }
         // SAFETY: we hold the lock, so no other reference to the value exists until we release.

@@ -15,8 +15,7 @@
 //! forked child by a `pthread_atfork` handler, so the fast paths of the locks read memory only.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 /// The bits of an owner id that hold the pid or thread id (Linux ids are below 2^22).
 pub(crate) const ID_MASK: u64 = 0x3fff_ffff;
@@ -39,9 +38,10 @@ pub(crate) fn pid() -> u32 {
 
 #[cold]
 fn learn_pid() -> u32 {
-    watch_fork();
     let pid = std::process::id();
-    PID.store(pid, Ordering::Relaxed);
+    if watch_fork() {
+        PID.store(pid, Ordering::Relaxed);
+    }
     pid
 }
 
@@ -57,7 +57,9 @@ pub(crate) fn process() -> u64 {
 #[cold]
 fn learn_process() -> u64 {
     let id = owner_id(pid(), "/proc/self/stat");
-    PROCESS.store(id, Ordering::Relaxed);
+    if watch_fork() {
+        PROCESS.store(id, Ordering::Relaxed);
+    }
     id
 }
 
@@ -72,11 +74,12 @@ pub(crate) fn thread() -> u64 {
 
 #[cold]
 fn learn_thread(cached: &Cell<u64>) -> u64 {
-    watch_fork();
     // SAFETY: gettid has no preconditions and cannot fail.
     let tid = unsafe { libc::gettid() } as u32;
     let id = owner_id(tid, "/proc/thread-self/stat");
-    cached.set(id);
+    if watch_fork() {
+        cached.set(id);
+    }
     id
 }
 
@@ -118,19 +121,33 @@ fn parse_stat(stat: &str) -> Option<(char, u32)> {
     Some((state, start as u32))
 }
 
-/// Registers, once, the fork handler that makes a child recompute its ids.
-fn watch_fork() {
-    static ONCE: Once = Once::new();
+/// Whether the fork handler that makes a child forget the cached ids is registered: 0 not yet,
+/// 1 while a thread registers it, 2 once it is.
+static FORK_WATCH: AtomicU8 = AtomicU8::new(0);
+
+/// Registers the fork handler if no thread has begun to, and says whether ids may be cached
+/// now: only once the handler is in place, or a child forked in between would keep its
+/// parent's ids. It never waits for the registering thread (a `Once` would): a child forked
+/// while that thread registers would wait for it for ever, since that thread does not exist in
+/// the child. Until registration is over, ids are computed anew at each call.
+fn watch_fork() -> bool {
     extern "C" fn forget_ids() {
         PID.store(0, Ordering::Relaxed);
         PROCESS.store(0, Ordering::Relaxed);
         let _ = THREAD.try_with(|cached| cached.set(0));
+        // This handler runs, so it is registered, in the child as in its parent.
+        FORK_WATCH.store(2, Ordering::Relaxed);
     }
-    ONCE.call_once(|| {
-        // SAFETY: registers a handler that only stores to atomics and a thread-local cell, which
-        // is safe in the child of a fork.
-        unsafe { libc::pthread_atfork(None, None, Some(forget_ids)) };
-    });
+    match FORK_WATCH.compare_exchange(0, 1, Ordering::Acquire, Ordering::Acquire) {
+        Ok(_) => {
+            // SAFETY: registers a handler that only stores to atomics and a thread-local cell,
+            // which is safe in the child of a fork.
+            unsafe { libc::pthread_atfork(None, None, Some(forget_ids)) };
+            FORK_WATCH.store(2, Ordering::Release);
+            true
+        }
+        Err(state) => state == 2,
+    }
 }
 
 #[cfg(test)]
@@ -145,6 +162,20 @@ mod tests {
         let other = std::thread::spawn(thread).join().unwrap();
         assert_ne!(other, thread());
         assert!(is_dead(other), "a thread that ended is dead");
+    }
+
+    #[test]
+    fn a_child_forked_while_the_fork_handler_is_being_registered_does_not_wait() {
+        // As if another thread were registering the handler at the moment of the fork.
+        FORK_WATCH.store(1, Ordering::SeqCst);
+        PID.store(0, Ordering::SeqCst);
+        let child = crate::Process::spawn(pid).unwrap();
+        let child_pid = child.join().unwrap();
+        assert_eq!(child_pid, child.pid() as u32);
+        assert_eq!(pid(), std::process::id(), "uncached, still right");
+        FORK_WATCH.store(0, Ordering::SeqCst);
+        assert!(watch_fork());
+        assert_eq!(pid(), std::process::id());
     }
 
     #[test]
