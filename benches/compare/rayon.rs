@@ -57,16 +57,20 @@ fn job(scale: f64) -> Vec<[u64; 2]> {
         .collect()
 }
 
-/// A pool of two workers, warmed up, and a rayon pool of two threads. The process pool is made
-/// first, so its workers are forked before rayon starts any thread.
+/// rayon's thread pool of two threads, as many as the process pool has workers.
+fn rayon2() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("rayon pool")
+}
+
+/// A pool of two workers, warmed up, and rayon's two threads. The process pool is made first,
+/// so its workers are forked before rayon starts any thread.
 fn pools() -> (Pool, rayon::ThreadPool) {
     let pool = Pool::new(2).expect("pool");
     pool.map(task!(square), 0..1000).expect("warm-up");
-    let threads = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .expect("rayon pool");
-    (pool, threads)
+    (pool, rayon2())
 }
 
 fn serial(ranges: &[[u64; 2]]) -> Vec<u64> {
@@ -142,7 +146,7 @@ fn cpu_ratio(scale: f64) -> f64 {
 /// Tasks per second of rayon's `par_iter().map().collect()` of `n` squares, median of 21.
 fn tiny_rayon(scale: f64) -> f64 {
     let n = scaled(200_000.0, scale);
-    let (_pool, threads) = pools();
+    let threads = rayon2();
     let rates = (0..21)
         .map(|_| n as f64 / tiny_rayon_once(&threads, n))
         .collect();
