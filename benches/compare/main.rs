@@ -12,12 +12,19 @@ mod harness;
 mod pool;
 mod process;
 mod queue;
+mod rayon;
 mod sync;
 
 fn main() {
-    let rows: Vec<harness::Row> = [process::rows(), pool::rows(), sync::rows(), queue::rows()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let rows: Vec<harness::Row> = [
+        process::rows(),
+        pool::rows(),
+        sync::rows(),
+        queue::rows(),
+        rayon::rows(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     harness::run(rows);
 }
