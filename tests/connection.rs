@@ -1,6 +1,8 @@
 //! Pipes across real processes: typed and raw messages, boundaries, large messages, EOF, wrong
 //! ends, short buffers, poll timeouts, `wait`, and ends passed to children.
 
+mod common;
+
 use multiproc::prelude::*;
 use multiproc::{ConnectionError, Waitable};
 use std::time::{Duration, Instant};
@@ -184,16 +186,15 @@ fn an_unencodable_value_fails_at_send_and_the_pipe_stays_usable() -> multiproc::
 #[test]
 fn a_message_of_another_type_is_a_decode_error() -> multiproc::Result<()> {
     let (mut a, b) = Pipe::<()>::duplex()?;
-    let mut b: Connection<String> = reencode(b)?;
+    let mut b: Connection<String> = reencode(b);
     a.send_bytes(&[0xff, 0xff])?;
     assert!(matches!(b.recv(), Err(ConnectionError::Decode(_))));
     Ok(())
 }
 
 /// The same end, typed differently, through its serialised form.
-fn reencode<T>(conn: Connection<()>) -> multiproc::Result<Connection<T>> {
-    let bytes = multiproc::wire::encode(&conn)?;
-    multiproc::wire::decode(&bytes)
+fn reencode<T>(conn: Connection<()>) -> Connection<T> {
+    common::decode(&common::encode(&conn)).unwrap()
 }
 
 #[test]
@@ -281,11 +282,10 @@ fn wait_mixes_connections_and_process_sentinels() -> multiproc::Result<()> {
 #[test]
 fn a_serialised_end_is_taken_by_another_process() -> multiproc::Result<()> {
     let (mut reader, writer) = Pipe::<String>::simplex()?;
-    let bytes = multiproc::wire::encode(&writer)?;
+    let bytes = common::encode(&writer);
     // The child decodes the end from the parent's descriptor table, not from its own copy.
     let child = Process::spawn(move || -> Result<(), String> {
-        let mut writer: Connection<String> =
-            multiproc::wire::decode(&bytes).map_err(|e| e.to_string())?;
+        let mut writer: Connection<String> = common::decode(&bytes)?;
         writer
             .send(&"through pidfd_getfd".to_string())
             .map_err(|e| e.to_string())
@@ -300,10 +300,10 @@ fn a_serialised_end_is_taken_by_another_process() -> multiproc::Result<()> {
 #[test]
 fn a_stale_serialised_end_is_an_error_not_another_file() -> multiproc::Result<()> {
     let (reader, writer) = Pipe::<u8>::simplex()?;
-    let bytes = multiproc::wire::encode(&writer)?;
+    let bytes = common::encode(&writer);
     drop((reader, writer));
     let _other = Pipe::<u8>::simplex()?;
-    let result: multiproc::Result<Connection<u8>> = multiproc::wire::decode(&bytes);
+    let result: Result<Connection<u8>, String> = common::decode(&bytes);
     assert!(result.is_err());
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! parent joining first, processes killed while putting and getting, bounds and timeouts,
 //! close, task_done and join, and handles passed as task arguments.
 
+mod common;
+
 use multiproc::prelude::*;
 use multiproc::queue::{
     GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError, TryPutError,
@@ -245,9 +247,9 @@ fn close_makes_put_and_get_errors_for_this_process() -> multiproc::Result<()> {
     assert!(matches!(clone.put(2), Err(PutError::Closed(2))));
     assert_eq!(q.get(), Err(GetError::Closed));
     // A handle that travelled to another process starts open; the item is still there.
-    let bytes = multiproc::wire::encode(&q)?;
+    let bytes = common::encode(&q);
     let child = Process::spawn(move || -> Result<u8, String> {
-        let q: Queue<u8> = multiproc::wire::decode(&bytes).map_err(|e| e.to_string())?;
+        let q: Queue<u8> = common::decode(&bytes)?;
         q.get().map_err(|e| e.to_string())
     })?;
     assert_eq!(child.join()?, Ok(1));

@@ -101,10 +101,10 @@ fn a_lock_held_by_a_killed_process_goes_to_the_next_acquirer_with_an_error() {
 #[test]
 fn a_lock_decoded_in_a_child_is_the_same_lock() {
     let lock = Lock::new().unwrap();
-    let encoded = multiproc::wire::encode(&lock).unwrap();
+    let encoded = common::encode(&lock);
     let _held = lock.lock().unwrap();
     let child = Process::spawn(move || {
-        let lock: Lock = multiproc::wire::decode(&encoded).unwrap();
+        let lock: Lock = common::decode(&encoded).unwrap();
         let held = lock.try_lock().is_err();
         held
     })

@@ -85,8 +85,13 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::task::bind::{NotGiven, OrDefault, PositionalArg, Set, Unset};
-    pub use crate::task::pack;
-    pub use crate::task::{Call, OneArg, TakesArgs, Target, Task, TaskEntry, TaskRef};
+    pub use crate::task::registry::TaskEntry;
+    pub use crate::task::{Call, OneArg, TakesArgs, Target, Task, TaskRef};
+
+    /// How a task's values are laid out in a pool's chunks, picked at compile time.
+    pub mod pack {
+        pub use crate::task::pack::*;
+    }
     pub use crate::Error;
     pub use inventory;
     pub use serde;

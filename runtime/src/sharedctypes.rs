@@ -1,7 +1,7 @@
 //! Typed shared memory (Python's `multiprocessing.sharedctypes`): [`Value`] and [`Array`] of
 //! plain-old-data, guarded by a lock, and their raw forms [`RawValue`] and [`RawArray`].
 //!
-//! The data lives in a shared block ([`shm::Block`](crate::shm::Block)): a forked child sees
+//! The data lives in a shared block (a piece of a memfd mapped `MAP_SHARED`): a forked child sees
 //! the parent's writes and the parent sees the child's, which an ordinary variable does not do.
 //! `T` must be [`bytemuck::Pod`] (integers, floats, arrays and `#[repr(C)]` structs of them), so
 //! that any bytes another process writes are a valid `T`. The raw forms read and write without a

@@ -34,3 +34,14 @@ pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A handle's serialised form, as a user sends it to another process in any serde format (JSON
+/// here: handles do not depend on the crate's own codec).
+pub fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("a handle serialises")
+}
+
+/// A handle back from [`encode`]'s bytes, or the error's text.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}

@@ -13,10 +13,10 @@ use super::result::{ChunkFailure, ChunkOutcome, Part, Sink};
 use super::ring::{Bell, Ring};
 use super::spare::Spare;
 use super::worker::{self, WorkerConfig};
-use crate::sys::backoff::{watch, Patience};
 use crate::error::Error;
 use crate::process::ProcessHandle;
 use crate::sys;
+use crate::sys::backoff::{watch, Patience};
 use crate::util::lock;
 use crate::wire;
 use std::collections::VecDeque;
@@ -627,12 +627,13 @@ pub(crate) fn run(shared: Arc<Shared>) {
     }
 }
 
-
 /// Watches the rings (when a quick worker holds chunks or has just answered, an answer due
 /// within microseconds then costs no wake-up on either side), without the state lock (callers need it to
 /// submit); returns whether results arrived.
 fn watch_for_results(rings: &[Arc<Ring>]) -> bool {
-    watch(Patience::POOL, None, || rings.iter().any(|ring| ring.has_data()))
+    watch(Patience::POOL, None, || {
+        rings.iter().any(|ring| ring.has_data())
+    })
 }
 
 /// Sleeps until a descriptor of `fds` is ready or `timeout` passes. A failure reports nothing

@@ -8,8 +8,8 @@
 
 use super::channel::ResultFrame;
 use super::err::PoolError;
-use crate::sys::backoff::{watch, Patience};
 use crate::error::Error;
+use crate::sys::backoff::{watch, Patience};
 use crate::task::Task;
 use crate::util::lock;
 use crate::wire;
@@ -252,7 +252,6 @@ impl<R> Cell<R> {
     }
 }
 
-
 /// A result that will be ready later (Python's `AsyncResult`, and `MapResult` for `map_async`).
 ///
 /// The task keeps running whatever the caller does with this handle; dropping it only means
@@ -273,7 +272,9 @@ impl<R> AsyncResult<R> {
     ) -> (std::sync::MutexGuard<'_, CellState<R>>, bool) {
         // A quick task answers within microseconds: watching a little first spares the caller a
         // sleep and the result thread a wake-up call.
-        watch(Patience::CALLER, None, || self.cell.done.load(Ordering::Acquire));
+        watch(Patience::CALLER, None, || {
+            self.cell.done.load(Ordering::Acquire)
+        });
         let mut state = lock(&self.cell.state);
         while state.success.is_none() {
             let now = Instant::now();

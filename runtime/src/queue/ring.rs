@@ -23,9 +23,9 @@
 //! every put), a putter without room on the low half of `head`, a joiner on `done`; each side
 //! makes the wake system call only when a sleeper has announced itself.
 
-use crate::sys::backoff::{watch, Patience};
 use crate::shm::{Block, Shared, SharedState, ShmError};
 use crate::sync::raw;
+use crate::sys::backoff::{watch, Patience};
 use crate::sys::{futex, owner};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -163,12 +163,19 @@ impl Ring {
         if raw::acquire(&state.put_lock, owner::process(), lock_deadline) == raw::Acquired::No {
             return Err(PushError::Full);
         }
-        let result = self.push_locked(fill, need, deadline);
+        // SAFETY: this thread holds the put lock until the release below.
+        let result = unsafe { self.push_locked(fill, need, deadline) };
         raw::release(&state.put_lock);
         result
     }
 
-    fn push_locked<E>(
+    /// Puts the frame once there is room (see [`push`](Ring::push)).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the put lock, so that no other putter in any process writes the free
+    /// space at the same time.
+    unsafe fn push_locked<E>(
         &self,
         fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
         need: usize,
@@ -201,7 +208,9 @@ impl Ring {
             let at = room.then(|| self.place(&view)).flatten();
             let hot = at.is_some_and(|at| at != tail || at + need <= HOT_BYTES);
             if let Some(at) = at.filter(|_| hot || fresh) {
-                return Ok(self.commit(fill, puts, &view, at));
+                // SAFETY: the caller holds the put lock (this function's contract), and `place`
+                // chose `at` for the frame.
+                return Ok(unsafe { self.commit(fill, puts, &view, at) });
             }
             if !fresh {
                 fresh = true;
@@ -225,7 +234,13 @@ impl Ring {
 
     /// Fills the frame, writes its header (and a skip marker, for a place other than `tail`)
     /// and publishes it; if `fill` fails, publishes nothing.
-    fn commit<E>(
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the put lock, so that no other putter in any process writes the free
+    /// space at the same time.
+    /// And `at` is a place that [`place`](Ring::place) returned for `view`.
+    unsafe fn commit<E>(
         &self,
         fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
         puts: u32,
@@ -234,7 +249,9 @@ impl Ring {
     ) -> Result<(), E> {
         let state = &*self.state;
         let len = view.need - HEADER;
-        fill(self.free_space(at + HEADER, len))?;
+        // SAFETY: the put lock is held (our contract), and the frame at `at`, `place`'s choice,
+        // lies in free space inside the block.
+        fill(unsafe { self.free_space(at + HEADER, len) })?;
         if at != view.tail {
             let wrap = if at == 0 {
                 view.tail as u64
@@ -242,9 +259,11 @@ impl Ring {
                 ESCAPED | view.wrapped_at
             };
             state.wrapped_at.store(wrap, Ordering::Relaxed);
-            self.write(view.tail, &(SKIP | at as u64).to_le_bytes());
+            // SAFETY: as above; `place` left room for a marker at `tail`.
+            unsafe { self.write(view.tail, &(SKIP | at as u64).to_le_bytes()) };
         }
-        self.write(at, &(len as u64).to_le_bytes());
+        // SAFETY: as above: the header of the frame at `at`.
+        unsafe { self.write(at, &(len as u64).to_le_bytes()) };
         state
             .tail
             .store(pack(puts.wrapping_add(1), at + view.need), Ordering::SeqCst);
@@ -287,19 +306,33 @@ impl Ring {
     }
 
     /// Copies `bytes` into the data block at `offset`.
-    fn write(&self, offset: usize, bytes: &[u8]) {
-        self.free_space(offset, bytes.len()).copy_from_slice(bytes);
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the put lock, so that no other putter in any process writes the free
+    /// space at the same time.
+    /// And `offset..offset + bytes.len()` is free space inside the block.
+    unsafe fn write(&self, offset: usize, bytes: &[u8]) {
+        // SAFETY: the caller's contract is `free_space`'s.
+        unsafe { self.free_space(offset, bytes.len()) }.copy_from_slice(bytes);
     }
 
     /// The `len` bytes of free space at `offset`, for the putter holding the lock to write.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the put lock, so that no other putter in any process writes the free
+    /// space at the same time.
+    /// And `offset..offset + len` is free space inside the block (as `place` returns), which
+    /// getters do not read until a store to `tail` publishes it; the slice is dropped before
+    /// that store.
     #[allow(clippy::mut_from_ref)]
-    fn free_space(&self, offset: usize, len: usize) -> &mut [u8] {
+    unsafe fn free_space(&self, offset: usize, len: usize) -> &mut [u8] {
         debug_assert!(offset + len <= self.data.len());
-        // SAFETY: `place` only returns offsets where the whole frame (and a marker after it)
-        // lies inside the block; the bytes there are free space, which no other process reads
-        // until the store to `tail` that follows publishes them, and which no other putter
-        // touches, since the caller holds the put lock; the slice does not outlive the call
-        // that writes it.
+        // SAFETY: the range lies inside the block and is free space (the caller's contract, as
+        // `place` only returns offsets where the whole frame and a marker after it fit); no
+        // getter reads it until the store to `tail` that publishes it, after this slice is gone,
+        // and no other putter touches it, since the caller holds the put lock.
         unsafe { std::slice::from_raw_parts_mut(self.data.as_ptr().add(offset), len) }
     }
 
@@ -315,12 +348,19 @@ impl Ring {
         if raw::acquire(&state.get_lock, owner::process(), lock_deadline) == raw::Acquired::No {
             return Err(PopError::Empty);
         }
-        let result = self.pop_locked(deadline, take);
+        // SAFETY: this thread holds the get lock until the release below.
+        let result = unsafe { self.pop_locked(deadline, take) };
         raw::release(&state.get_lock);
         result
     }
 
-    fn pop_locked<R>(
+    /// Takes the next frame once there is one (see [`pop`](Ring::pop)).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the get lock, so that no other getter in any process reads or frees the
+    /// frames at `head` at the same time.
+    unsafe fn pop_locked<R>(
         &self,
         deadline: Option<Instant>,
         take: impl FnOnce(&[u8]) -> R,
@@ -338,7 +378,8 @@ impl Ring {
             };
             let (puts, _) = unpack(tail_word);
             if puts != gets {
-                return self.take_at(head, gets, take);
+                // SAFETY: the caller holds the get lock (this function's contract).
+                return unsafe { self.take_at(head, gets, take) };
             }
             // A stale `tail` only understates what was put; look again before waiting.
             if fresh && !wait_for_change(&state.tail, tail_word, &state.getters_waiting, deadline) {
@@ -349,19 +390,26 @@ impl Ring {
     }
 
     /// Takes the frame at `head` (or behind the skip marker there), the `gets`-th.
-    fn take_at<R>(
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the get lock, so that no other getter in any process reads or frees the
+    /// frames at `head` at the same time.
+    unsafe fn take_at<R>(
         &self,
         head: usize,
         gets: u32,
         take: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, PopError> {
         let state = &*self.state;
-        let at = match self.read_len(head)? {
+        // SAFETY (the three calls below): the caller holds the get lock (our contract), and the
+        // frame at `head` was published before `tail`, which `pop_locked` read with Acquire.
+        let at = match unsafe { self.read_len(head) }? {
             marker if marker & SKIP != 0 => (marker & !SKIP) as usize,
             _ => head,
         };
-        let len = self.read_len(at)?;
-        let payload = self.frame(at, len)?;
+        let len = unsafe { self.read_len(at) }?;
+        let payload = unsafe { self.frame(at, len) }?;
         let result = take(payload);
         let next = pack(gets.wrapping_add(1), at + HEADER + payload.len());
         state.head.store(next, Ordering::SeqCst);
@@ -371,29 +419,51 @@ impl Ring {
         Ok(result)
     }
 
-    fn read_len(&self, offset: usize) -> Result<u64, PopError> {
+    /// The header (a length or a skip marker) at `offset`.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the get lock, so that no other getter in any process reads or frees the
+    /// frames at `head` at the same time.
+    /// And `offset` is the start of a published frame or marker.
+    unsafe fn read_len(&self, offset: usize) -> Result<u64, PopError> {
         let mut len = [0u8; HEADER];
-        len.copy_from_slice(self.bytes(offset, HEADER)?);
+        // SAFETY: the caller's contract is `bytes`'s.
+        len.copy_from_slice(unsafe { self.bytes(offset, HEADER) }?);
         Ok(u64::from_le_bytes(len))
     }
 
     /// The `len` payload bytes of the frame whose header is at `offset`.
-    fn frame(&self, offset: usize, len: u64) -> Result<&[u8], PopError> {
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the get lock, so that no other getter in any process reads or frees the
+    /// frames at `head` at the same time.
+    /// And the frame at `offset` is published.
+    unsafe fn frame(&self, offset: usize, len: u64) -> Result<&[u8], PopError> {
         let len = usize::try_from(len).map_err(|_| PopError::Corrupt)?;
-        self.bytes(offset + HEADER, len)
+        // SAFETY: the caller's contract is `bytes`'s.
+        unsafe { self.bytes(offset + HEADER, len) }
     }
 
     /// `len` bytes of a published frame from `start`.
-    fn bytes(&self, start: usize, len: usize) -> Result<&[u8], PopError> {
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the get lock, so that no other getter in any process reads or frees the
+    /// frames at `head` at the same time.
+    /// And the bytes are part of a published frame: before `tail`, read with Acquire. The
+    /// slice must be dropped before this getter's store to `head` frees them.
+    unsafe fn bytes(&self, start: usize, len: usize) -> Result<&[u8], PopError> {
         if start
             .checked_add(len)
             .is_none_or(|end| end > self.data.len())
         {
             return Err(PopError::Corrupt);
         }
-        // SAFETY: the range is inside the block (checked). It is part of a published frame
-        // (before `tail`, read with Acquire), which no putter writes until this getter's store
-        // to `head` frees it, and no other getter reads, since the caller holds the get lock.
+        // SAFETY: the range is inside the block (checked). It is part of a published frame (the
+        // caller's contract), which no putter writes until this getter's store to `head` frees
+        // it, and no other getter reads, since the caller holds the get lock.
         Ok(unsafe { std::slice::from_raw_parts(self.data.as_ptr().add(start), len) })
     }
 
@@ -449,7 +519,9 @@ fn wait_for_change(
 ) -> bool {
     // A put or get on the other side is usually a fraction of the watch away, and a sleep
     // costs the other side a wake-up call.
-    if watch(Patience::QUEUE, deadline, || word.load(Ordering::Relaxed) != seen) {
+    if watch(Patience::QUEUE, deadline, || {
+        word.load(Ordering::Relaxed) != seen
+    }) {
         return true;
     }
     waiting.fetch_add(1, Ordering::SeqCst);

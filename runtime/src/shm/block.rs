@@ -13,6 +13,7 @@ use super::ShmError;
 use crate::sys::owner;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cell::RefCell;
+#[cfg(test)]
 use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::Arc;
 
@@ -96,11 +97,6 @@ impl Block {
         self.len
     }
 
-    /// Whether the block has no bytes (never: blocks have at least one).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// The bytes `offset..offset + len` of this block, as a block of their own (same memory).
     pub fn sub(&self, offset: usize, len: usize) -> Option<Block> {
         (offset.checked_add(len)? <= self.len).then(|| Block {
@@ -110,8 +106,10 @@ impl Block {
         })
     }
 
-    /// The 32-bit atomic at byte `offset` of the block, if it is in bounds and aligned.
-    pub fn atomic_u32(&self, offset: usize) -> Option<&AtomicU32> {
+    /// The 32-bit atomic at byte `offset` of the block, if it is in bounds and aligned. For
+    /// tests: the crate reaches the words of its blocks through `Shared`.
+    #[cfg(test)]
+    pub(crate) fn atomic_u32(&self, offset: usize) -> Option<&AtomicU32> {
         self.check(offset, std::mem::size_of::<AtomicU32>())?;
         // SAFETY: in bounds and aligned (checked); shared memory is only ever accessed
         // atomically at the offsets the primitives use for their words, and the reference lives
@@ -120,12 +118,14 @@ impl Block {
     }
 
     /// The 64-bit atomic at byte `offset` of the block, if it is in bounds and aligned.
-    pub fn atomic_u64(&self, offset: usize) -> Option<&AtomicU64> {
+    #[cfg(test)]
+    pub(crate) fn atomic_u64(&self, offset: usize) -> Option<&AtomicU64> {
         self.check(offset, std::mem::size_of::<AtomicU64>())?;
         // SAFETY: as in `atomic_u32`.
         Some(unsafe { &*self.as_ptr().add(offset).cast::<AtomicU64>() })
     }
 
+    #[cfg(test)]
     fn check(&self, offset: usize, size: usize) -> Option<()> {
         let fits = offset.checked_add(size)? <= self.len;
         let aligned = (self.as_ptr() as usize + offset).is_multiple_of(size);

@@ -3,10 +3,10 @@
 //!
 //! [`SharedMemory`] is Python's `shared_memory.SharedMemory`: a block in `/dev/shm` named so
 //! that unrelated processes can attach it, removed by a cleanup process if its creator dies.
-//! A [`Segment`] is a memfd mapped `MAP_SHARED`; a [`Block`] is a piece of one, allocated so
-//! that thousands of small objects share a few mappings. Both are inherited by a forked child
-//! and serialise to a reference that another process maps again. Inside the crate, a `Mirror`
-//! maps one memfd twice back to back, for rings whose messages may wrap around the end.
+//! Inside the crate, a `Segment` is a memfd mapped `MAP_SHARED` and a `Block` a piece of one,
+//! allocated so that thousands of small objects share a few mappings; both are inherited by a
+//! forked child and serialise to a reference that another process maps again. A `Mirror` maps
+//! one memfd twice back to back, for rings whose messages may wrap around the end.
 
 mod block;
 mod mirror;
@@ -15,10 +15,10 @@ mod segment;
 mod shared;
 mod tracker;
 
-pub use block::Block;
+pub(crate) use block::Block;
 pub(crate) use mirror::Mirror;
 pub use named::SharedMemory;
-pub use segment::{Segment, SegmentRef};
+pub(crate) use segment::Segment;
 pub(crate) use shared::{Shared, SharedState};
 
 /// What can go wrong with shared memory.

@@ -70,11 +70,6 @@ impl Segment {
         self.len
     }
 
-    /// Whether the segment has no bytes (never true: segments are created non-empty).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// The reference another process maps again.
     pub fn to_ref(&self) -> SegmentRef {
         SegmentRef {

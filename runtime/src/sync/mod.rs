@@ -4,8 +4,8 @@
 //!
 //! Each primitive is a handle to a few words in a shared segment: `Clone + Send + Sync`,
 //! inherited by a forked child, and serialisable as a reference that another process maps
-//! again. [`futex`] is the layer every primitive (and the shared-memory queues) sleeps and wakes
-//! through, kept apart from the primitives as parking_lot keeps its parking lot. A process that
+//! again. They sleep and wake through the platform layer's futex (`sys/futex.rs`), kept below
+//! and apart from the primitives as parking_lot keeps its parking lot. A process that
 //! dies holding a `Lock` or an `RLock` does not deadlock the others: the next acquirer gets the
 //! lock within about 100 ms of sleeping, with [`OwnerDied`], as `std::sync::Mutex` reports
 //! poisoning.

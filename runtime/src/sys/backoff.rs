@@ -147,7 +147,11 @@ mod tests {
             spins: 0,
             yields: u32::MAX,
         };
-        assert!(!watch(patience, Some(start + Duration::from_millis(20)), || false));
+        assert!(!watch(
+            patience,
+            Some(start + Duration::from_millis(20)),
+            || false
+        ));
         let took = start.elapsed();
         assert!(took >= Duration::from_millis(20), "{took:?}");
         assert!(took < Duration::from_secs(5), "{took:?}");

@@ -7,8 +7,8 @@
 //! Linux is the first platform: pidfds make waiting for a child race-free and pollable, futexes
 //! in shared memory let processes sleep on a word. Nothing here knows about the layers above.
 
-pub(crate) mod fork_safe;
 pub(crate) mod backoff;
+pub(crate) mod fork_safe;
 pub(crate) mod futex;
 pub(crate) mod mem;
 pub(crate) mod owner;

@@ -6,16 +6,14 @@
 //! arguments (`task!(f, x, y = z)`, or `TaskRef::bind`), ready to run in another process.
 //! Anything a [`Process`](crate::Process) can run implements [`Target`].
 
-pub mod bind;
-pub mod pack;
+pub(crate) mod bind;
+pub(crate) mod pack;
 pub(crate) mod registry;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
 use std::marker::PhantomData;
-
-pub use registry::TaskEntry;
 
 /// A function made runnable in another process by `#[process_task]`.
 ///
@@ -32,7 +30,7 @@ pub trait Task: Sized + 'static {
     fn call(args: Self::Args) -> Self::Output;
 
     /// Appends the arguments to a pool's chunk. `#[process_task]` packs each plain-old-data
-    /// parameter as its bytes and the others in the wire format (see [`pack`]); by default the
+    /// parameter as its bytes and the others in the wire format (see `task/pack.rs`); by default the
     /// whole struct goes in the wire format.
     fn pack_args(args: &Self::Args, out: &mut Vec<u8>) -> Result<(), crate::Error> {
         pack::Layout::put(pack::Serde, args, out)
