@@ -4,6 +4,7 @@ mod common;
 #[path = "support/unencodable.rs"]
 mod unencodable_item;
 
+use multiproc::error::CodecError;
 use multiproc::pool::{Callbacks, PoolError};
 use multiproc::prelude::*;
 use multiproc::Error;
@@ -403,7 +404,10 @@ fn an_unencodable_argument_fails_its_chunk_with_the_codec_message_once() {
     let items = vec![Item::Good(1), Item::Bad(2), Item::Good(3)];
     let err = pool.map_chunked(task!(unwrap_item), items, 2).unwrap_err();
     let message = err.to_string();
-    assert!(matches!(err, Error::Encode(_)), "{err:?}");
+    assert!(
+        matches!(err, Error::Codec(CodecError::Encode(_))),
+        "{err:?}"
+    );
     assert_eq!(message.matches("could not encode").count(), 1, "{message}");
     // The pool is still usable.
     let good = pool.map_chunked(task!(unwrap_item), vec![Item::Good(3)], 2);

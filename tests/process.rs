@@ -649,3 +649,23 @@ fn cpu_count_is_the_number_of_cpus_this_process_may_use() {
     };
     assert_eq!(cpu_count(), allowed);
 }
+
+#[test]
+fn a_timeout_too_large_for_a_deadline_waits_instead_of_panicking() -> multiproc::Result<()> {
+    let child = Process::spawn(|| 7u8)?;
+    assert_eq!(child.join_timeout(Duration::MAX)?, Some(7));
+    let (mut a, b) = Pipe::<u8>::duplex()?;
+    a.send(&1)?;
+    assert!(b.poll(Some(Duration::MAX))?);
+    let pool = Pool::new(1)?;
+    #[process_task]
+    fn seven() -> u8 {
+        7
+    }
+    assert_eq!(
+        pool.apply_async(task!(seven).bind(()))
+            .get_timeout(Duration::MAX)?,
+        7
+    );
+    Ok(())
+}

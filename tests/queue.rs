@@ -328,3 +328,26 @@ fn handles_are_clone_send_sync_and_serde() {
     check::<JoinableQueue<String>>();
     check::<SimpleQueue<String>>();
 }
+
+#[test]
+fn errors_say_what_happened_through_predicates() -> multiproc::Result<()> {
+    let q = Queue::bounded(1)?;
+    q.put(1u8)?;
+    let full = q.try_put(2).unwrap_err();
+    assert!(full.is_full() && !full.is_closed() && !full.is_timeout());
+    assert_eq!(full.clone().into_inner(), 2);
+    let timed_out = q.put_timeout(3, Duration::from_millis(10)).unwrap_err();
+    assert!(timed_out.is_timeout() && !timed_out.is_full());
+    assert_eq!(q.get()?, 1);
+    assert!(q.try_get().unwrap_err().is_empty());
+    assert!(q
+        .get_timeout(Duration::from_millis(10))
+        .unwrap_err()
+        .is_timeout());
+    q.close();
+    assert!(q.put(4).unwrap_err().is_closed());
+    assert!(q.try_get().unwrap_err().is_closed());
+    let as_crate_error: multiproc::Error = q.get().unwrap_err().into();
+    assert!(matches!(as_crate_error, multiproc::Error::Queue(ref e) if e.is_closed()));
+    Ok(())
+}

@@ -132,20 +132,20 @@ fn packing(parts: &FnParts, output: &TokenStream) -> TokenStream {
     let output_layout = layout(output);
     quote! {
         #[inline]
-        fn pack_args(args: &__Args, out: &mut ::std::vec::Vec<u8>) -> ::core::result::Result<(), __mp::Error> {
+        fn pack_args(args: &__Args, out: &mut ::std::vec::Vec<u8>) -> ::core::result::Result<(), __mp::CodecError> {
             #( #arg_layouts.put(&args.#idents, out)?; )*
             ::core::result::Result::Ok(())
         }
         #[inline]
-        fn unpack_args(input: &mut &[u8]) -> ::core::result::Result<__Args, __mp::Error> {
+        fn unpack_args(input: &mut &[u8]) -> ::core::result::Result<__Args, __mp::CodecError> {
             ::core::result::Result::Ok(__Args { #( #idents: #arg_layouts.take(input)? ),* })
         }
         #[inline]
-        fn pack_output(output: &#output, out: &mut ::std::vec::Vec<u8>) -> ::core::result::Result<(), __mp::Error> {
+        fn pack_output(output: &#output, out: &mut ::std::vec::Vec<u8>) -> ::core::result::Result<(), __mp::CodecError> {
             #output_layout.put(output, out)
         }
         #[inline]
-        fn unpack_output(input: &mut &[u8]) -> ::core::result::Result<#output, __mp::Error> {
+        fn unpack_output(input: &mut &[u8]) -> ::core::result::Result<#output, __mp::CodecError> {
             #output_layout.take(input)
         }
         #[inline]
@@ -153,7 +153,7 @@ fn packing(parts: &FnParts, output: &TokenStream) -> TokenStream {
             input: &mut &[u8],
             count: usize,
             out: &mut ::std::vec::Vec<#output>,
-        ) -> ::core::result::Result<(), __mp::Error> {
+        ) -> ::core::result::Result<(), __mp::CodecError> {
             #output_layout.take_many(input, count, out)
         }
     }

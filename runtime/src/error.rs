@@ -5,8 +5,14 @@
 //! process (a panic, an exit code, a signal) is reported to the caller as a variant that names the
 //! process and the cause, never swallowed and never a panic in the caller.
 
-use serde::{Deserialize, Serialize};
+use crate::queue::{
+    GetError, GetTimeoutError, PutError, PutTimeoutError, QueueError, TaskDoneError, TryGetError,
+    TryPutError,
+};
+use crate::sync::{OwnerDied, SyncError, TryLockError};
 use std::io;
+
+pub use crate::wire::{CodecError, TaskFailure};
 
 /// The crate's error type.
 #[derive(Debug, thiserror::Error)]
@@ -48,12 +54,10 @@ pub enum Error {
         /// What failed.
         failure: TaskFailure,
     },
-    /// A value could not be encoded for another process.
-    #[error("could not encode a value for another process: {0}")]
-    Encode(String),
-    /// Bytes from another process could not be decoded as the expected type.
-    #[error("could not decode a message from another process: {0}")]
-    Decode(String),
+    /// A value could not be encoded for another process, or bytes from another process could
+    /// not be decoded as the expected type.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
     /// Two tasks were registered under one name.
     #[error("two tasks are registered under the name `{name}`; task names must be unique")]
     DuplicateTask {
@@ -84,27 +88,13 @@ pub enum Error {
     Shm(#[from] crate::shm::ShmError),
     /// A lock, semaphore, condition or barrier refused (see [`SyncError`](crate::sync::SyncError)).
     #[error(transparent)]
-    Sync(crate::sync::SyncError),
+    Sync(#[from] SyncError),
     /// A pipe operation failed.
     #[error(transparent)]
     Connection(#[from] crate::connection::ConnectionError),
     /// A queue operation failed.
     #[error(transparent)]
-    Queue(crate::queue::QueueError),
-}
-
-/// What failed inside a child while running a task, as sent back to the parent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-pub enum TaskFailure {
-    /// The task panicked; the panic message.
-    #[error("the task panicked: {0}")]
-    Panicked(String),
-    /// The arguments did not decode as the task's argument type.
-    #[error("the task's arguments could not be decoded: {0}")]
-    Decode(String),
-    /// The result could not be encoded.
-    #[error("the task's result could not be encoded: {0}")]
-    Encode(String),
+    Queue(#[from] QueueError),
 }
 
 impl Error {
@@ -115,15 +105,6 @@ impl Error {
             failure => Error::Task { pid, failure },
         }
     }
-
-    /// The codec's own message of an encode or decode error, without this type's prefix; any
-    /// other error in full.
-    pub(crate) fn codec_message(&self) -> String {
-        match self {
-            Error::Encode(message) | Error::Decode(message) => message.clone(),
-            other => other.to_string(),
-        }
-    }
 }
 
 /// The conventional name of a signal, e.g. `SIGKILL`.
@@ -132,3 +113,35 @@ pub(crate) fn signal_name(signal: i32) -> &'static str {
         .map(|s| s.as_str())
         .unwrap_or("unknown signal")
 }
+
+impl From<crate::task::registry::LookupError> for Error {
+    fn from(e: crate::task::registry::LookupError) -> Self {
+        use crate::task::registry::LookupError;
+        match e {
+            LookupError::Duplicate(name) => Error::DuplicateTask { name },
+            LookupError::Unknown(name) => Error::UnknownTask { name },
+        }
+    }
+}
+
+/// `?` on a layer's own error (each layer knows only its own) gives the crate's.
+macro_rules! layer_errors {
+    ($variant:ident: $($ty:ident $(<$g:ident>)?),* $(,)?) => {$(
+        impl$(<$g>)? From<$ty$(<$g>)?> for Error {
+            fn from(e: $ty$(<$g>)?) -> Self {
+                Error::$variant(e.into())
+            }
+        }
+    )*};
+}
+
+layer_errors!(Sync: OwnerDied<G>, TryLockError<G>);
+layer_errors!(
+    Queue: PutError<T>,
+    TryPutError<T>,
+    PutTimeoutError<T>,
+    GetError,
+    TryGetError,
+    GetTimeoutError,
+    TaskDoneError,
+);

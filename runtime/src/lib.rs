@@ -92,7 +92,7 @@ pub mod __private {
     pub mod pack {
         pub use crate::task::pack::*;
     }
-    pub use crate::Error;
+    pub use crate::wire::CodecError;
     pub use inventory;
     pub use serde;
 }

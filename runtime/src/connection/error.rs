@@ -1,6 +1,7 @@
 //! What can go wrong on a [`Connection`](super::Connection), one variant per cause.
 
 use crate::wire::frame::FrameError;
+use crate::wire::CodecError;
 use std::io;
 
 /// An error of a [`Connection`](super::Connection) operation.
@@ -54,11 +55,11 @@ pub enum ConnectionError {
         len: u64,
     },
     /// The value could not be encoded; nothing was sent and the connection is still usable.
-    #[error("could not encode the message: {0}")]
-    Encode(String),
+    #[error("could not encode the message")]
+    Encode(#[source] CodecError),
     /// The message could not be decoded as the connection's type; it has been consumed.
-    #[error("could not decode the message: {0}")]
-    Decode(String),
+    #[error("could not decode the message")]
+    Decode(#[source] CodecError),
     /// The connection end could not be passed to another process.
     #[error("cannot pass the connection to this process: {0}")]
     Transfer(String),
@@ -77,17 +78,5 @@ impl From<FrameError> for ConnectionError {
             FrameError::TooLarge { len } => ConnectionError::TooLarge { len },
             FrameError::Io(e) => ConnectionError::Io(e),
         }
-    }
-}
-
-impl ConnectionError {
-    /// The codec's error as an encode error.
-    pub(crate) fn encode(error: crate::Error) -> Self {
-        ConnectionError::Encode(error.codec_message())
-    }
-
-    /// The codec's error as a decode error.
-    pub(crate) fn decode(error: crate::Error) -> Self {
-        ConnectionError::Decode(error.codec_message())
     }
 }

@@ -202,7 +202,7 @@ impl<T: Serialize> Connection<T> {
     pub fn send(&mut self, value: &T) -> Result<(), ConnectionError> {
         let writer = self.writer.as_ref().ok_or(WRONG_END_TO_SEND)?;
         self.out.clear();
-        wire::encode_into(value, &mut self.out).map_err(ConnectionError::encode)?;
+        wire::encode_into(value, &mut self.out).map_err(ConnectionError::Encode)?;
         Ok(frame::write_frame(writer, &self.out)?)
     }
 }
@@ -213,7 +213,7 @@ impl<T: DeserializeOwned> Connection<T> {
     pub fn recv(&mut self) -> Result<T, ConnectionError> {
         let reader = self.reader()?;
         let frame = reader.buf.next_frame(&reader.file)?;
-        wire::decode(frame.as_slice()).map_err(ConnectionError::decode)
+        wire::decode(frame.as_slice()).map_err(ConnectionError::Decode)
     }
 }
 

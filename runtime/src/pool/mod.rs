@@ -80,12 +80,16 @@ impl PoolBuilder {
     /// If it panics, the worker exits with code 1 and the tasks waiting for it fail with
     /// [`Error::Exited`]; a new worker is tried after a short pause.
     pub fn initializer<T: Task>(mut self, call: Call<T>) -> Self {
-        self.initializer = Some(registry::lookup(T::NAME).and_then(|entry| {
-            Ok(EncodedCall {
-                entry,
-                args: wire::encode(call.args())?,
-            })
-        }));
+        self.initializer = Some(
+            registry::lookup(T::NAME)
+                .map_err(Error::from)
+                .and_then(|entry| {
+                    Ok(EncodedCall {
+                        entry,
+                        args: wire::encode(call.args())?,
+                    })
+                }),
+        );
         self
     }
 
@@ -178,7 +182,7 @@ fn next_chunk<T: Task>(
             spare.give(buffer);
             None
         }
-        bytes => Some((count, bytes)),
+        bytes => Some((count, bytes.map_err(Error::from))),
     }
 }
 
@@ -267,7 +271,7 @@ impl Pool {
             Some(n) => Ok(n),
             None => Ok(default_chunksize(len, self.processes)),
         };
-        let checked = chunksize.and_then(|n| registry::lookup(T::NAME).map(|_| n));
+        let checked = chunksize.and_then(|n| Ok(registry::lookup(T::NAME).map(|_| n)?));
         let chunksize = match checked {
             Ok(n) => n.min(u32::MAX as usize),
             Err(e) => {
@@ -356,9 +360,9 @@ impl Pool {
     ) -> AsyncResult<T::Output> {
         let args = std::iter::once(call.into_args());
         let finish = |mut outputs: Vec<T::Output>| {
-            outputs
-                .pop()
-                .ok_or_else(|| Error::Decode("a task sent no result".to_owned()))
+            outputs.pop().ok_or_else(|| {
+                crate::wire::CodecError::Malformed("a task sent no result".to_owned()).into()
+            })
         };
         self.submit::<T, _>(1, args, Some(1), callbacks, finish, Packing::AllAtOnce)
     }

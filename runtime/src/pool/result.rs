@@ -38,7 +38,8 @@ impl ChunkFailure {
             ChunkFailure::Terminated => PoolError::Terminated.into(),
             ChunkFailure::Unsent(ref error) => match **error {
                 Error::Pool(ref pool) => pool.clone().into(),
-                ref other => Error::Encode(other.codec_message()),
+                Error::Codec(ref codec) => codec.clone().into(),
+                ref other => std::io::Error::other(other.to_string()).into(),
             },
         }
     }
@@ -98,7 +99,7 @@ pub(crate) fn decode_outcomes<T: Task>(
     };
     match wire::OutcomeReader::new(frame.outcomes()) {
         Ok(mut reader) => read_outcomes::<T>(&mut reader, count, pid, each),
-        Err(e) => (0..count).for_each(|_| each(Err(Error::Decode(e.codec_message())))),
+        Err(e) => (0..count).for_each(|_| each(Err(e.clone().into()))),
     }
 }
 
@@ -115,7 +116,7 @@ pub(crate) fn decode_values<T: Task>(
     let mut reader = wire::OutcomeReader::new(frame.outcomes())?;
     let all = reader.take_all_values(|input| T::unpack_outputs(input, count as usize, values));
     if let Some(done) = all {
-        return done;
+        return done.map_err(Error::from);
     }
     let mut first = Ok(());
     read_outcomes::<T>(&mut reader, count, pid, |one| match one {
@@ -141,8 +142,7 @@ fn read_outcomes<T: Task>(
         match reader.next_outcome(T::unpack_output) {
             Ok(one) => each(one.map_err(|failure| Error::from_task_failure(pid, failure))),
             Err(e) => {
-                let message = e.codec_message();
-                (done..count).for_each(|_| each(Err(Error::Decode(message.clone()))));
+                (done..count).for_each(|_| each(Err(e.clone().into())));
                 return;
             }
         }

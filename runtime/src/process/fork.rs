@@ -122,7 +122,7 @@ fn child_main<T: Target>(
             exit_child(code)
         }
         Err(error) => {
-            let failure: Result<T::Output, _> = Err(TaskFailure::Encode(error.codec_message()));
+            let failure: Result<T::Output, _> = Err(TaskFailure::Encode(error.detail()));
             send_result(&result, &wire::encode_frame(&failure).unwrap_or_default());
             exit_child(1)
         }

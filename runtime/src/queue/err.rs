@@ -1,22 +1,23 @@
 //! The errors of queue operations, one type per operation as in crossbeam-channel: a failed put
 //! gives the item back, so nothing is lost.
 
+use crate::wire::CodecError;
 use std::fmt;
 
 /// Why [`put`](super::Queue::put) failed; the item is given back.
-#[derive(PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum PutError<T> {
     /// This handle was closed with `close` (Python: `ValueError: Queue is closed`).
     Closed(T),
     /// The item could not be encoded; nothing was put and the queue is still usable (CPython
     /// reports this later, on its feeder thread).
-    Encode(T, String),
+    Encode(T, CodecError),
     /// The encoded item is larger than the queue's shared memory could ever hold.
     TooLarge(T, usize),
 }
 
 /// Why [`try_put`](super::Queue::try_put) failed; the item is given back.
-#[derive(PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum TryPutError<T> {
     /// The queue is full (Python's `queue.Full`).
     Full(T),
@@ -25,7 +26,7 @@ pub enum TryPutError<T> {
 }
 
 /// Why [`put_timeout`](super::Queue::put_timeout) failed; the item is given back.
-#[derive(PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum PutTimeoutError<T> {
     /// The queue stayed full for the whole timeout (Python's `queue.Full`).
     Timeout(T),
@@ -40,8 +41,8 @@ pub enum GetError {
     #[error("the queue is closed")]
     Closed,
     /// The item could not be decoded as the queue's type; it has been taken off the queue.
-    #[error("could not decode an item of the queue: {0}")]
-    Decode(String),
+    #[error("could not decode an item of the queue")]
+    Decode(#[source] CodecError),
     /// The queue's shared memory holds something that is not a frame; it cannot be used.
     #[error("the queue's shared memory is corrupt")]
     Corrupt,
@@ -84,8 +85,8 @@ pub enum QueueError {
     #[error("the queue is closed")]
     Closed,
     /// An item could not be encoded.
-    #[error("could not encode an item for the queue: {0}")]
-    Encode(String),
+    #[error("could not encode an item for the queue")]
+    Encode(#[source] CodecError),
     /// An item is too large for the queue.
     #[error("an encoded item of {0} bytes is larger than the queue can hold")]
     TooLarge(usize),
@@ -159,8 +160,8 @@ impl<T> PutTimeoutError<T> {
     }
 }
 
-/// Display, Debug (without requiring `T: Debug`), Error and the conversions into the crate's
-/// error, for the error types that carry an item.
+/// Display, Debug (without requiring `T: Debug`), Error and the conversion into [`QueueError`],
+/// for the error types that carry an item.
 macro_rules! item_error {
     ($name:ident) => {
         impl<T> fmt::Display for $name<T> {
@@ -182,31 +183,12 @@ macro_rules! item_error {
                 e.without_item()
             }
         }
-
-        impl<T> From<$name<T>> for crate::Error {
-            fn from(e: $name<T>) -> Self {
-                crate::Error::Queue(e.without_item())
-            }
-        }
     };
 }
 
 item_error!(PutError);
 item_error!(TryPutError);
 item_error!(PutTimeoutError);
-
-/// The conversions into the crate's error for the error types without an item.
-macro_rules! plain_error {
-    ($($name:ident),*) => {$(
-        impl From<$name> for crate::Error {
-            fn from(e: $name) -> Self {
-                crate::Error::Queue(e.into())
-            }
-        }
-    )*};
-}
-
-plain_error!(GetError, TaskDoneError, QueueError);
 
 impl From<TryGetError> for QueueError {
     fn from(e: TryGetError) -> Self {
@@ -226,4 +208,40 @@ impl From<GetTimeoutError> for QueueError {
     }
 }
 
-plain_error!(TryGetError, GetTimeoutError);
+/// Predicates on the queue errors, as crossbeam-channel's errors have them: what happened,
+/// without matching nested variants (`Err(e) if e.is_full()`).
+macro_rules! predicates {
+    ($($name:ident $(<$g:ident>)? => $to_queue:expr),* $(,)?) => {$(
+        impl$(<$g>)? $name$(<$g>)? {
+            /// Whether the queue was full (Python's `queue.Full`).
+            pub fn is_full(&self) -> bool {
+                matches!($to_queue(self), QueueError::Full)
+            }
+
+            /// Whether the queue was empty (Python's `queue.Empty`).
+            pub fn is_empty(&self) -> bool {
+                matches!($to_queue(self), QueueError::Empty)
+            }
+
+            /// Whether a timed operation's timeout passed.
+            pub fn is_timeout(&self) -> bool {
+                matches!($to_queue(self), QueueError::Timeout)
+            }
+
+            /// Whether this handle was closed (Python's `ValueError: Queue is closed`).
+            pub fn is_closed(&self) -> bool {
+                matches!($to_queue(self), QueueError::Closed | QueueError::Get(GetError::Closed))
+            }
+        }
+    )*};
+}
+
+predicates!(
+    PutError<T> => PutError::without_item,
+    TryPutError<T> => TryPutError::without_item,
+    PutTimeoutError<T> => PutTimeoutError::without_item,
+    GetError => |e: &GetError| QueueError::Get(e.clone()),
+    TryGetError => |e: &TryGetError| QueueError::from(e.clone()),
+    GetTimeoutError => |e: &GetTimeoutError| QueueError::from(e.clone()),
+    QueueError => QueueError::clone,
+);

@@ -3,6 +3,7 @@
 
 use super::err::TaskDoneError;
 use super::standard::Queue;
+use crate::shm::ShmError;
 use serde::{Deserialize, Serialize};
 use std::ops::Deref;
 use std::time::Duration;
@@ -20,12 +21,12 @@ pub struct JoinableQueue<T> {
 
 impl<T> JoinableQueue<T> {
     /// A joinable queue with no limit on the number of items (Python's `JoinableQueue()`).
-    pub fn new() -> crate::Result<Self> {
+    pub fn new() -> Result<Self, ShmError> {
         Self::bounded(0)
     }
 
     /// A joinable queue of at most `maxsize` items; 0 means no limit.
-    pub fn bounded(maxsize: usize) -> crate::Result<Self> {
+    pub fn bounded(maxsize: usize) -> Result<Self, ShmError> {
         Ok(JoinableQueue {
             queue: Queue::bounded(maxsize)?,
         })

@@ -2,6 +2,7 @@
 
 use super::err::{GetError, PutError};
 use super::standard::Queue;
+use crate::shm::ShmError;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +17,7 @@ pub struct SimpleQueue<T> {
 
 impl<T> SimpleQueue<T> {
     /// An empty queue (Python's `SimpleQueue()`).
-    pub fn new() -> crate::Result<Self> {
+    pub fn new() -> Result<Self, ShmError> {
         Ok(SimpleQueue {
             queue: Queue::new()?,
         })

@@ -3,6 +3,7 @@
 
 use super::err::{GetError, GetTimeoutError, PutError, PutTimeoutError, TryGetError, TryPutError};
 use super::ring::{PopError, PushError, Ring};
+use crate::shm::ShmError;
 use crate::wire;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -77,13 +78,13 @@ impl Deadlines {
 
 impl<T> Queue<T> {
     /// A queue with no limit on the number of items (Python's `Queue()`).
-    pub fn new() -> crate::Result<Queue<T>> {
+    pub fn new() -> Result<Queue<T>, ShmError> {
         Self::bounded(0)
     }
 
     /// A queue of at most `maxsize` items (Python's `Queue(maxsize)`); 0 means no limit, as in
     /// Python.
-    pub fn bounded(maxsize: usize) -> crate::Result<Queue<T>> {
+    pub fn bounded(maxsize: usize) -> Result<Queue<T>, ShmError> {
         let maxsize = u32::try_from(maxsize).unwrap_or(u32::MAX);
         Ok(Queue::from_ring(Ring::new(maxsize)?))
     }
@@ -179,13 +180,13 @@ impl<T: Serialize> Queue<T> {
         }
         let len = match wire::encoded_len(&item) {
             Ok(len) => len,
-            Err(e) => return Err(NotPut::Failed(PutError::Encode(item, e.codec_message()))),
+            Err(e) => return Err(NotPut::Failed(PutError::Encode(item, e))),
         };
         // The item is encoded straight into shared memory, under the put lock.
         let encode = |dst: &mut [u8]| wire::encode_to_slice(&item, dst);
         match self.ring.push(len, encode, deadlines.lock, deadlines.wait) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(NotPut::Failed(PutError::Encode(item, e.codec_message()))),
+            Ok(Err(e)) => Err(NotPut::Failed(PutError::Encode(item, e))),
             Err(PushError::Full) => Err(NotPut::Full(item)),
             Err(PushError::TooLarge) => Err(NotPut::Failed(PutError::TooLarge(item, len))),
         }
@@ -226,7 +227,7 @@ impl<T: DeserializeOwned> Queue<T> {
             .pop(deadlines.lock, deadlines.wait, wire::decode::<T>)
         {
             Ok(Ok(item)) => Ok(item),
-            Ok(Err(e)) => Err(GetError::Decode(e.codec_message()).into()),
+            Ok(Err(e)) => Err(GetError::Decode(e).into()),
             Err(PopError::Empty) => Err(TryGetError::Empty),
             Err(PopError::Corrupt) => Err(GetError::Corrupt.into()),
         }

@@ -59,12 +59,12 @@ pub struct Barrier {
 
 impl Barrier {
     /// A barrier for `parties` (at least 1) with no action and no default timeout.
-    pub fn new(parties: u32) -> crate::Result<Barrier> {
+    pub fn new(parties: u32) -> Result<Barrier, SyncError> {
         if parties == 0 {
-            return Err(SyncError::NoParties.into());
+            return Err(SyncError::NoParties);
         }
         Ok(Barrier {
-            state: Shared::new()?,
+            state: Shared::new().map_err(|e| SyncError::SharedMemory(e.to_string()))?,
             parties,
             timeout: None,
             action: None,

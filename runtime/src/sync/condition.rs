@@ -2,7 +2,7 @@
 
 use super::raw::Acquired;
 use super::{Lock, RLock, SyncError};
-use crate::shm::Shared;
+use crate::shm::{Shared, ShmError};
 use crate::sys::futex;
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
@@ -128,12 +128,12 @@ impl Drop for ConditionGuard<'_> {
 
 impl Condition {
     /// A condition over a new [`RLock`] (Python's `Condition()`).
-    pub fn new() -> crate::Result<Condition> {
+    pub fn new() -> Result<Condition, ShmError> {
         Self::with_lock(RLock::new()?)
     }
 
     /// A condition over `lock`, a [`Lock`] or an [`RLock`] (Python's `Condition(lock)`).
-    pub fn with_lock(lock: impl Into<AnyLock>) -> crate::Result<Condition> {
+    pub fn with_lock(lock: impl Into<AnyLock>) -> Result<Condition, ShmError> {
         Ok(Condition {
             lock: lock.into(),
             seq: Shared::new()?,

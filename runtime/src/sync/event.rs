@@ -1,6 +1,6 @@
 //! `Event`: a flag that processes wait on (Python's `multiprocessing.Event`).
 
-use crate::shm::Shared;
+use crate::shm::{Shared, ShmError};
 use crate::sys::futex;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -34,7 +34,7 @@ pub struct Event {
 
 impl Event {
     /// A new, clear event.
-    pub fn new() -> crate::Result<Event> {
+    pub fn new() -> Result<Event, ShmError> {
         Ok(Event {
             state: Shared::new()?,
         })

@@ -2,7 +2,7 @@
 
 use super::raw::{self, Acquired};
 use super::{LockResult, OwnerDied, SyncError, TryLockError, TryLockResult};
-use crate::shm::Shared;
+use crate::shm::{Shared, ShmError};
 use crate::sys::owner;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicU64;
@@ -49,7 +49,7 @@ impl Drop for LockGuard<'_> {
 
 impl Lock {
     /// A new, unlocked lock in shared memory (Python's `multiprocessing.Lock()`).
-    pub fn new() -> crate::Result<Lock> {
+    pub fn new() -> Result<Lock, ShmError> {
         Ok(Lock {
             word: Shared::new()?,
         })

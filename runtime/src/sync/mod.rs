@@ -68,12 +68,10 @@ pub enum SyncError {
     /// A barrier for zero parties (Python: `ValueError`).
     #[error("a barrier needs at least one party")]
     NoParties,
-}
-
-impl From<SyncError> for crate::Error {
-    fn from(e: SyncError) -> Self {
-        crate::Error::Sync(e)
-    }
+    /// The shared memory of a new barrier could not be made (said as text: a `SyncError`
+    /// crosses processes as a task's result).
+    #[error("could not make the barrier's shared memory: {0}")]
+    SharedMemory(String),
 }
 
 /// The lock was acquired, but its previous holder died holding it (the `PoisonError` of
@@ -119,9 +117,9 @@ impl<G> fmt::Display for OwnerDied<G> {
 
 impl<G> std::error::Error for OwnerDied<G> {}
 
-impl<G> From<OwnerDied<G>> for crate::Error {
+impl<G> From<OwnerDied<G>> for SyncError {
     fn from(e: OwnerDied<G>) -> Self {
-        SyncError::OwnerDied { pid: e.pid }.into()
+        SyncError::OwnerDied { pid: e.pid }
     }
 }
 
@@ -153,10 +151,10 @@ impl<G> fmt::Display for TryLockError<G> {
 
 impl<G> std::error::Error for TryLockError<G> {}
 
-impl<G> From<TryLockError<G>> for crate::Error {
+impl<G> From<TryLockError<G>> for SyncError {
     fn from(e: TryLockError<G>) -> Self {
         match e {
-            TryLockError::WouldBlock => SyncError::WouldBlock.into(),
+            TryLockError::WouldBlock => SyncError::WouldBlock,
             TryLockError::OwnerDied(e) => e.into(),
         }
     }

@@ -3,7 +3,7 @@
 use super::lock::guard_for;
 use super::raw::{self, Acquired};
 use super::{LockResult, OwnerDied, SyncError, TryLockError, TryLockResult};
-use crate::shm::{Block, Shared};
+use crate::shm::{Block, Shared, ShmError};
 use crate::sys::owner;
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
@@ -62,7 +62,7 @@ impl Drop for RLockGuard<'_> {
 
 impl RLock {
     /// A new, unlocked recursive lock in shared memory (Python's `multiprocessing.RLock()`).
-    pub fn new() -> crate::Result<RLock> {
+    pub fn new() -> Result<RLock, ShmError> {
         Ok(RLock {
             state: Shared::new()?,
         })
@@ -70,7 +70,7 @@ impl RLock {
 
     /// An unlocked recursive lock at the start of `block` (zeroed, at least [`RLock::SIZE`]
     /// bytes), so that a `Value` keeps its lock on the same cache line as its data.
-    pub(crate) fn in_block(block: Block) -> crate::Result<RLock> {
+    pub(crate) fn in_block(block: Block) -> Result<RLock, ShmError> {
         Ok(RLock {
             state: Shared::from_block(block)?,
         })

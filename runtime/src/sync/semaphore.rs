@@ -2,7 +2,7 @@
 //! (Python's `multiprocessing.Semaphore` and `BoundedSemaphore`).
 
 use super::SyncError;
-use crate::shm::Shared;
+use crate::shm::{Shared, ShmError};
 use crate::sys::futex;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -49,7 +49,7 @@ impl Drop for SemaphoreGuard<'_> {
 
 impl Semaphore {
     /// A semaphore with `value` units (Python's `Semaphore(value)`).
-    pub fn new(value: u32) -> crate::Result<Semaphore> {
+    pub fn new(value: u32) -> Result<Semaphore, ShmError> {
         let state: Shared<State> = Shared::new()?;
         state.count.store(value, Ordering::Release);
         Ok(Semaphore { state })
@@ -138,7 +138,7 @@ pub struct BoundedSemaphore {
 
 impl BoundedSemaphore {
     /// A bounded semaphore with `value` units, never more.
-    pub fn new(value: u32) -> crate::Result<BoundedSemaphore> {
+    pub fn new(value: u32) -> Result<BoundedSemaphore, ShmError> {
         Ok(BoundedSemaphore {
             semaphore: Semaphore::new(value)?,
             initial: value,

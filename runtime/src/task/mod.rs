@@ -32,22 +32,25 @@ pub trait Task: Sized + 'static {
     /// Appends the arguments to a pool's chunk. `#[process_task]` packs each plain-old-data
     /// parameter as its bytes and the others in the wire format (see `task/pack.rs`); by default the
     /// whole struct goes in the wire format.
-    fn pack_args(args: &Self::Args, out: &mut Vec<u8>) -> Result<(), crate::Error> {
+    fn pack_args(args: &Self::Args, out: &mut Vec<u8>) -> Result<(), crate::wire::CodecError> {
         pack::Layout::put(pack::Serde, args, out)
     }
 
     /// Reads arguments written by [`pack_args`](Task::pack_args) from the front of `input`.
-    fn unpack_args(input: &mut &[u8]) -> Result<Self::Args, crate::Error> {
+    fn unpack_args(input: &mut &[u8]) -> Result<Self::Args, crate::wire::CodecError> {
         pack::Layout::take(pack::Serde, input)
     }
 
     /// Appends an output to a chunk's results, as [`pack_args`](Task::pack_args) does arguments.
-    fn pack_output(output: &Self::Output, out: &mut Vec<u8>) -> Result<(), crate::Error> {
+    fn pack_output(
+        output: &Self::Output,
+        out: &mut Vec<u8>,
+    ) -> Result<(), crate::wire::CodecError> {
         pack::Layout::put(pack::Serde, output, out)
     }
 
     /// Reads an output written by [`pack_output`](Task::pack_output) from the front of `input`.
-    fn unpack_output(input: &mut &[u8]) -> Result<Self::Output, crate::Error> {
+    fn unpack_output(input: &mut &[u8]) -> Result<Self::Output, crate::wire::CodecError> {
         pack::Layout::take(pack::Serde, input)
     }
 
@@ -58,7 +61,7 @@ pub trait Task: Sized + 'static {
         input: &mut &[u8],
         count: usize,
         out: &mut Vec<Self::Output>,
-    ) -> Result<(), crate::Error> {
+    ) -> Result<(), crate::wire::CodecError> {
         pack::Layout::take_many(pack::Serde, input, count, out)
     }
 }
@@ -248,9 +251,9 @@ where
 }
 
 /// Runs `body`, turning a panic into [`TaskFailure::Panicked`] with the panic's message.
-pub(crate) fn catch_panic<R>(body: impl FnOnce() -> R) -> Result<R, crate::error::TaskFailure> {
+pub(crate) fn catch_panic<R>(body: impl FnOnce() -> R) -> Result<R, crate::wire::TaskFailure> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
-        .map_err(|payload| crate::error::TaskFailure::Panicked(panic_message(payload.as_ref())))
+        .map_err(|payload| crate::wire::TaskFailure::Panicked(panic_message(payload.as_ref())))
 }
 
 /// The message a panic was raised with.

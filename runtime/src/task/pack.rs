@@ -15,8 +15,8 @@
 //! auto-reference further, for every `T`). The generated code names concrete types, which is
 //! what lets the first impls win when they apply.
 
-use crate::error::Error;
 use crate::wire;
+use crate::wire::CodecError;
 use bytemuck::Pod;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -25,14 +25,14 @@ use std::marker::PhantomData;
 /// A way to append a value of type `T` to a buffer and to read it back.
 pub trait Layout<T> {
     /// Appends `value` to `out`; on failure `out` is left as it was.
-    fn put(self, value: &T, out: &mut Vec<u8>) -> Result<(), Error>;
+    fn put(self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError>;
     /// Reads a value from the front of `input` and advances `input` past it.
-    fn take(self, input: &mut &[u8]) -> Result<T, Error>;
+    fn take(self, input: &mut &[u8]) -> Result<T, CodecError>;
 
     /// Reads `count` values from the front of `input` onto the end of `out`, advancing `input`
     /// past them. On failure `out` may hold some of them; the caller drops the whole chunk.
     #[inline]
-    fn take_many(self, input: &mut &[u8], count: usize, out: &mut Vec<T>) -> Result<(), Error>
+    fn take_many(self, input: &mut &[u8], count: usize, out: &mut Vec<T>) -> Result<(), CodecError>
     where
         Self: Copy,
     {
@@ -54,15 +54,15 @@ pub struct Serde;
 
 impl<T: Pod> Layout<T> for Plain {
     #[inline]
-    fn put(self, value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
+    fn put(self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
         out.extend_from_slice(bytemuck::bytes_of(value));
         Ok(())
     }
 
     #[inline]
-    fn take(self, input: &mut &[u8]) -> Result<T, Error> {
+    fn take(self, input: &mut &[u8]) -> Result<T, CodecError> {
         let Some((bytes, rest)) = input.split_at_checked(std::mem::size_of::<T>()) else {
-            return Err(Error::Decode(format!(
+            return Err(CodecError::Malformed(format!(
                 "{} bytes left where a value of {} bytes was expected",
                 input.len(),
                 std::mem::size_of::<T>()
@@ -74,7 +74,12 @@ impl<T: Pod> Layout<T> for Plain {
 
     /// All `count` values at once: one bounds check, then a copy loop the compiler vectorises.
     #[inline]
-    fn take_many(self, input: &mut &[u8], count: usize, out: &mut Vec<T>) -> Result<(), Error> {
+    fn take_many(
+        self,
+        input: &mut &[u8],
+        count: usize,
+        out: &mut Vec<T>,
+    ) -> Result<(), CodecError> {
         let size = std::mem::size_of::<T>();
         if size == 0 {
             out.extend((0..count).map(|_| T::zeroed()));
@@ -84,7 +89,7 @@ impl<T: Pod> Layout<T> for Plain {
             .checked_mul(count)
             .and_then(|len| input.split_at_checked(len))
         else {
-            return Err(Error::Decode(format!(
+            return Err(CodecError::Malformed(format!(
                 "{} bytes left where {count} values of {size} bytes were expected",
                 input.len()
             )));
@@ -109,20 +114,22 @@ const MAX_ZERO_SIZED: usize = 1 << 32;
 
 impl<T: Pod> Layout<Vec<T>> for PlainVec {
     #[inline]
-    fn put(self, value: &Vec<T>, out: &mut Vec<u8>) -> Result<(), Error> {
+    fn put(self, value: &Vec<T>, out: &mut Vec<u8>) -> Result<(), CodecError> {
         out.extend_from_slice(&(value.len() as u64).to_le_bytes());
         out.extend_from_slice(bytemuck::cast_slice(value));
         Ok(())
     }
 
     #[inline]
-    fn take(self, input: &mut &[u8]) -> Result<Vec<T>, Error> {
+    fn take(self, input: &mut &[u8]) -> Result<Vec<T>, CodecError> {
         let len: u64 = Plain.take(input)?;
         let zero_sized = std::mem::size_of::<T>() == 0;
         let len = usize::try_from(len)
             .ok()
             .filter(|&len| !zero_sized || len <= MAX_ZERO_SIZED)
-            .ok_or_else(|| Error::Decode(format!("a vector of {len} values is too long")))?;
+            .ok_or_else(|| {
+                CodecError::Malformed(format!("a vector of {len} values is too long"))
+            })?;
         // Checks that the bytes are there before it makes room for the values.
         let mut values = Vec::new();
         Plain.take_many(input, len, &mut values)?;
@@ -132,12 +139,12 @@ impl<T: Pod> Layout<Vec<T>> for PlainVec {
 
 impl<T: Serialize + DeserializeOwned> Layout<T> for Serde {
     #[inline]
-    fn put(self, value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
+    fn put(self, value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
         wire::encode_into(value, out)
     }
 
     #[inline]
-    fn take(self, input: &mut &[u8]) -> Result<T, Error> {
+    fn take(self, input: &mut &[u8]) -> Result<T, CodecError> {
         wire::take(input)
     }
 }
@@ -238,11 +245,11 @@ mod tests {
         let mut out = Vec::new();
         PlainVec.put(&vec![1u32, 2], &mut out).unwrap();
         let short = Layout::<Vec<u32>>::take(PlainVec, &mut &out[..out.len() - 1]);
-        assert!(matches!(short, Err(Error::Decode(m)) if m.contains("values of 4 bytes")));
+        assert!(matches!(short, Err(CodecError::Malformed(m)) if m.contains("values of 4 bytes")));
         let huge = u64::MAX.to_le_bytes();
         let units = Layout::<Vec<()>>::take(PlainVec, &mut &huge[..]);
         assert!(
-            matches!(units, Err(Error::Decode(_))),
+            matches!(units, Err(CodecError::Malformed(_) | CodecError::Decode(_))),
             "no endless vector of nothing"
         );
     }
@@ -265,9 +272,12 @@ mod tests {
     fn short_input_is_a_decode_error() {
         let mut input: &[u8] = &[1, 2, 3];
         let plain = Layout::<u64>::take(Plain, &mut input);
-        assert!(matches!(plain, Err(Error::Decode(m)) if m.contains("3 bytes left")));
+        assert!(matches!(plain, Err(CodecError::Malformed(m)) if m.contains("3 bytes left")));
         let serde = Layout::<String>::take(Serde, &mut &[5u8, b'a'][..]);
-        assert!(matches!(serde, Err(Error::Decode(_))));
+        assert!(matches!(
+            serde,
+            Err(CodecError::Malformed(_) | CodecError::Decode(_))
+        ));
     }
 
     #[test]
@@ -282,7 +292,9 @@ mod tests {
         Plain.take_many(&mut input, 3, &mut back).unwrap();
         assert_eq!((back, input), (vec![1, 3, 0, u32::MAX], &[9u8][..]));
         let short = Plain.take_many(&mut &out[..5], 2, &mut Vec::<u32>::new());
-        assert!(matches!(short, Err(Error::Decode(m)) if m.contains("2 values of 4 bytes")));
+        assert!(
+            matches!(short, Err(CodecError::Malformed(m)) if m.contains("2 values of 4 bytes"))
+        );
         let mut units: Vec<()> = Vec::new();
         Plain.take_many(&mut &[][..], 4, &mut units).unwrap();
         assert_eq!(units, vec![(); 4], "a zero-sized value takes no bytes");

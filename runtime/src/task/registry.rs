@@ -6,8 +6,8 @@
 //! time the registry is used, never a silent pick.
 
 use super::{catch_panic, Task};
-use crate::error::{Error, TaskFailure};
 use crate::wire;
+use crate::wire::TaskFailure;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -78,7 +78,7 @@ fn invoke_batch<T: Task>(args: &mut &[u8], calls: u32, max_bytes: usize, out: &m
             Ok(one) => outcomes.push(catch_panic(|| T::call(one)), T::pack_output),
             Err(e) => {
                 // Where the next arguments start is unknown now: the rest fail too.
-                let failure = TaskFailure::Decode(e.codec_message());
+                let failure = TaskFailure::Decode(e.detail());
                 for _ in done..calls {
                     outcomes.push(Err(failure.clone()), T::pack_output);
                 }
@@ -96,9 +96,9 @@ fn invoke_batch<T: Task>(args: &mut &[u8], calls: u32, max_bytes: usize, out: &m
 }
 
 fn invoke<T: Task>(args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
-    let args: T::Args = wire::decode(args).map_err(|e| TaskFailure::Decode(e.codec_message()))?;
+    let args: T::Args = wire::decode(args).map_err(|e| TaskFailure::Decode(e.detail()))?;
     let output = catch_panic(|| T::call(args))?;
-    wire::encode(&output).map_err(|e| TaskFailure::Encode(e.codec_message()))
+    wire::encode(&output).map_err(|e| TaskFailure::Encode(e.detail()))
 }
 
 type Table = HashMap<&'static str, &'static TaskEntry>;
@@ -120,12 +120,23 @@ fn table() -> Result<&'static Table, &'static str> {
         .map_err(|name| *name)
 }
 
+/// Why a task could not be found by name; the crate's error says it as `DuplicateTask` or
+/// `UnknownTask`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LookupError {
+    /// Two tasks are registered under this name.
+    Duplicate(&'static str),
+    /// No task is registered under this name.
+    Unknown(String),
+}
+
 /// The entry registered under `name`.
-pub fn lookup(name: &str) -> Result<&'static TaskEntry, Error> {
-    let table = table().map_err(|name| Error::DuplicateTask { name })?;
-    table.get(name).copied().ok_or_else(|| Error::UnknownTask {
-        name: name.to_owned(),
-    })
+pub fn lookup(name: &str) -> Result<&'static TaskEntry, LookupError> {
+    let table = table().map_err(LookupError::Duplicate)?;
+    table
+        .get(name)
+        .copied()
+        .ok_or_else(|| LookupError::Unknown(name.to_owned()))
 }
 
 #[cfg(test)]
@@ -209,7 +220,7 @@ mod tests {
     fn an_unknown_name_is_an_error() {
         assert!(matches!(
             lookup("no::such::task"),
-            Err(Error::UnknownTask { .. })
+            Err(LookupError::Unknown(_))
         ));
     }
 }

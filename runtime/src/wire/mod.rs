@@ -5,30 +5,69 @@
 //! boundary (task arguments, results, queue items) goes through here.
 
 pub(crate) mod frame;
-use crate::error::{Error, TaskFailure};
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+/// Why a value could not cross a process boundary in the wire format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The value could not be encoded: its `Serialize` failed, or the codec cannot express it.
+    #[error("could not encode a value for another process: {0}")]
+    Encode(#[source] postcard::Error),
+    /// The bytes are not a value of the expected type.
+    #[error("could not decode a message from another process: {0}")]
+    Decode(#[source] postcard::Error),
+    /// The bytes break a rule of the wire format (trailing bytes, a length that does not fit).
+    #[error("could not decode a message from another process: {0}")]
+    Malformed(String),
+}
+
+impl CodecError {
+    /// What went wrong, without the prefix that says which way: for a failure reported inside
+    /// a [`TaskFailure`], which says it itself.
+    pub(crate) fn detail(&self) -> String {
+        match self {
+            CodecError::Encode(e) | CodecError::Decode(e) => e.to_string(),
+            CodecError::Malformed(message) => message.clone(),
+        }
+    }
+}
+
+/// What failed inside a child while running a task, as sent back to the parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum TaskFailure {
+    /// The task panicked; the panic message.
+    #[error("the task panicked: {0}")]
+    Panicked(String),
+    /// The arguments did not decode as the task's argument type.
+    #[error("the task's arguments could not be decoded: {0}")]
+    Decode(String),
+    /// The result could not be encoded.
+    #[error("the task's result could not be encoded: {0}")]
+    Encode(String),
+}
 
 /// Bytes in a frame header: the payload length as a little-endian `u64`.
 pub const HEADER_LEN: usize = 8;
 
 /// Encodes a value.
-pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
-    postcard::to_stdvec(value).map_err(|e| Error::Encode(e.to_string()))
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    postcard::to_stdvec(value).map_err(CodecError::Encode)
 }
 
 /// Decodes a value; trailing bytes are an error, so a truncated or mixed-up message is caught.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    let (value, rest) =
-        postcard::take_from_bytes(bytes).map_err(|e| Error::Decode(e.to_string()))?;
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (value, rest) = postcard::take_from_bytes(bytes).map_err(CodecError::Decode)?;
     no_trailing(rest).map(|()| value)
 }
 
-fn no_trailing(rest: &[u8]) -> Result<(), Error> {
+fn no_trailing(rest: &[u8]) -> Result<(), CodecError> {
     if rest.is_empty() {
         Ok(())
     } else {
-        Err(Error::Decode(format!(
+        Err(CodecError::Malformed(format!(
             "{} unexpected trailing bytes after the message",
             rest.len()
         )))
@@ -37,22 +76,22 @@ fn no_trailing(rest: &[u8]) -> Result<(), Error> {
 
 /// Appends the encoding of a value to `out`; on failure `out` is left as it was. Lets a sender
 /// pack many values into one buffer (a pool's chunk of tasks) without a buffer per value.
-pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
     let len = out.len();
     postcard::serialize_with_flavor(value, Append(out)).map_err(|e| {
         out.truncate(len);
-        Error::Encode(e.to_string())
+        CodecError::Encode(e)
     })
 }
 
 /// Decodes the value at the start of `bytes` and returns it with the bytes after it: the way to
 /// read values packed one after another by [`encode_into`].
-pub fn decode_next<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), Error> {
-    postcard::take_from_bytes(bytes).map_err(|e| Error::Decode(e.to_string()))
+pub fn decode_next<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), CodecError> {
+    postcard::take_from_bytes(bytes).map_err(CodecError::Decode)
 }
 
 /// Decodes the value at the start of `input` and moves `input` past it.
-pub fn take<T: DeserializeOwned>(input: &mut &[u8]) -> Result<T, Error> {
+pub fn take<T: DeserializeOwned>(input: &mut &[u8]) -> Result<T, CodecError> {
     let (value, rest) = decode_next(input)?;
     *input = rest;
     Ok(value)
@@ -92,12 +131,12 @@ impl<'a> OutcomeWriter<'a> {
     pub fn push<T>(
         &mut self,
         outcome: Result<T, TaskFailure>,
-        put: impl FnOnce(&T, &mut Vec<u8>) -> Result<(), Error>,
+        put: impl FnOnce(&T, &mut Vec<u8>) -> Result<(), CodecError>,
     ) {
         let failure = match outcome {
             Ok(value) => put(&value, self.out)
                 .err()
-                .map(|e| TaskFailure::Encode(e.codec_message())),
+                .map(|e| TaskFailure::Encode(e.detail())),
             Err(failure) => Some(failure),
         };
         if let Some(failure) = failure {
@@ -137,12 +176,12 @@ pub struct OutcomeReader<'a> {
 
 impl<'a> OutcomeReader<'a> {
     /// Reads the list of failures at the start of `bytes`.
-    pub fn new(bytes: &'a [u8]) -> Result<Self, Error> {
+    pub fn new(bytes: &'a [u8]) -> Result<Self, CodecError> {
         let mut input = bytes;
         let count: u32 = take(&mut input)?;
         let failures = (0..count)
             .map(|_| take(&mut input))
-            .collect::<Result<_, Error>>()?;
+            .collect::<Result<_, CodecError>>()?;
         Ok(OutcomeReader {
             input,
             calls: 0,
@@ -155,8 +194,8 @@ impl<'a> OutcomeReader<'a> {
     #[inline]
     pub fn take_all_values(
         &mut self,
-        take_all: impl FnOnce(&mut &'a [u8]) -> Result<(), Error>,
-    ) -> Option<Result<(), Error>> {
+        take_all: impl FnOnce(&mut &'a [u8]) -> Result<(), CodecError>,
+    ) -> Option<Result<(), CodecError>> {
         self.failures.is_empty().then(|| take_all(&mut self.input))
     }
 
@@ -165,8 +204,8 @@ impl<'a> OutcomeReader<'a> {
     #[inline]
     pub fn next_outcome<T>(
         &mut self,
-        take: impl FnOnce(&mut &'a [u8]) -> Result<T, Error>,
-    ) -> Result<Result<T, TaskFailure>, Error> {
+        take: impl FnOnce(&mut &'a [u8]) -> Result<T, CodecError>,
+    ) -> Result<Result<T, TaskFailure>, CodecError> {
         let call = self.calls;
         self.calls += 1;
         if self
@@ -213,30 +252,30 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
 }
 
 /// The length of a value's encoding, found without writing it.
-pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, Error> {
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, CodecError> {
     postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
-        .map_err(|e| Error::Encode(e.to_string()))
+        .map_err(CodecError::Encode)
 }
 
 /// Encodes a value into `buf`, which must be exactly [`encoded_len`] bytes long.
-pub fn encode_to_slice<T: Serialize + ?Sized>(value: &T, buf: &mut [u8]) -> Result<(), Error> {
+pub fn encode_to_slice<T: Serialize + ?Sized>(value: &T, buf: &mut [u8]) -> Result<(), CodecError> {
     let measured = buf.len();
     let written = postcard::to_slice(value, buf)
-        .map_err(|e| Error::Encode(e.to_string()))?
+        .map_err(CodecError::Encode)?
         .len();
     if written == measured {
         Ok(())
     } else {
-        Err(Error::Encode(format!(
+        Err(CodecError::Malformed(format!(
             "the value encoded to {written} bytes after measuring {measured}"
         )))
     }
 }
 
 /// Encodes a value as one frame: header, then payload.
-pub fn encode_frame<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
-    let mut frame = postcard::to_extend(value, vec![0u8; HEADER_LEN])
-        .map_err(|e| Error::Encode(e.to_string()))?;
+pub fn encode_frame<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let mut frame =
+        postcard::to_extend(value, vec![0u8; HEADER_LEN]).map_err(CodecError::Encode)?;
     let len = (frame.len() - HEADER_LEN) as u64;
     frame[..HEADER_LEN].copy_from_slice(&len.to_le_bytes());
     Ok(frame)
@@ -333,7 +372,7 @@ mod tests {
         let mut out = vec![9u8];
         assert!(matches!(
             encode_into(&HalfWritten, &mut out),
-            Err(Error::Encode(_))
+            Err(CodecError::Encode(_))
         ));
         assert_eq!(out, [9]);
     }
@@ -381,6 +420,6 @@ mod tests {
     fn trailing_bytes_are_a_decode_error() {
         let mut bytes = encode(&5u8).unwrap();
         bytes.push(0);
-        assert!(matches!(decode::<u8>(&bytes), Err(Error::Decode(_))));
+        assert!(matches!(decode::<u8>(&bytes), Err(CodecError::Malformed(_))));
     }
 }
