@@ -86,7 +86,7 @@ pub enum Error {
     /// Shared memory could not be made, mapped or used.
     #[error(transparent)]
     Shm(#[from] crate::shm::ShmError),
-    /// A lock, semaphore, condition or barrier refused (see [`SyncError`](crate::sync::SyncError)).
+    /// A lock, semaphore, condition or barrier refused (see [`SyncError`]).
     #[error(transparent)]
     Sync(#[from] SyncError),
     /// A pipe operation failed.
