@@ -1,14 +1,13 @@
 //! Waiting for several things at once (Python's `multiprocessing.connection.wait`): connections
 //! with a message to read and processes that ended, through one `poll(2)`.
 
-use crate::process::ProcessHandle;
 use crate::sys;
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 /// Something [`wait`] can wait for: a [`Connection`](super::Connection) (ready when a message or
-/// the end of the stream can be read), a [`ProcessHandle`] (ready when the process has ended,
+/// the end of the stream can be read), a [`ProcessHandle`](crate::ProcessHandle) (ready when the process has ended,
 /// Python's `sentinel`), or a raw descriptor (ready when readable).
 pub trait Waitable {
     /// The descriptor that becomes readable when the object is ready; `None` if it never will
@@ -19,12 +18,6 @@ pub trait Waitable {
     /// that has read a message ahead into its buffer).
     fn ready_now(&self) -> bool {
         false
-    }
-}
-
-impl<R> Waitable for ProcessHandle<R> {
-    fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.sentinel())
     }
 }
 

@@ -27,7 +27,6 @@
 //! ```
 
 mod channel;
-mod err;
 mod handler;
 mod imap;
 mod result;
@@ -35,7 +34,7 @@ mod ring;
 mod spare;
 mod worker;
 
-pub use err::PoolError;
+pub use crate::error::PoolError;
 pub use imap::IMap;
 pub use result::{AsyncResult, Callbacks};
 

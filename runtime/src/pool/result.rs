@@ -7,8 +7,8 @@
 //! whoever waits in `get`.
 
 use super::channel::ResultFrame;
-use super::err::PoolError;
 use crate::error::Error;
+use crate::error::PoolError;
 use crate::sys::backoff::{watch, Patience};
 use crate::task::Task;
 use crate::util::lock;

@@ -1,6 +1,7 @@
 //! The handle of a started process: wait for it, read its result, signal it.
 
 use super::children::{self, ChildCore};
+use crate::connection::Waitable;
 use crate::error::{Error, TaskFailure};
 use crate::sys::ExitStatus;
 use crate::wire;
@@ -179,3 +180,10 @@ impl<R> fmt::Display for CloseError<R> {
 }
 
 impl<R> std::error::Error for CloseError<R> {}
+
+impl<R> Waitable for ProcessHandle<R> {
+    /// Ready when the process has ended (Python's `sentinel` in `connection.wait`).
+    fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.sentinel())
+    }
+}

@@ -420,6 +420,9 @@ mod tests {
     fn trailing_bytes_are_a_decode_error() {
         let mut bytes = encode(&5u8).unwrap();
         bytes.push(0);
-        assert!(matches!(decode::<u8>(&bytes), Err(CodecError::Malformed(_))));
+        assert!(matches!(
+            decode::<u8>(&bytes),
+            Err(CodecError::Malformed(_))
+        ));
     }
 }
