@@ -1,12 +1,15 @@
-//! Start methods, and the path a child process takes from fork to `_exit`.
+//! The fork start method (Python's `popen_fork`): the path a child process takes from `fork` to
+//! `_exit`.
 //!
-//! `fork` is the start method (Linux's default, as in Python): the child inherits the parent's
-//! memory, runs its target there, sends the encoded result back through a pipe, and leaves with
-//! `_exit`, never returning into the parent's stack. Forking from a multi-threaded parent (the
-//! `cargo test` harness is one) is safe because the child takes no lock another thread may have
-//! held: the locks it needs (the children registry, stdout, stderr) are held by the forking
-//! thread across `fork`, so the child inherits them consistent and owned by itself, and its
-//! identity is published through an atomic pointer. glibc's own fork handlers keep `malloc` usable.
+//! The child inherits the parent's memory, runs its target there, sends the encoded result back
+//! through a pipe, and leaves with `_exit`, never returning into the parent's stack. The crate's
+//! own code in the child takes no lock another thread may have held: the locks it needs (the
+//! children registry, stdout, stderr) are held by the forking thread across `fork`, so the child
+//! inherits them consistent and owned by itself; its identity is published through an atomic
+//! pointer; glibc's own fork handlers keep `malloc` usable. What it cannot control is the user's
+//! target: a task or closure that takes a lock another thread of the parent held at the fork (a
+//! `Mutex` of the user's, a logger's, a thread pool's) waits for ever in the child. That is a
+//! deadlock, not memory unsafety, and it is the hazard Python 3.12 warns of.
 
 use crate::error::{Error, TaskFailure};
 use crate::process::children::{self, ChildCore};
@@ -65,9 +68,12 @@ pub(crate) fn start_fork<T: Target>(
     let stderr = io::stderr().lock();
     // As Python does: output buffered before the fork must not be written twice, by both.
     let _ = stdout.flush();
-    // SAFETY: fork has no memory-safety preconditions of its own. The child side only runs
-    // `child_main`, which takes no lock that another thread of this process could hold (see the
-    // module documentation) and leaves with `_exit`; the parent side just continues.
+    // SAFETY: fork has no memory-safety preconditions of its own: the child gets a copy of this
+    // address space with one thread, this one. The child side only runs `child_main` and leaves
+    // with `_exit`, never returning into frames whose other threads are gone; the crate's code
+    // there takes no lock another thread could hold (module documentation). The user's target
+    // may take such a lock and then wait for ever: a deadlock, which is not undefined behaviour.
+    // The parent side just continues.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         let (hangup_read, hangup_write) = hangup.unzip();
