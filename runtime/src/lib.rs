@@ -27,10 +27,16 @@
 //! ```
 //!
 //! The module map follows CPython's `Lib/multiprocessing`: [`process`] (Python's `process` and
-//! `popen_fork`), [`pool`] (Python's `pool`), [`mod@task`] (what `#[process_task]` generates),
-//! [`wire`] (the codec), [`error`], [`sharedctypes`] (`Value`, `Array`), [`sync`] (Python's
-//! `synchronize`: the locks, semaphores, `Event`, `Condition`, `Barrier`) and [`shm`] (`heap`
-//! and `shared_memory`).
+//! `popen_fork`), [`pool`] (`pool`), [`queue`] (`queues`), [`connection`] (`connection`),
+//! [`sync`] (`synchronize`: the locks, semaphores, `Event`, `Condition`, `Barrier`),
+//! [`sharedctypes`] (`Value`, `Array`), [`shm`] (`heap` and `shared_memory`), [`mod@task`] (what
+//! `#[process_task]` generates) and [`error`].
+//!
+//! The modules form layers, each using only those below it: the platform (`sys`: futexes,
+//! owner words, pidfds, page hints, the wait policy) at the bottom; then [`shm`] and the codec;
+//! [`mod@task`]; [`sync`]; [`connection`] and [`queue`]; [`error`]; [`process`];
+//! [`sharedctypes`]; and [`pool`] on top. Each layer returns its own error type, and
+//! [`Error`] wraps them all, so `?` works across the whole API.
 
 #![warn(missing_docs)]
 
