@@ -6,7 +6,7 @@
 //! handle's `join` returns the task's result; a panic, an exit code or a signal in the child
 //! becomes an [`Error`] in the caller.
 //!
-//! ```no_run
+//! ```
 //! use multiproc::prelude::*;
 //!
 //! #[process_task]

@@ -21,7 +21,7 @@ use serde::Serialize;
 /// A process to start: its target, and optionally a name and the daemon flag (Python's
 /// `multiprocessing.Process` before `start()`).
 ///
-/// ```no_run
+/// ```
 /// use multiproc::prelude::*;
 ///
 /// #[process_task]

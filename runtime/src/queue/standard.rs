@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 /// queue consistent: the item it was putting is not there, the item it was getting is still
 /// there, and the others go on.
 ///
-/// ```no_run
+/// ```
 /// use multiproc::prelude::*;
 ///
 /// #[process_task]

@@ -40,7 +40,7 @@ unsafe impl crate::shm::SharedState for State {}
 /// parties wait breaks the barrier: every waiter gets [`SyncError::BrokenBarrier`], and so does
 /// every later wait until `reset`.
 ///
-/// ```no_run
+/// ```
 /// use multiproc::sync::Barrier;
 /// # fn main() -> multiproc::Result<()> {
 /// let barrier = Barrier::new(1)?;

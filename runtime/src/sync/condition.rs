@@ -95,7 +95,7 @@ impl AnyLock {
 /// return without a notify (another waiter's notify racing with it, a signal): check the
 /// condition in a loop, or use [`wait_for`](Condition::wait_for), as Python advises.
 ///
-/// ```no_run
+/// ```
 /// use multiproc::sync::Condition;
 /// # fn main() -> multiproc::Result<()> {
 /// let cond = Condition::new()?;

@@ -18,7 +18,7 @@ unsafe impl crate::shm::SharedState for State {}
 
 /// A flag shared between processes, initially clear (Python's `multiprocessing.Event()`).
 ///
-/// ```no_run
+/// ```
 /// use multiproc::sync::Event;
 /// # fn main() -> multiproc::Result<()> {
 /// let ready = Event::new()?;

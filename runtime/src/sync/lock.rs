@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// [`acquire`](Lock::acquire) / [`release`](Lock::release). If the holding process dies, the
 /// next acquirer gets the lock with [`OwnerDied`].
 ///
-/// ```no_run
+/// ```
 /// use multiproc::sync::Lock;
 /// # fn main() -> multiproc::Result<()> {
 /// let lock = Lock::new()?;

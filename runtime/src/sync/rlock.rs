@@ -27,7 +27,7 @@ unsafe impl crate::shm::SharedState for State {}
 /// the owner may release it ([`SyncError::NotOwner`] otherwise). If the owning thread's process
 /// dies, the next acquirer gets it with [`OwnerDied`].
 ///
-/// ```no_run
+/// ```
 /// use multiproc::sync::RLock;
 /// # fn main() -> multiproc::Result<()> {
 /// let lock = RLock::new()?;

@@ -20,7 +20,7 @@ unsafe impl crate::shm::SharedState for State {}
 
 /// A semaphore shared between processes (Python's `multiprocessing.Semaphore(value)`).
 ///
-/// ```no_run
+/// ```
 /// use multiproc::sync::Semaphore;
 /// # fn main() -> multiproc::Result<()> {
 /// let slots = Semaphore::new(2)?;
