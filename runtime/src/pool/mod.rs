@@ -26,26 +26,32 @@
 //! # }
 //! ```
 
+mod async_result;
 mod channel;
+mod chunk;
 mod err;
+mod gather;
 mod handler;
 mod imap;
-mod result;
 mod ring;
+mod slot;
 mod spare;
+mod state;
 mod worker;
 
+pub use async_result::{AsyncResult, Callbacks};
 pub use err::PoolError;
 pub use imap::IMap;
-pub use result::{AsyncResult, Callbacks};
 
 use crate::error::Error;
 use crate::task::registry;
 use crate::task::{Call, OneArg, TakesArgs, Task, TaskRef};
 use crate::wire;
-use handler::{Job, Phase, Shared};
-use result::{Cell, ChunkFailure, Gather, Part, Sink};
+use async_result::Cell;
+use chunk::{ChunkFailure, Job, Part, Sink};
+use gather::Gather;
 use spare::Spare;
+use state::{Phase, Shared};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 use worker::{EncodedCall, WorkerConfig};

@@ -8,9 +8,9 @@
 
 use super::channel::{self, ResultHeader, ToWorker};
 use super::ring::{Bell, Ring, PART_BYTES};
-use crate::sys::backoff::{watch, Patience};
 use crate::error::Error;
 use crate::process::ProcessHandle;
+use crate::sys::backoff::{watch, Patience};
 use crate::task::registry::{self, TaskEntry};
 use crate::wire;
 use crate::wire::frame::ReadBuf;
@@ -19,7 +19,6 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Instant;
-
 
 /// A task call already encoded: what a worker runs once as it starts (Python's `initializer`
 /// and `initargs`).
