@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::process::ProcessHandle;
 use crate::sys;
 use crate::wire;
+use crate::wire::frame::PartialFrame;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, OwnedFd};
@@ -53,8 +54,8 @@ pub(super) struct Slot {
     /// The parent's end of the worker's task channel.
     pub(super) tasks: OwnedFd,
     pub(super) ring: Arc<Ring>,
-    /// The result frame being read from the ring.
-    frame: Vec<u8>,
+    /// A result frame too big for the ring, being copied out of it.
+    frame: PartialFrame,
     /// Chunks given to the worker and not yet answered, oldest first.
     pub(super) held: VecDeque<Held>,
     /// How many of `held` are sent down the task socket in full, and how many bytes of the next:
@@ -76,7 +77,7 @@ impl Slot {
             handle,
             tasks,
             ring,
-            frame: Vec::new(),
+            frame: PartialFrame::default(),
             held: VecDeque::new(),
             written: 0,
             partial: 0,
@@ -220,20 +221,19 @@ impl Slot {
             if len <= Ring::capacity() {
                 return self.ring.take(len).map(FrameBytes::InRing);
             }
-            self.frame.reserve_exact(len);
+            self.frame.reserve(len);
         }
-        loop {
-            let want = match wire::frame_len(&self.frame) {
-                Some(len) if len == self.frame.len() => {
-                    return Some(FrameBytes::Copied(std::mem::take(&mut self.frame)))
-                }
-                Some(len) => len - self.frame.len(),
-                None => wire::HEADER_LEN - self.frame.len(),
-            };
-            if self.ring.read_into(&mut self.frame, want) == 0 {
+        while !self.frame.is_complete() {
+            let ring = &self.ring;
+            if self
+                .frame
+                .read_with(usize::MAX, |out, max| ring.read_into(out, max))
+                == 0
+            {
                 return None;
             }
         }
+        Some(FrameBytes::Copied(self.frame.take()))
     }
 }
 
