@@ -142,6 +142,9 @@ impl Part {
 /// Where the results of one job (a map, an apply, an imap) go.
 pub(crate) trait Sink: Send + Sync {
     /// The calls of `part`, run by worker `pid`, finished. The parts of a chunk come in order.
+    ///
+    /// A sink is done with `outcome` when this returns (it drops it): its frame may lie in a
+    /// worker's ring, whose room is freed in the order the frames were taken.
     fn deliver(&self, part: Part, pid: i32, outcome: ChunkOutcome);
 }
 

@@ -53,6 +53,10 @@ pub(super) struct Slot {
     pub(super) handle: ProcessHandle<()>,
     /// The parent's end of the worker's task channel.
     pub(super) tasks: OwnedFd,
+    /// The worker's result ring, of which this slot is the one reader: only
+    /// [`next_frame`](Slot::next_frame) reads it, through `&mut self`, and a slot is reached only
+    /// through the pool's state, under its lock (other holders of the `Arc` in the parent only
+    /// look at its counters; the worker only writes).
     pub(super) ring: Arc<Ring>,
     /// A result frame too big for the ring, being copied out of it.
     frame: PartialFrame,
@@ -211,25 +215,31 @@ impl Slot {
 
     /// The next whole frame: taken where it lies in the ring, or, if it is bigger than the
     /// ring, copied out into a vector of its size as it streams in.
+    ///
+    /// A frame taken in place is a span of the ring, which must be dropped in the order taken:
+    /// [`collect`](Slot::collect) drops it at once or pushes it onto the deliveries in order,
+    /// which the result thread hands out in order, and a [`Sink`](super::chunk::Sink) is done
+    /// with a frame when its `deliver` returns.
     fn next_frame(&mut self) -> Option<FrameBytes> {
         if self.frame.is_empty() {
             let mut head = [0; wire::HEADER_LEN];
-            if !self.ring.peek(&mut head) {
+            // SAFETY: this slot is the ring's one reader (see `ring`).
+            if !unsafe { self.ring.peek(&mut head) } {
                 return None;
             }
             let len = wire::frame_len(&head)?;
             if len <= Ring::capacity() {
-                return self.ring.take(len).map(FrameBytes::InRing);
+                // SAFETY: this slot is the ring's one reader (see `ring`), and the span is
+                // dropped in the order taken (see above).
+                return unsafe { self.ring.take(len) }.map(FrameBytes::InRing);
             }
             self.frame.reserve(len);
         }
         while !self.frame.is_complete() {
             let ring = &self.ring;
-            if self
-                .frame
-                .read_with(usize::MAX, |out, max| ring.read_into(out, max))
-                == 0
-            {
+            // SAFETY: this slot is the ring's one reader (see `ring`).
+            let read = |out: &mut Vec<u8>, max| unsafe { ring.read_into(out, max) };
+            if self.frame.read_with(usize::MAX, read) == 0 {
                 return None;
             }
         }

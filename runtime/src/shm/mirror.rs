@@ -55,6 +55,11 @@ impl Mirror {
         self.ptr.as_ptr()
     }
 
+    /// The length of one view in bytes (the memory's size; the views span twice as much).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     /// Maps every page of the first view into this process now, for writing, in one system
     /// call: the pages a writer would otherwise fault in one at a time (only a hint, as
     /// [`crate::sys::mem::populate_for_write`]).
