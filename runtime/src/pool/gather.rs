@@ -6,6 +6,7 @@
 use super::async_result::Cell;
 use super::chunk::{decode_values, ChunkOutcome, Part, Sink};
 use crate::error::Error;
+use crate::sys::mem::{self, Prefault};
 use crate::task::Task;
 use crate::util::lock;
 use std::collections::BTreeMap;
@@ -19,14 +20,14 @@ use std::sync::{Arc, Condvar, Mutex};
 /// Chunks mostly finish in order, so each part of one is decoded straight onto the end of the
 /// result, which is allocated once; only a part that arrives before an earlier one (another
 /// worker's chunk ahead of it is not in yet) waits on the side. The memory a part is decoded
-/// into is mapped in first, in one system call, where it is fresh and spans a few pages: the
+/// into is prefaulted first where it is fresh and spans a few pages (see [`Prefault`]): the
 /// kernel then maps the pages in a loop rather than one fault at a time.
 pub(crate) struct Gather<T: Task, Out> {
     parts: Mutex<Parts<T::Output>>,
     /// Signalled at a delivery while a submitter that paces its chunks waits for one.
     progress: Condvar,
-    /// Set while a delivery (on the result thread) waits for `parts`: a submitter touching the
-    /// vector's pages then leaves the lock to it.
+    /// Set while a delivery (on the result thread) waits for `parts`: a submitter prefaulting
+    /// the vector's pages then leaves the lock to it.
     delivering: AtomicBool,
     cell: Arc<Cell<Out>>,
     finish: fn(Vec<T::Output>) -> Result<Out, Error>,
@@ -40,14 +41,14 @@ struct Parts<R> {
     values: Vec<R>,
     /// The chunk and call whose values come next.
     next: (usize, u32),
-    /// The index in `values`' capacity up to which the pages have been mapped in, by a waiting
+    /// The index in `values`' capacity up to which the pages have been prefaulted, by a waiting
     /// submitter or a delivery.
-    touched: usize,
+    prefaulted: usize,
     /// Parts that arrived before their turn, by where they start.
     early: BTreeMap<(usize, u32), (Part, Vec<R>)>,
     /// Emptied buffers of parts that were set aside, kept for the next early parts: with two
     /// workers, every other chunk's parts arrive before their turn, and a fresh buffer costs a
-    /// page fault per page.
+    /// page fault per page. Part of the `early_part` use of prefaulting (see [`Prefault`]).
     asides: Vec<Vec<R>>,
     first_error: Option<Error>,
     /// Chunks whose last part is in.
@@ -63,15 +64,16 @@ struct Parts<R> {
 /// The most emptied buffers of early parts a gather keeps for reuse.
 const KEPT_ASIDES: usize = 8;
 
-/// Pages of the result vector a waiting submitter maps in per hold of the lock (about 25 µs
-/// where a page costs 1.5 to map in).
-const TOUCH_PAGES: usize = 16;
+/// Pages of the result vector a waiting submitter prefaults per hold of the lock: few, so that a
+/// delivery waiting for the lock is not held up for long.
+const AHEAD_PAGES: usize = 16;
 
 impl<R> Parts<R> {
     fn with_capacity(values: usize) -> Self {
         let mut values = Vec::with_capacity(values);
-        // Room already mapped in (memory the allocator had used) needs no touching.
-        let touched = if crate::sys::mem::is_fresh(values.spare_capacity_mut()) {
+        // Room already mapped in (memory the allocator had used) needs no prefaulting.
+        let wanted = Prefault::ResultVector.is_on() || Prefault::ResultAhead.is_on();
+        let prefaulted = if wanted && mem::is_fresh(values.spare_capacity_mut()) {
             0
         } else {
             values.capacity()
@@ -79,7 +81,7 @@ impl<R> Parts<R> {
         Parts {
             values,
             next: (0, 0),
-            touched,
+            prefaulted,
             early: BTreeMap::new(),
             asides: Vec::new(),
             first_error: None,
@@ -90,30 +92,32 @@ impl<R> Parts<R> {
         }
     }
 
-    /// Maps in up to `pages` pages of the values' free room not touched yet, so that each is
-    /// ready when a chunk's values are decoded into it; returns whether any was left to touch.
-    fn touch_ahead(&mut self, pages: usize) -> bool {
+    /// Prefaults up to `pages` pages of the values' free room not prefaulted yet, so that each is
+    /// ready when a chunk's values are decoded into it (the `result_ahead` use); returns whether
+    /// any was left to prefault.
+    fn prefault_ahead(&mut self, pages: usize) -> bool {
         let size = std::mem::size_of::<R>();
         if size == 0 {
             return false;
         }
-        let from = self.touched.saturating_sub(self.values.len());
-        let stride = (crate::sys::mem::page_size() / size).max(1);
-        self.touch_free(from.saturating_add(pages.saturating_mul(stride)))
+        let from = self.prefaulted.saturating_sub(self.values.len());
+        let stride = (mem::page_size() / size).max(1);
+        let to = from.saturating_add(pages.saturating_mul(stride));
+        self.prefault_room(Prefault::ResultAhead, to)
     }
 
-    /// Maps in the pages of the values' free room up to its `to`th slot that are not touched yet,
-    /// in one system call rather than a page fault each; returns whether any was left to touch.
-    fn touch_free(&mut self, to: usize) -> bool {
+    /// For `by`, prefaults the pages of the values' free room up to its `to`th slot that are not
+    /// prefaulted yet; returns whether any was left to prefault (never, if `by` is off).
+    fn prefault_room(&mut self, by: Prefault, to: usize) -> bool {
         let len = self.values.len();
-        let from = self.touched.saturating_sub(len);
+        let from = self.prefaulted.saturating_sub(len);
         let free = self.values.spare_capacity_mut();
         let to = to.min(free.len());
-        if from >= to {
+        if from >= to || !by.is_on() {
             return false;
         }
-        crate::sys::mem::prefault(&mut free[from..to]);
-        self.touched = len + to;
+        mem::prefault(by, &mut free[from..to]);
+        self.prefaulted = len + to;
         true
     }
 
@@ -121,7 +125,7 @@ impl<R> Parts<R> {
     fn catch_up(&mut self) {
         while let Some((part, mut values)) = self.early.remove(&self.next) {
             self.values.append(&mut values);
-            if self.asides.len() < KEPT_ASIDES {
+            if self.asides.len() < KEPT_ASIDES && Prefault::EarlyPart.is_on() {
                 self.asides.push(values);
             }
             self.next = part.next();
@@ -129,13 +133,13 @@ impl<R> Parts<R> {
     }
 
     /// A buffer with room for `count` values, for a part that arrived before its turn: a kept
-    /// one if one is big enough.
+    /// one if one is big enough, else a fresh one, prefaulted (the `early_part` use).
     fn take_aside(&mut self, count: usize) -> Vec<R> {
         match self.asides.iter().position(|kept| kept.capacity() >= count) {
             Some(found) => self.asides.swap_remove(found),
             None => {
                 let mut fresh = Vec::with_capacity(count);
-                crate::sys::mem::prefault_fresh(fresh.spare_capacity_mut());
+                mem::prefault_fresh(Prefault::EarlyPart, fresh.spare_capacity_mut());
                 fresh
             }
         }
@@ -161,15 +165,15 @@ impl<T: Task, Out> Gather<T, Out> {
 
     /// Waits until at least `chunks` chunks have been delivered.
     ///
-    /// Meanwhile the submitter maps in the pages of the result vector's free room, a few per
-    /// hold of the lock. A large map's vector is fresh memory: mapping its pages would otherwise
-    /// all fall to the result thread as it decodes, the pool's busiest thread, while this one
-    /// sleeps.
+    /// Meanwhile the submitter prefaults the pages of the result vector's free room, a few per
+    /// hold of the lock (the `result_ahead` use). A large map's vector is fresh memory: mapping
+    /// its pages would otherwise all fall to the result thread as it decodes, the pool's busiest
+    /// thread, while this one sleeps.
     pub(crate) fn wait_delivered(&self, chunks: usize) {
         let mut parts = lock(&self.parts);
         while parts.delivered < chunks {
-            let touching = !self.delivering.load(Ordering::Relaxed);
-            if touching && parts.touch_ahead(TOUCH_PAGES) {
+            let prefaulting = !self.delivering.load(Ordering::Relaxed);
+            if prefaulting && parts.prefault_ahead(AHEAD_PAGES) {
                 drop(parts);
                 parts = lock(&self.parts);
                 continue;
@@ -211,7 +215,7 @@ impl<T: Task, Out: Send> Sink for Gather<T, Out> {
         self.delivering.store(false, Ordering::Relaxed);
         let in_turn = parts.next == (part.index, part.first);
         let mut values = if in_turn {
-            parts.touch_free(part.count as usize);
+            parts.prefault_room(Prefault::ResultVector, part.count as usize);
             std::mem::take(&mut parts.values)
         } else {
             parts.take_aside(part.count as usize)
@@ -244,6 +248,10 @@ mod tests {
 
     #[test]
     fn an_emptied_aside_buffer_is_kept_for_the_next_early_part() {
+        if !Prefault::EarlyPart.is_on() {
+            eprintln!("skipped: {} turns `early_part` off", mem::SWITCH);
+            return;
+        }
         let mut parts = Parts::<u64>::with_capacity(0);
         let mut aside = parts.take_aside(100);
         aside.extend(0..100);
@@ -267,21 +275,29 @@ mod tests {
     }
 
     #[test]
-    fn a_waiting_submitter_touches_the_free_room_a_few_pages_at_a_time_to_its_end() {
-        let per_page = crate::sys::mem::page_size() / 8;
+    fn a_waiting_submitter_prefaults_the_free_room_a_few_pages_at_a_time_to_its_end() {
+        if !Prefault::ResultAhead.is_on() {
+            eprintln!("skipped: {} turns `result_ahead` off", mem::SWITCH);
+            return;
+        }
+        let per_page = mem::page_size() / 8;
         let mut parts = Parts::<u64>::with_capacity(10 * per_page);
         // As for fresh memory, whatever the allocator gave.
-        parts.touched = 0;
+        parts.prefaulted = 0;
         parts.values.extend(0..per_page as u64 / 2);
-        let pages = std::iter::from_fn(|| parts.touch_ahead(3).then_some(())).count();
+        let pages = std::iter::from_fn(|| parts.prefault_ahead(3).then_some(())).count();
         // The free room starts half a page in: 10 page strides cover it, 3 at a time.
         assert_eq!(pages, 4);
-        assert_eq!(parts.touched, parts.values.capacity());
-        assert!(!parts.touch_ahead(3));
-        assert_eq!(parts.values.len(), per_page / 2, "touching adds no values");
+        assert_eq!(parts.prefaulted, parts.values.capacity());
+        assert!(!parts.prefault_ahead(3));
+        assert_eq!(
+            parts.values.len(),
+            per_page / 2,
+            "prefaulting adds no values"
+        );
         assert!(
-            !Parts::<()>::with_capacity(1000).touch_ahead(3),
-            "no pages to touch"
+            !Parts::<()>::with_capacity(1000).prefault_ahead(3),
+            "no pages to prefault"
         );
     }
 }

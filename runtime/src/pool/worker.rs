@@ -46,6 +46,8 @@ pub(crate) fn start(
     // Fill the registry's table now, in the parent: a worker forked while another thread was
     // still building it would find it half-built for ever.
     let _ = registry::lookup("");
+    // Likewise the prefault switch: the worker must not read the environment.
+    crate::sys::mem::read_switch();
     let config = config.clone();
     Process::from_fn(move || run(config, tasks, &ring))
         .daemon(true)
@@ -56,7 +58,7 @@ pub(crate) fn start(
 fn run(config: WorkerConfig, tasks: OwnedFd, ring: &Ring) {
     // A worker renewed after a few chunks (`maxtasksperchild`) may never fill its ring.
     if config.max_chunks.is_none() {
-        ring.map_pages();
+        ring.prefault();
     }
     if let Some(init) = &config.initializer {
         if let Err(failure) = init.entry.invoke(&init.args) {

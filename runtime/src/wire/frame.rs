@@ -163,7 +163,8 @@ impl ReadBuf {
             self.start = 0;
             if self.buf.len() < room {
                 self.buf.reserve_exact(room - self.buf.len());
-                crate::sys::mem::prefault_fresh(self.buf.spare_capacity_mut());
+                let fresh = self.buf.spare_capacity_mut();
+                sys::mem::prefault_fresh(sys::mem::Prefault::ReadBuffer, fresh);
                 self.buf.resize(room, 0);
             }
         }
