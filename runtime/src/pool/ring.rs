@@ -299,7 +299,8 @@ impl Span {
     pub(crate) fn as_slice(&self) -> &[u8] {
         // SAFETY: taken from published bytes (`len <= RING_BYTES`, so inside the two views)
         // that are not released before this span drops: `take`'s contract has spans dropped in
-        // order, and the one reader reads nothing else while a span is out.
+        // order (so no later span frees them first), and `read_into` frees nothing while a span
+        // is out.
         unsafe { std::slice::from_raw_parts(self.ring.at(self.start), self.len) }
     }
 }
