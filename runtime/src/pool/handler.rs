@@ -84,8 +84,8 @@ pub(crate) fn run(shared: Arc<Shared>) {
 }
 
 /// Watches the rings (when a quick worker holds chunks or has just answered, an answer due
-/// within microseconds then costs no wake-up on either side), without the state lock (callers need it to
-/// submit); returns whether results arrived.
+/// within microseconds then costs no wake-up on either side), without the state lock (callers
+/// need it to submit); returns whether results arrived.
 fn watch_for_results(rings: &[Arc<Ring>]) -> bool {
     watch(Patience::POOL, None, || {
         rings.iter().any(|ring| ring.has_data())

@@ -286,8 +286,8 @@ impl State {
         for slot in &mut slots {
             let mut stop = Vec::new();
             let _ = channel::put_frame_head(&mut stop, &ToWorker::Stop, 0);
-            // Nothing is held, so the worker has read everything: the socket has room. A worker gone
-            // needs no message.
+            // Nothing is held, so the worker has read everything: the socket has room. A worker
+            // gone needs no message.
             let _ = sys::send_vectored(slot.tasks.as_fd(), &[IoSlice::new(&stop)]);
             slot.stopping = true;
         }
