@@ -132,14 +132,69 @@ fn speedup(row: &Row, ours: Option<f64>, other: Option<f64>) -> String {
 /// The environment variable that makes this program measure one row and print its figure.
 const ONE_ROW: &str = "MULTIPROC_BENCH_ROW";
 
-/// Measures `row` in a fresh process (this program, run again): a row's figure must not depend on
-/// what earlier rows left in the process (heap, mappings), which changes what a fork costs. The
-/// kit's CPython suite runs each benchmark in a fresh interpreter for the same reason.
-fn measure_alone(row: &Row, scale: f64) -> Option<f64> {
+/// The environment variable that adds variants of our rows, measured side by side with them:
+/// `;`-separated sets of environment for our side, each a space-separated list of `NAME=VALUE`.
+/// Each row is then measured once plainly and once under each set, in the same interleaved rounds,
+/// and printed once more per set, its label followed by the set in brackets (the CPython and C
+/// columns repeat). `prefault` stands for prefaulting (`MULTIPROC_PREFAULT`, see
+/// `runtime/src/sys/mem.rs`) all off, then each use off in turn, so that one run compares them:
+///
+/// ```text
+/// MULTIPROC_BENCH_ENV=prefault ONLY='Pool(2)' cargo bench --bench compare
+/// MULTIPROC_BENCH_ENV='MULTIPROC_PREFAULT=-ring;MULTIPROC_PREFAULT=0' ONLY='Pool(2).map' \
+///     cargo bench --bench compare
+/// ```
+const VARIANTS: &str = "MULTIPROC_BENCH_ENV";
+
+/// What `prefault` in [`VARIANTS`] stands for: every use of prefaulting off, then each one off
+/// (the names of `Prefault` in `runtime/src/sys/mem.rs`).
+const PREFAULT_VARIANTS: &str = "MULTIPROC_PREFAULT=0;MULTIPROC_PREFAULT=-result_vector;\
+    MULTIPROC_PREFAULT=-result_ahead;MULTIPROC_PREFAULT=-early_part;\
+    MULTIPROC_PREFAULT=-chunk_args;MULTIPROC_PREFAULT=-read_buffer;MULTIPROC_PREFAULT=-ring";
+
+/// Environment for our side of a row: `NAME=VALUE` pairs, and how they are shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Variant {
+    shown: String,
+    vars: Vec<(String, String)>,
+}
+
+/// The variants [`VARIANTS`] asks for, after the plain row (no extra environment).
+fn variants() -> Vec<Variant> {
+    let asked = std::env::var(VARIANTS).unwrap_or_default();
+    let plain = Variant {
+        shown: String::new(),
+        vars: Vec::new(),
+    };
+    let sets = asked
+        .split(';')
+        .flat_map(|set| match set.trim() {
+            "prefault" => PREFAULT_VARIANTS.split(';').collect(),
+            set => vec![set],
+        })
+        .map(str::trim)
+        .filter(|set| !set.is_empty());
+    let extra = sets.map(|set| Variant {
+        shown: set.to_owned(),
+        vars: set
+            .split_whitespace()
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect(),
+    });
+    std::iter::once(plain).chain(extra).collect()
+}
+
+/// Measures `row` in a fresh process (this program, run again), with the extra environment of
+/// `variant`: a row's figure must not depend on what earlier rows left in the process (heap,
+/// mappings), which changes what a fork costs. The kit's CPython suite runs each benchmark in a
+/// fresh interpreter for the same reason.
+fn measure_alone(row: &Row, scale: f64, variant: &Variant) -> Option<f64> {
     let exe = std::env::current_exe().ok()?;
     let output = Command::new(exe)
         .env(ONE_ROW, row.label)
         .env("SCALE", scale.to_string())
+        .envs(variant.vars.iter().map(|(name, value)| (name, value)))
         .output()
         .ok()?;
     if !output.status.success() {
@@ -202,14 +257,17 @@ pub fn run(rows: Vec<Row>) {
         scripts.entry(py_script(suite)).or_default().push(suite);
     }
 
-    let mut ours: HashMap<&str, Vec<f64>> = HashMap::new();
+    let variants = variants();
+    let mut ours: HashMap<(&str, usize), Vec<f64>> = HashMap::new();
     let mut python: Vec<Value> = Vec::new();
     let mut c: Vec<Value> = Vec::new();
     for round in 1..=rounds {
         eprintln!("round {round}/{rounds}: multiproc");
         for row in &rows {
-            let figure = measure_alone(row, scale);
-            ours.entry(row.label).or_default().extend(figure);
+            for (index, variant) in variants.iter().enumerate() {
+                let figure = measure_alone(row, scale, variant);
+                ours.entry((row.label, index)).or_default().extend(figure);
+            }
         }
         if !py_benches.is_empty() {
             eprintln!("round {round}/{rounds}: CPython");
@@ -245,17 +303,22 @@ pub fn run(rows: Vec<Row>) {
     println!("| measurement | multiproc | CPython 3.11 | C floor | multiproc vs CPython | multiproc vs C floor |");
     println!("|---|---:|---:|---:|---:|---:|");
     for row in &rows {
-        let mine = median(ours.remove(row.label).unwrap_or_default());
         let py = pick(&python, &row.python);
         let floor = pick(&c, &row.c_floor);
-        println!(
-            "| {} | {} | {} | {} | {} | {} |",
-            row.label,
-            figure(mine, row.unit),
-            figure(py, row.unit),
-            figure(floor, row.unit),
-            speedup(row, mine, py),
-            speedup(row, mine, floor),
-        );
+        for (index, variant) in variants.iter().enumerate() {
+            let mine = median(ours.remove(&(row.label, index)).unwrap_or_default());
+            let label = match variant.shown.as_str() {
+                "" => row.label.to_owned(),
+                shown => format!("{} [{shown}]", row.label),
+            };
+            println!(
+                "| {label} | {} | {} | {} | {} | {} |",
+                figure(mine, row.unit),
+                figure(py, row.unit),
+                figure(floor, row.unit),
+                speedup(row, mine, py),
+                speedup(row, mine, floor),
+            );
+        }
     }
 }

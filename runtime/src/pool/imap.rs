@@ -2,8 +2,8 @@
 //! consumed, keeping a bounded number of chunks in flight, so an endless input works and a slow
 //! consumer does not make the pool read ahead without limit (CPython reads all input first).
 
-use super::handler::{Feeder, Shared};
-use super::result::{decode_outcomes, ChunkOutcome, Part, Sink};
+use super::chunk::{decode_outcomes, ChunkOutcome, Part, Sink};
+use super::state::{Feeder, Shared};
 use super::{next_chunk, send_chunk, unsent, Pool, PoolError};
 use crate::error::Error;
 use crate::task::{OneArg, Task};

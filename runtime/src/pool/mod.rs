@@ -26,25 +26,32 @@
 //! # }
 //! ```
 
+mod async_result;
 mod channel;
+mod chunk;
+mod gather;
 mod handler;
 mod imap;
-mod result;
 mod ring;
+mod slot;
 mod spare;
+mod state;
 mod worker;
 
 pub use crate::error::PoolError;
+pub use async_result::{AsyncResult, Callbacks};
 pub use imap::IMap;
-pub use result::{AsyncResult, Callbacks};
 
 use crate::error::Error;
+use crate::sys::mem::{self, Prefault};
 use crate::task::registry;
 use crate::task::{Call, OneArg, TakesArgs, Task, TaskRef};
 use crate::wire;
-use handler::{Job, Phase, Shared};
-use result::{Cell, ChunkFailure, Gather, Part, Sink};
+use async_result::Cell;
+use chunk::{ChunkFailure, Job, Part, Sink};
+use gather::Gather;
 use spare::Spare;
+use state::{Phase, Shared};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 use worker::{EncodedCall, WorkerConfig};
@@ -189,11 +196,11 @@ fn next_chunk<T: Task>(
 /// the input tells how many follow: the arguments of one task pack to similar sizes, so a chunk's
 /// buffer grows once rather than by doubling, each step a fresh allocation, page faults and a
 /// copy. Only a hint: room too large to allocate (a huge first item) is not made, and the buffer
-/// grows as the items come.
+/// grows as the items come. Fresh room is prefaulted (the `chunk_args` use).
 fn reserve_like_first(out: &mut Vec<u8>, more: usize) {
     let before = out.capacity();
     if out.try_reserve(out.len().saturating_mul(more)).is_ok() && out.capacity() > before {
-        crate::sys::mem::prefault_fresh(out.spare_capacity_mut());
+        mem::prefault_fresh(Prefault::ChunkArgs, out.spare_capacity_mut());
     }
 }
 

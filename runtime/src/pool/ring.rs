@@ -14,12 +14,13 @@
 //! next chunk before it sleeps on the socket.
 //!
 //! Both ends follow the single-producer, single-consumer discipline: only the worker writes data
-//! and `tail`, only the parent reads data and writes `head`. The ordering between a sleeper's
-//! flag and the other side's progress is sequentially consistent (Dekker's pattern), so no
-//! wake-up is lost.
+//! and `tail`, only the parent reads data and writes `head`. The functions that rely on it are
+//! `unsafe fn`s whose `# Safety` sections say so. The ordering between a sleeper's flag and the
+//! other side's progress is sequentially consistent (Dekker's pattern), so no wake-up is lost.
 
-use crate::shm::{Mirror, Segment, ShmError};
+use crate::shm::{Mirror, Shared, SharedState, ShmError};
 use crate::sys::futex;
+use crate::sys::mem::Prefault;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -33,7 +34,7 @@ const RING_BYTES: usize = 1 << 18;
 
 /// Bytes of outcomes a worker puts in one part of a chunk's results: half the ring, so it writes
 /// the next part while the parent decodes the one before. (Smaller parts overlap more but cost
-/// a frame and a delivery each: a quarter of the ring made a warm map of tiny tasks 5-10% slower.)
+/// a frame and a delivery each.)
 pub(crate) const PART_BYTES: usize = RING_BYTES / 2;
 
 /// Where stream position `pos` falls in the ring's data.
@@ -41,8 +42,10 @@ fn offset(pos: u64) -> usize {
     (pos % RING_BYTES as u64) as usize
 }
 
-/// What the two sides of a ring share besides the data.
-#[repr(C)]
+/// What the two sides of a ring share besides the data, on cache lines of its own: 128 bytes, as
+/// crossbeam's `CachePadded`, since Intel's spatial prefetcher pulls cache lines in pairs, and
+/// the next block of shared memory may be another worker's header.
+#[repr(C, align(128))]
 struct Header {
     /// Bytes released by the parent: the worker may write over everything before.
     head: AtomicU64,
@@ -59,14 +62,23 @@ struct Header {
     posted: AtomicU64,
 }
 
+// SAFETY: `Header` holds only atomic integers (no pointers), for which all-zero bytes are valid,
+// and every byte of it is reached through them.
+unsafe impl SharedState for Header {}
+
 /// The worker-to-parent byte stream of one worker.
 ///
 /// The data lives in a [`Mirror`], so the parent can decode a message of up to [`RING_BYTES`]
 /// where it lies, even one that wraps around the end: it [`take`](Ring::take)s the message as a
 /// [`Span`], which keeps the worker off those bytes until it is dropped. Bigger messages are
 /// copied out as they stream through.
+///
+/// The header is a [`Shared`], which checks its size and alignment where it is made. The data
+/// cannot be one: it is plain bytes, written by one side and read by the other as the header's
+/// positions say, not atomics, and it must be a [`Mirror`] to be read in one piece. Its size is
+/// checked once in [`new`](Ring::new); every offset into it is taken modulo [`RING_BYTES`].
 pub(crate) struct Ring {
-    header: Arc<Segment>,
+    header: Shared<Header>,
     data: Mirror,
     /// Parent side: bytes taken, as spans or copied out (between `head` and `tail`).
     read: AtomicU64,
@@ -74,17 +86,19 @@ pub(crate) struct Ring {
 
 impl Ring {
     pub(crate) fn new() -> Result<Self, ShmError> {
+        let data = Mirror::create(RING_BYTES)?;
+        if data.len() != RING_BYTES {
+            return Err(ShmError::BadSize(data.len()));
+        }
         Ok(Ring {
-            header: Segment::create(std::mem::size_of::<Header>())?,
-            data: Mirror::create(RING_BYTES)?,
+            header: Shared::new()?,
+            data,
             read: AtomicU64::new(0),
         })
     }
 
     fn header(&self) -> &Header {
-        // SAFETY: the segment holds a zero-filled, page-aligned Header (all-zero atomics are
-        // valid), which lives as long as `self.header`.
-        unsafe { &*self.header.as_ptr().cast::<Header>() }
+        &self.header
     }
 
     /// Where stream position `pos` lies: thanks to the mirror, the next [`RING_BYTES`] bytes
@@ -93,13 +107,13 @@ impl Ring {
         self.data.as_ptr().wrapping_add(offset(pos))
     }
 
-    /// Worker side: maps all of the ring's pages as the worker starts. The ring is the worker's
-    /// for life and its first [`RING_BYTES`] of results pass through every page, so mapping them
-    /// in one call here, before any task, spares those results a page fault per page: on a virtual
-    /// machine 4-6 µs each for shared memory, where the call costs less than the faults it
-    /// replaces. The pool's start takes that much longer instead (about 0.3 ms for two workers).
-    pub(crate) fn map_pages(&self) {
-        self.data.populate_first_view();
+    /// Worker side: prefaults all of the ring's pages as the worker starts (the `ring` use of
+    /// [`Prefault`]). The ring is the worker's for life and its first [`RING_BYTES`] of results
+    /// pass through every page, so mapping them in one call here, before any task, spares those
+    /// results a page fault per page, where the call costs less than the faults it replaces. The
+    /// pool's start takes that much longer instead.
+    pub(crate) fn prefault(&self) {
+        self.data.prefault_first_view(Prefault::Ring);
     }
 
     /// Worker side: records that the chunk `seq` is about to run.
@@ -125,7 +139,12 @@ impl Ring {
     /// Worker side: appends `bytes` to the stream and rings `bell`. A message that fits in the
     /// ring is published whole, once there is room for all of it; a bigger one streams through,
     /// published piece by piece as the parent frees room.
-    pub(crate) fn write(&self, mut bytes: &[u8], bell: &Bell) {
+    ///
+    /// # Safety
+    ///
+    /// No other thread or process writes to this ring meanwhile: a ring has one writer, its
+    /// worker's only thread.
+    pub(crate) unsafe fn write(&self, mut bytes: &[u8], bell: &Bell) {
         let header = self.header();
         let whole = bytes.len() <= RING_BYTES;
         while !bytes.is_empty() {
@@ -136,7 +155,11 @@ impl Ring {
                 self.wait_for_space(bytes.len().min(RING_BYTES));
                 continue;
             }
-            self.write_free(tail, &bytes[..n]);
+            // SAFETY: this is the ring's only writer (this function's contract); `tail` is the
+            // published position, which only this writer moves, and `n` is at most the free room
+            // after it: the parent has released those bytes and reads none of them until `tail`
+            // moves past them below.
+            unsafe { self.write_free(tail, &bytes[..n]) };
             header.tail.store(tail + n as u64, SeqCst);
             bytes = &bytes[n..];
             bell.ring();
@@ -146,11 +169,17 @@ impl Ring {
     /// Worker side: copies `bytes` (at most [`RING_BYTES`]) into the free room at stream
     /// position `pos`, through the first view only: the part past its end goes to its start. The
     /// worker then maps each page of the ring once, not once per view.
-    fn write_free(&self, pos: u64, bytes: &[u8]) {
+    ///
+    /// # Safety
+    ///
+    /// The caller is the ring's only writer, `pos` is the published position (`tail`), and the
+    /// `bytes.len()` bytes after it are free room (released by the parent), so that nobody else
+    /// reads or writes them until `tail` moves past them.
+    unsafe fn write_free(&self, pos: u64, bytes: &[u8]) {
         let (to_end, wrapped) = bytes.split_at(bytes.len().min(RING_BYTES - offset(pos)));
-        // SAFETY: `offset(pos) + to_end.len()` and `wrapped.len()` are at most RING_BYTES, so
-        // both copies land inside the first view; the bytes there are free room, which only this
-        // (single) writer touches until it moves `tail`.
+        // SAFETY: `offset(pos) + to_end.len()` and `wrapped.len()` are at most RING_BYTES (the
+        // first view's length, checked in `new`), so both copies land inside the first view; the
+        // bytes there are free room, which nobody else touches until `tail` moves (the contract).
         unsafe {
             std::ptr::copy_nonoverlapping(to_end.as_ptr(), self.at(pos), to_end.len());
             std::ptr::copy_nonoverlapping(wrapped.as_ptr(), self.data.as_ptr(), wrapped.len());
@@ -176,12 +205,18 @@ impl Ring {
 
     /// Parent side: copies the first `out.len()` published bytes not yet taken into `out`,
     /// without taking them; `false` if fewer are published.
-    pub(crate) fn peek(&self, out: &mut [u8]) -> bool {
+    ///
+    /// # Safety
+    ///
+    /// No other thread reads from this ring meanwhile (see [`take`](Ring::take)).
+    pub(crate) unsafe fn peek(&self, out: &mut [u8]) -> bool {
         let read = self.read.load(Relaxed);
         if self.published(read) < out.len() || out.len() > RING_BYTES {
             return false;
         }
-        // SAFETY: published and not yet taken, so not released: the worker leaves them alone.
+        // SAFETY: the bytes are published and not yet taken, so not released (only this reader
+        // releases, by the contract): the worker leaves them alone. At most RING_BYTES from
+        // `at(read)` lie inside the two views.
         unsafe { std::ptr::copy_nonoverlapping(self.at(read), out.as_mut_ptr(), out.len()) };
         true
     }
@@ -192,7 +227,13 @@ impl Ring {
 
     /// Parent side: takes the next `len` published bytes (at most [`RING_BYTES`]) where they
     /// lie; `None` until all of them are published.
-    pub(crate) fn take(self: &Arc<Self>, len: usize) -> Option<Span> {
+    ///
+    /// # Safety
+    ///
+    /// A ring has one reader: no other thread peeks, takes or reads from it meanwhile. And the
+    /// spans it takes are dropped in the order they were taken: dropping one frees the room of
+    /// every byte before its end, which the worker may then write over.
+    pub(crate) unsafe fn take(self: &Arc<Self>, len: usize) -> Option<Span> {
         let read = self.read.load(Relaxed);
         if len > RING_BYTES || self.published(read) < len {
             return None;
@@ -209,14 +250,19 @@ impl Ring {
     /// for messages bigger than the ring, which must be copied out as they stream in. Reads
     /// nothing while a [`Span`] is out (the room must be freed in order). Returns how many bytes
     /// were read.
-    pub(crate) fn read_into(&self, out: &mut Vec<u8>, max: usize) -> usize {
+    ///
+    /// # Safety
+    ///
+    /// No other thread reads from this ring meanwhile (see [`take`](Ring::take)).
+    pub(crate) unsafe fn read_into(&self, out: &mut Vec<u8>, max: usize) -> usize {
         let read = self.read.load(Relaxed);
         if self.header().head.load(SeqCst) != read {
             return 0;
         }
         let len = self.published(read).min(max);
-        // SAFETY: published, not taken and not released, and at most RING_BYTES (all the ring
-        // holds) from `at(read)`.
+        // SAFETY: published, not taken, and not released (no span is out, and only this reader
+        // releases, by the contract), so the worker leaves them alone; at most RING_BYTES (all
+        // the ring holds) from `at(read)`, inside the two views.
         out.extend_from_slice(unsafe { std::slice::from_raw_parts(self.at(read), len) });
         self.read.store(read + len as u64, Relaxed);
         self.release(read + len as u64);
@@ -252,7 +298,9 @@ pub(crate) struct Span {
 impl Span {
     pub(crate) fn as_slice(&self) -> &[u8] {
         // SAFETY: taken from published bytes (`len <= RING_BYTES`, so inside the two views)
-        // that are not released before this span drops.
+        // that are not released before this span drops: `take`'s contract has spans dropped in
+        // order (so no later span frees them first), and `read_into` frees nothing while a span
+        // is out.
         unsafe { std::slice::from_raw_parts(self.ring.at(self.start), self.len) }
     }
 }
@@ -272,11 +320,22 @@ impl std::fmt::Debug for Span {
     }
 }
 
+/// The doorbell's flag in shared memory, on cache lines of its own (as [`Header`]): the result
+/// thread and every worker write it.
+#[repr(C, align(128))]
+struct BellFlag {
+    /// Set by the result thread while it is about to sleep or asleep.
+    sleeping: AtomicU32,
+}
+
+// SAFETY: one atomic integer (no pointer), valid as all-zero bytes and reached only through it.
+unsafe impl SharedState for BellFlag {}
+
 /// The doorbell of a pool's result thread: a flag in shared memory that says it is about to
 /// sleep, and a pipe it polls. Workers (after publishing results) and the pool's callers (after
 /// leaving work for it) ring it; only a ring that finds the flag set costs a system call.
 pub(crate) struct Bell {
-    flag: Arc<Segment>,
+    flag: Shared<BellFlag>,
     read: File,
     write: File,
 }
@@ -285,15 +344,14 @@ impl Bell {
     pub(crate) fn new() -> Result<Self, ShmError> {
         let (read, write): (OwnedFd, OwnedFd) = crate::sys::nonblocking_pipe()?;
         Ok(Bell {
-            flag: Segment::create(std::mem::size_of::<AtomicU32>())?,
+            flag: Shared::new()?,
             read: File::from(read),
             write: File::from(write),
         })
     }
 
     fn sleeping(&self) -> &AtomicU32 {
-        // SAFETY: the segment holds one zero-filled, page-aligned u32 for its lifetime.
-        unsafe { &*self.flag.as_ptr().cast::<AtomicU32>() }
+        &self.flag.sleeping
     }
 
     /// Wakes the result thread if it is asleep or about to sleep.
@@ -339,13 +397,16 @@ mod tests {
     /// as it streams in if not.
     fn read_message(ring: &Arc<Ring>) -> Vec<u8> {
         let mut head = [0; 8];
-        while !ring.peek(&mut head) {
+        // SAFETY (here and below): the calling test thread is the ring's one reader, and it
+        // drops each span before it takes the next.
+        while !unsafe { ring.peek(&mut head) } {
             std::thread::yield_now();
         }
         let len = u64::from_le_bytes(head) as usize;
         if len <= Ring::capacity() {
             loop {
-                if let Some(span) = ring.take(len) {
+                // SAFETY: as above.
+                if let Some(span) = unsafe { ring.take(len) } {
                     return span.as_slice().to_vec();
                 }
                 std::thread::yield_now();
@@ -354,7 +415,8 @@ mod tests {
         let mut out = Vec::new();
         while out.len() < len {
             let want = len - out.len();
-            ring.read_into(&mut out, want);
+            // SAFETY: as above.
+            unsafe { ring.read_into(&mut out, want) };
         }
         out
     }
@@ -377,7 +439,8 @@ mod tests {
             let ring = ring.clone();
             std::thread::spawn(move || {
                 for len in sizes.iter().cycle().take(40) {
-                    ring.write(&message(*len), &bell);
+                    // SAFETY: this thread is the ring's one writer.
+                    unsafe { ring.write(&message(*len), &bell) };
                 }
             })
         };
@@ -399,9 +462,13 @@ mod tests {
 
     #[test]
     fn a_worker_maps_every_page_of_its_ring_in_one_go() {
+        if let Some(why) = crate::sys::mem::unavailable(Prefault::Ring) {
+            eprintln!("skipped: {why}");
+            return;
+        }
         let ring = Ring::new().unwrap();
         assert_eq!(resident_kib(ring.data.as_ptr()), 0);
-        ring.map_pages();
+        ring.prefault();
         assert_eq!(resident_kib(ring.data.as_ptr()), RING_BYTES / 1024);
     }
 
@@ -409,13 +476,17 @@ mod tests {
     fn a_span_keeps_its_bytes_until_dropped() {
         let ring = Arc::new(Ring::new().unwrap());
         let bell = Bell::new().unwrap();
-        ring.write(&message(RING_BYTES - 8), &bell);
-        let span = ring.take(RING_BYTES - 8).unwrap();
+        // SAFETY: the test thread writes this message and the thread below the next one, after
+        // it: one writer at a time. The test thread is the one reader, and takes one span.
+        unsafe { ring.write(&message(RING_BYTES - 8), &bell) };
+        // SAFETY: as above.
+        let span = unsafe { ring.take(RING_BYTES - 8) }.unwrap();
         // The ring is nearly full while the span is out: bytes that do not fit wait.
         assert_eq!(ring.header().head.load(SeqCst), 0);
         let writer = {
             let ring = ring.clone();
-            std::thread::spawn(move || ring.write(&message(64), &bell))
+            // SAFETY: as above.
+            std::thread::spawn(move || unsafe { ring.write(&message(64), &bell) })
         };
         std::thread::sleep(std::time::Duration::from_millis(50));
         assert!(!ring.has_data());

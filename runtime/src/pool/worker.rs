@@ -46,6 +46,8 @@ pub(crate) fn start(
     // Fill the registry's table now, in the parent: a worker forked while another thread was
     // still building it would find it half-built for ever.
     let _ = registry::lookup("");
+    // Likewise the prefault switch: the worker must not read the environment.
+    crate::sys::mem::read_switch();
     let config = config.clone();
     Process::from_fn(move || run(config, tasks, &ring))
         .daemon(true)
@@ -56,7 +58,7 @@ pub(crate) fn start(
 fn run(config: WorkerConfig, tasks: OwnedFd, ring: &Ring) {
     // A worker renewed after a few chunks (`maxtasksperchild`) may never fill its ring.
     if config.max_chunks.is_none() {
-        ring.map_pages();
+        ring.prefault();
     }
     if let Some(init) = &config.initializer {
         if let Err(failure) = init.entry.invoke(&init.args) {
@@ -135,7 +137,10 @@ fn run_chunk(
             micros,
         };
         channel::finish_results(buf, header);
-        out.ring.write(buf, out.bell);
+        // SAFETY: this worker's thread is its ring's one writer: the ring was made for this
+        // worker alone (a replacement gets a new one), the parent only reads it, and nothing
+        // else in this process (a task included) is given it.
+        unsafe { out.ring.write(buf, out.bell) };
         first += ran;
         // Each batch runs at least one call, so the loop ends.
         if first >= count {

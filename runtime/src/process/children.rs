@@ -9,7 +9,7 @@
 
 use crate::sys::{self, ExitStatus};
 use crate::util::lock;
-use crate::wire;
+use crate::wire::frame::PartialFrame;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,22 +20,15 @@ struct ResultPipe {
     /// The read end; `None` once it reached end of file or the result was discarded. Shared,
     /// so that a waiter can poll it without holding the lock.
     fd: Option<Arc<OwnedFd>>,
-    bytes: Vec<u8>,
+    frame: PartialFrame,
 }
 
 /// The most one read of a result asks for: the largest buffer a child gives its pipe.
 const MAX_READ: usize = sys::LARGE_PIPE;
 
-/// How many more bytes the frame being read needs: its header first (in small messages, the
-/// whole frame arrives with it), then the rest of its payload.
-fn frame_bytes_missing(bytes: &[u8]) -> usize {
-    /// Enough for the header and a small result, in one read.
-    const FIRST_READ: usize = 256;
-    match wire::frame_len(bytes) {
-        Some(total) => total.saturating_sub(bytes.len()),
-        None => FIRST_READ - bytes.len().min(FIRST_READ - 1),
-    }
-}
+/// What the first read of a result asks for: the header and a small result, in one read (the
+/// pipe holds nothing after the result).
+const FIRST_READ: usize = 256;
 
 /// For this long after a child starts, its waiters watch only its exit, not its result pipe. A
 /// short task's result fits in the pipe's buffer, so it needs no reader until the exit; watching
@@ -73,7 +66,7 @@ impl ChildCore {
             status: Mutex::new(None),
             result: Mutex::new(ResultPipe {
                 fd: Some(Arc::new(result)),
-                bytes: Vec::new(),
+                frame: PartialFrame::reading_ahead(FIRST_READ),
             }),
         }
     }
@@ -99,18 +92,13 @@ impl ChildCore {
     /// the pipe is closed: there is nothing more to wait for on it.
     fn drain_result(&self) -> io::Result<()> {
         let mut pipe = lock(&self.result);
-        let ResultPipe { fd, bytes } = &mut *pipe;
+        let ResultPipe { fd, frame } = &mut *pipe;
         while let Some(file) = fd {
-            let have = bytes.len();
-            let want = frame_bytes_missing(bytes).min(MAX_READ);
-            if want == 0 {
+            if frame.is_complete() {
                 *fd = None;
                 break;
             }
-            bytes.resize(have + want, 0);
-            let read = sys::read_some(file.as_fd(), &mut bytes[have..]);
-            bytes.truncate(have + read.as_ref().map_or(0, |n| n.unwrap_or(0)));
-            match read? {
+            match frame.read_some(file.as_fd(), MAX_READ)? {
                 Some(0) => *fd = None,
                 Some(_) => {}
                 None => break,
@@ -121,7 +109,7 @@ impl ChildCore {
 
     /// The result bytes the child wrote. Meaningful once it has been reaped.
     pub(crate) fn with_result<T>(&self, read: impl FnOnce(&[u8]) -> T) -> T {
-        read(&lock(&self.result).bytes)
+        read(lock(&self.result).frame.as_slice())
     }
 
     /// Closes the result pipe: nobody will read the result, and a child still writing it gets
@@ -129,7 +117,7 @@ impl ChildCore {
     pub(crate) fn discard_result(&self) {
         let mut pipe = lock(&self.result);
         pipe.fd = None;
-        pipe.bytes = Vec::new();
+        pipe.frame = PartialFrame::default();
     }
 
     /// Reaps the child if it has exited, without blocking.

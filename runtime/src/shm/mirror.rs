@@ -3,6 +3,7 @@
 //! even a span that wraps around the end, so its reader can decode a message where it lies.
 
 use super::ShmError;
+use crate::sys::mem::Prefault;
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
 
@@ -55,11 +56,16 @@ impl Mirror {
         self.ptr.as_ptr()
     }
 
-    /// Maps every page of the first view into this process now, for writing, in one system
-    /// call: the pages a writer would otherwise fault in one at a time (only a hint, as
-    /// [`crate::sys::mem::populate_for_write`]).
-    pub(crate) fn populate_first_view(&self) {
-        crate::sys::mem::populate_for_write(self.ptr.as_ptr(), self.len);
+    /// The length of one view in bytes (the memory's size; the views span twice as much).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// For `by`, prefaults every page of the first view into this process now, for writing, in
+    /// one system call: the pages a writer would otherwise fault in one at a time (only a hint,
+    /// as [`prefault_pages`](crate::sys::mem::prefault_pages)).
+    pub(crate) fn prefault_first_view(&self, by: Prefault) {
+        crate::sys::mem::prefault_pages(by, self.ptr.as_ptr(), self.len);
     }
 }
 

@@ -18,7 +18,6 @@ mod tracker;
 pub(crate) use block::Block;
 pub(crate) use mirror::Mirror;
 pub use named::SharedMemory;
-pub(crate) use segment::Segment;
 pub(crate) use shared::{Shared, SharedState};
 
 /// What can go wrong with shared memory.

@@ -1,12 +1,18 @@
 //! Frames on a byte stream: a 64-bit little-endian length, then the payload.
 //!
-//! The reader keeps a buffer so that many small frames cost one `read` between them, and reads a
-//! large frame straight into its own allocation; the writer sends header and payload with one
-//! `writev`, so a small message costs one system call and a large one is never copied.
+//! Two readers share this module's idea of a frame. [`ReadBuf`] reads a blocking stream (a
+//! connection, a pool worker's task socket): it keeps a buffer so that many small frames cost one
+//! `read` between them, and reads a large frame straight into its own allocation.
+//! [`PartialFrame`] assembles one frame from a source read without blocking (a child's result
+//! pipe, a pool worker's result ring), piece by piece as it arrives, never taking a byte of the
+//! next frame. The writer sends header and payload with one `writev`, so a small message costs
+//! one system call and a large one is never copied.
 
-use super::HEADER_LEN;
+use super::{frame_len, HEADER_LEN};
+use crate::sys;
 use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::BorrowedFd;
 
 /// Why a frame could not be read; the connection layer says it in its own terms.
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +163,8 @@ impl ReadBuf {
             self.start = 0;
             if self.buf.len() < room {
                 self.buf.reserve_exact(room - self.buf.len());
-                crate::sys::mem::prefault_fresh(self.buf.spare_capacity_mut());
+                let fresh = self.buf.spare_capacity_mut();
+                sys::mem::prefault_fresh(sys::mem::Prefault::ReadBuffer, fresh);
                 self.buf.resize(room, 0);
             }
         }
@@ -171,6 +178,101 @@ impl ReadBuf {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// A frame assembled from pieces as they arrive, from a source read without blocking: until its
+/// header is in, it asks for the rest of the header; then for the rest of the payload the header
+/// announces, so that a reader never takes a byte of the next frame.
+#[derive(Debug, Default)]
+pub(crate) struct PartialFrame {
+    /// The frame so far, header included.
+    bytes: Vec<u8>,
+    /// Bytes to ask for in all while the header is incomplete (at least [`HEADER_LEN`]).
+    first_read: usize,
+}
+
+impl PartialFrame {
+    /// An empty frame to be read from a source that holds nothing after it (a child's result
+    /// pipe): while the header is incomplete, up to `first_read` bytes are asked for, so that a
+    /// small frame arrives whole with its header, in one read.
+    pub(crate) fn reading_ahead(first_read: usize) -> Self {
+        PartialFrame {
+            bytes: Vec::new(),
+            first_read,
+        }
+    }
+
+    /// Makes room at once for the whole frame, `total` bytes (header included), whose header the
+    /// reader has seen elsewhere.
+    pub(crate) fn reserve(&mut self, total: usize) {
+        self.bytes
+            .reserve_exact(total.saturating_sub(self.bytes.len()));
+    }
+
+    /// Whether nothing has been read yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// How many more bytes to read: the rest of the header (or of the first read, see
+    /// [`reading_ahead`](PartialFrame::reading_ahead)), then the rest of the payload; 0 once the
+    /// frame is complete. A header that announces more than this process can address never
+    /// completes.
+    pub(crate) fn want(&self) -> usize {
+        let have = self.bytes.len();
+        match frame_len(&self.bytes) {
+            Some(total) => total.saturating_sub(have),
+            None => self.first_read.max(HEADER_LEN).saturating_sub(have).max(1),
+        }
+    }
+
+    /// Whether the whole frame is in.
+    pub(crate) fn is_complete(&self) -> bool {
+        frame_len(&self.bytes).is_some_and(|total| self.bytes.len() >= total)
+    }
+
+    /// Reads the next piece: `read` is given the frame so far and how many bytes it may append
+    /// (at most `max`, and never more than the frame wants), and returns what it likes (say, how
+    /// many it appended).
+    pub(crate) fn read_with<R>(
+        &mut self,
+        max: usize,
+        read: impl FnOnce(&mut Vec<u8>, usize) -> R,
+    ) -> R {
+        let before = self.bytes.len();
+        let allowed = self.want().min(max);
+        let result = read(&mut self.bytes, allowed);
+        debug_assert!(self.bytes.len() <= before + allowed, "read past the frame");
+        result
+    }
+
+    /// Reads the next piece, at most `max` bytes, from the non-blocking descriptor `fd` (see
+    /// [`sys::read_some`]): `Ok(None)` if nothing is there now, `Ok(Some(0))` at the end of the
+    /// stream.
+    pub(crate) fn read_some(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        max: usize,
+    ) -> io::Result<Option<usize>> {
+        self.read_with(max, |bytes, want| {
+            let have = bytes.len();
+            bytes.resize(have + want, 0);
+            let read = sys::read_some(fd, &mut bytes[have..]);
+            bytes.truncate(have + read.as_ref().map_or(0, |n| n.unwrap_or(0)));
+            read
+        })
+    }
+
+    /// The bytes read so far, header included.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Takes the bytes read so far (the whole frame, header included, once complete), leaving the
+    /// frame empty.
+    pub(crate) fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.bytes)
     }
 }
 
@@ -193,4 +295,51 @@ pub(crate) fn write_frame(mut file: &File, payload: &[u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Appends up to `max` bytes of `source` to `out`, as a non-blocking source would.
+    fn read_from(source: &mut &[u8], out: &mut Vec<u8>, max: usize) -> usize {
+        let (piece, rest) = source.split_at(max.min(source.len()));
+        out.extend_from_slice(piece);
+        *source = rest;
+        piece.len()
+    }
+
+    #[test]
+    fn a_partial_frame_takes_its_own_bytes_only_as_they_arrive() {
+        let mut stream = super::super::encode_frame(&vec![7u8; 100]).unwrap();
+        let first_len = stream.len();
+        stream.extend(super::super::encode_frame(&1u8).unwrap());
+        let mut source = &stream[..];
+        let mut frame = PartialFrame::default();
+        assert_eq!(frame.want(), HEADER_LEN);
+        assert_eq!(
+            frame.read_with(3, |out, max| read_from(&mut source, out, max)),
+            3
+        );
+        assert!(!frame.is_complete());
+        assert_eq!(frame.want(), HEADER_LEN - 3);
+        while !frame.is_complete() {
+            frame.read_with(usize::MAX, |out, max| read_from(&mut source, out, max));
+        }
+        assert_eq!(frame.want(), 0);
+        assert_eq!(frame.take(), stream[..first_len]);
+        assert_eq!(source, &stream[first_len..], "the next frame is left alone");
+        assert!(frame.is_empty());
+    }
+
+    #[test]
+    fn a_frame_read_ahead_comes_in_one_read_with_its_header() {
+        let stream = super::super::encode_frame(&vec![1u8; 20]).unwrap();
+        let mut source = &stream[..];
+        let mut frame = PartialFrame::reading_ahead(256);
+        assert_eq!(frame.want(), 256);
+        frame.read_with(usize::MAX, |out, max| read_from(&mut source, out, max));
+        assert!(frame.is_complete());
+        assert_eq!(frame.as_slice(), stream);
+    }
 }
