@@ -55,6 +55,9 @@ pub(crate) fn start_fork<T: Target>(
         registry::lookup(task)?;
     }
     children::join_children_at_exit();
+    // Read before the fork, so that the child never reads the environment, whose lock another
+    // thread of this process may hold at the fork.
+    sys::mem::read_switch();
     let daemon = daemon.unwrap_or_else(current::is_daemon);
     let identity = current::next_child(name, daemon);
     let Pipes {
