@@ -1,0 +1,395 @@
+//! Typed shared memory (Python's `multiprocessing.sharedctypes`): [`Value`] and [`Array`] of
+//! plain-old-data guarded by a lock, and their lock-free forms [`RawValue`] and [`RawArray`].
+//!
+//! The data lives in a shared block (a piece of a memfd mapped `MAP_SHARED`): a forked child sees
+//! the parent's writes and the parent sees the child's, which an ordinary variable does not do.
+//! `T` must be [`bytemuck::Pod`] (integers, floats, arrays and `#[repr(C)]` structs of them), so
+//! that any bytes another process writes are a valid `T`.
+//!
+//! **Soundness.** Safe code cannot make two references alias the data, nor race on it. The raw
+//! forms copy a `T` in and out as a sequence of atomic loads and stores (each of the widest
+//! width up to 8 bytes that divides both the size and the alignment of `T`: one `AtomicU64`
+//! for an `i64`), so any threads and processes may read and write at once; a `T` wider than
+//! one such word may then be read *torn* (half old, half new), as with Python's `RawValue`,
+//! which is never undefined behaviour since every bit pattern is a valid `T`. The locked forms
+//! keep a *borrow word* beside their lock, naming the thread that uses the data: a guard
+//! ([`ValueGuard`], [`ArrayGuard`]) holds it for as long as it lends the data as `&mut`, and
+//! every other access (`get`, `set`, `to_vec`, ..) waits while another thread holds it, even
+//! if the lock itself was released under the guard (Python lets any thread release a `Lock`).
+//! A thread that reads or writes a `Value` while holding its guard would alias the guard's
+//! `&mut`: that panics, as `RefCell` does on a double borrow. Reaching the raw form of a locked
+//! object ([`Value::get_obj`], [`Array::get_obj`]) is `unsafe`. Access one block as one type
+//! only: the atomics of two types of different widths over the same bytes would race.
+
+mod array;
+mod value;
+
+pub use array::{Array, ArrayGuard, RawArray};
+pub use value::{RawValue, Value, ValueGuard};
+
+use crate::shm::{Block, Shared, ShmError};
+use crate::sync::raw::{Acquired, CHECK_EVERY};
+use crate::sync::{AnyLock, OwnerDied, TryLockError, TryLockResult};
+use crate::sys::{futex, owner};
+use bytemuck::Pod;
+use serde::{Deserialize, Serialize};
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut, Range};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::time::Instant;
+
+// ---------------------------------------------------------------------------------------------
+// Atomic copies
+
+/// An atomic integer that copies are made of.
+trait Unit {
+    type Int: Copy;
+    fn load(&self) -> Self::Int;
+    fn store(&self, value: Self::Int);
+}
+
+macro_rules! units {
+    ($($atomic:ty => $int:ty),*) => {$(
+        impl Unit for $atomic {
+            type Int = $int;
+            #[inline]
+            fn load(&self) -> $int {
+                <$atomic>::load(self, Ordering::Acquire)
+            }
+            #[inline]
+            fn store(&self, value: $int) {
+                <$atomic>::store(self, value, Ordering::Release)
+            }
+        }
+    )*};
+}
+
+units!(AtomicU8 => u8, AtomicU16 => u16, AtomicU32 => u32, AtomicU64 => u64);
+
+/// The width in bytes of the units a `T` is copied in: the widest of 8, 4, 2 and 1 that
+/// divides both the size and the alignment of `T`. Every shared `T` is accessed in units of
+/// this one width, so no two atomic accesses of different sizes ever overlap.
+const fn unit<T>() -> usize {
+    1 << (std::mem::size_of::<T>() | std::mem::align_of::<T>() | 8).trailing_zeros()
+}
+
+/// Copies `len` bytes from shared `src` to private `dst`, unit by unit.
+///
+/// # Safety
+///
+/// `src` is valid for reads of `len` bytes, aligned to `A`, and every access to those bytes in
+/// this process while the copy runs is atomic and `A`-sized; `dst` is valid for writes of `len`
+/// bytes and overlaps nothing shared; `len` is a multiple of the size of `A`.
+#[inline]
+unsafe fn copy_out<A: Unit>(src: *const u8, dst: *mut u8, len: usize) {
+    let size = std::mem::size_of::<A>();
+    for at in (0..len).step_by(size) {
+        // SAFETY: `at + size <= len`, in bounds and aligned (`at` is a multiple of `size`, the
+        // alignment of `A`); all concurrent accesses are atomic of this size (the contract).
+        let value = unsafe { (*src.add(at).cast::<A>()).load() };
+        // SAFETY: in bounds of `dst`; unaligned writes need no alignment.
+        unsafe { dst.add(at).cast::<A::Int>().write_unaligned(value) };
+    }
+}
+
+/// Copies `len` bytes from private `src` to shared `dst`, unit by unit.
+///
+/// # Safety
+///
+/// As for [`copy_out`], with the roles swapped: `dst` is the shared side, valid for writes.
+#[inline]
+unsafe fn copy_in<A: Unit>(src: *const u8, dst: *mut u8, len: usize) {
+    let size = std::mem::size_of::<A>();
+    for at in (0..len).step_by(size) {
+        // SAFETY: in bounds of `src`; unaligned reads need no alignment.
+        let value = unsafe { src.add(at).cast::<A::Int>().read_unaligned() };
+        // SAFETY: in bounds and aligned, as in `copy_out`; all concurrent accesses are atomic
+        // of this size.
+        unsafe { (*dst.add(at).cast::<A>()).store(value) };
+    }
+}
+
+/// Copies `out.len()` items from shared `src` into `out`, in atomic units.
+///
+/// # Safety
+///
+/// `src` is valid for reads of `out.len()` items of `T`, aligned, for the whole call, and
+/// every access to them in this process meanwhile is made through these functions (or atomics
+/// of the same width).
+unsafe fn load_into<T: Pod>(src: *const T, out: &mut [T]) {
+    let (src, dst, len) = (
+        src.cast::<u8>(),
+        out.as_mut_ptr().cast::<u8>(),
+        size_of_val(out),
+    );
+    // SAFETY: the caller's promise, with the unit of `T`, which divides the size of `T` (so
+    // `len`) and its alignment (so `src`'s); `out` is this thread's own memory.
+    unsafe {
+        match unit::<T>() {
+            8 => copy_out::<AtomicU64>(src, dst, len),
+            4 => copy_out::<AtomicU32>(src, dst, len),
+            2 => copy_out::<AtomicU16>(src, dst, len),
+            _ => copy_out::<AtomicU8>(src, dst, len),
+        }
+    }
+}
+
+/// Copies `items` to shared `dst`, in atomic units.
+///
+/// # Safety
+///
+/// As for [`load_into`], with `dst` valid for writes of `items.len()` items.
+unsafe fn store_from<T: Pod>(dst: *mut T, items: &[T]) {
+    let (src, dst, len) = (
+        items.as_ptr().cast::<u8>(),
+        dst.cast::<u8>(),
+        size_of_val(items),
+    );
+    // SAFETY: as in `load_into`.
+    unsafe {
+        match unit::<T>() {
+            8 => copy_in::<AtomicU64>(src, dst, len),
+            4 => copy_in::<AtomicU32>(src, dst, len),
+            2 => copy_in::<AtomicU16>(src, dst, len),
+            _ => copy_in::<AtomicU8>(src, dst, len),
+        }
+    }
+}
+
+/// A block of `n` values of `T`, checked for size.
+fn block_for<T: Pod>(n: usize) -> Result<Block, ShmError> {
+    let bytes = n
+        .checked_mul(std::mem::size_of::<T>())
+        .filter(|&b| b <= isize::MAX as usize)
+        .ok_or(ShmError::BadSize(usize::MAX))?;
+    Block::new(bytes, std::mem::align_of::<T>())
+}
+
+/// Checks that a decoded block can hold `n` values of `T`.
+fn check_block<T: Pod>(block: &Block, n: usize) -> Result<(), ShmError> {
+    let bytes = n.checked_mul(std::mem::size_of::<T>());
+    if bytes.is_none_or(|b| b > block.len()) {
+        return Err(ShmError::BadSize(block.len()));
+    }
+    if !(block.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>()) {
+        return Err(ShmError::BadAlign(std::mem::align_of::<T>()));
+    }
+    Ok(())
+}
+
+/// Checks that `range` lies in `0..len` and, if given, that it spans `values` items.
+fn check_range(range: &Range<usize>, len: usize, values: usize) -> Result<(), ShmError> {
+    if range.start > range.end || range.end > len {
+        return Err(ShmError::IndexOutOfRange {
+            index: range.end.max(range.start),
+            len,
+        });
+    }
+    if range.len() != values {
+        return Err(ShmError::LengthMismatch {
+            expected: range.len(),
+            got: values,
+        });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The lock and the borrow word
+
+/// Set in the borrow word while threads or processes sleep on it (the futex is its low half).
+const WAITERS: u64 = 1 << 31;
+/// Set in the borrow word when its holder's hold on the lock was released under it, and
+/// someone else took the lock: the holder must then leave the lock alone when it ends.
+const RELEASED: u64 = 1 << 30;
+const _: () = assert!(owner::ID_MASK & (WAITERS | RELEASED) == 0);
+
+/// What panics when a thread uses a `Value` or an `Array` while holding its guard.
+const REENTERED: &str = "a Value or Array was used while this thread holds its guard, which \
+                         lends the data as `&mut`: read or write through the guard";
+
+/// The lock of a `Value` or `Array`, and the borrow word: 0 while nobody uses the data, else
+/// the owner id (see [`owner`]) of the thread that does, with the bits above.
+///
+/// The lock is what Python users see and what makes others wait; the borrow word is what makes
+/// the data's use exclusive, because a lock may be released by any thread. Everyone takes the
+/// lock, then the borrow word. Finding the borrow word taken by another thread while holding
+/// the lock proves that the holder's hold was released under it: the finder marks it
+/// [`RELEASED`], lets go of the lock and sleeps on the word until the holder ends.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Guarded {
+    lock: AnyLock,
+    borrow: Shared<AtomicU64>,
+}
+
+/// How taking the lock and the borrow word went.
+enum Entry {
+    /// Both are ours.
+    Clean,
+    /// Both are ours, one of them taken over from a holder that died (its pid or thread id).
+    FromDead(u32),
+    /// This thread holds the borrow word already; nothing was taken.
+    Reentered,
+}
+
+impl Guarded {
+    fn new(lock: AnyLock) -> crate::Result<Guarded> {
+        Ok(Guarded {
+            lock,
+            borrow: Shared::new()?,
+        })
+    }
+
+    /// Takes the lock, then the borrow word, waiting as long as it takes; takes nothing if
+    /// this thread holds the borrow word already (with a plain `Lock`, waiting for the lock
+    /// would then never end).
+    fn enter(&self) -> Entry {
+        let me = owner::thread();
+        // Only this thread can set or clear its own id in the word.
+        if self.borrow.load(Ordering::Relaxed) & !(WAITERS | RELEASED) == me {
+            return Entry::Reentered;
+        }
+        loop {
+            let dead = match self.lock.acquire_until(None) {
+                Acquired::FromDead(pid) => Some(pid),
+                _ => None,
+            };
+            let held =
+                match self
+                    .borrow
+                    .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+                {
+                    Ok(_) => return dead.map_or(Entry::Clean, Entry::FromDead),
+                    Err(held) => held,
+                };
+            let holder = held & !(WAITERS | RELEASED);
+            if !owner::is_dead(holder) {
+                self.wait_for(held);
+                continue;
+            }
+            // A guard of a dead thread or process: its borrow ended with it.
+            if self
+                .borrow
+                .compare_exchange(held, me, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Entry::FromDead(dead.unwrap_or(owner::os_id(holder)));
+            }
+            self.lock.release_own();
+        }
+    }
+
+    /// Marks the live holder of `held` as having lost its lock (we hold it), so that its end
+    /// leaves the lock alone, then lets go of the lock and sleeps until the holder ends (or a
+    /// while, to ask again whether it lives).
+    #[cold]
+    fn wait_for(&self, held: u64) {
+        let marked = held | RELEASED | WAITERS;
+        let marked_now = self
+            .borrow
+            .compare_exchange(held, marked, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok();
+        self.lock.release_own();
+        if marked_now {
+            let until = Instant::now() + CHECK_EVERY;
+            futex::wait_low_half(&self.borrow, marked as u32, Some(until));
+        }
+    }
+
+    /// Gives back the borrow word, wakes whoever waits for it, and releases the lock unless it
+    /// was released under us (and is maybe someone else's now).
+    fn leave(&self) {
+        let held = self.borrow.swap(0, Ordering::Release);
+        if held & WAITERS != 0 {
+            futex::wake_low_half(&self.borrow, i32::MAX as u32);
+        }
+        if held & RELEASED == 0 {
+            self.lock.release_own();
+        }
+    }
+
+    /// Runs `f` with the lock and the borrow word (taken over from a dead holder if need be):
+    /// what `get`, `set` and their like do.
+    ///
+    /// # Panics
+    ///
+    /// If this thread holds a guard of the object ([`REENTERED`]).
+    #[inline]
+    fn with<R>(&self, f: impl FnOnce() -> R) -> R {
+        if let Entry::Reentered = self.enter() {
+            panic!("{REENTERED}");
+        }
+        let result = f();
+        self.leave();
+        result
+    }
+
+    /// A guard lending `data`, which this object guards.
+    #[inline]
+    fn guard<T: ?Sized>(&self, data: NonNull<T>) -> TryLockResult<Guard<'_, T>> {
+        let entry = self.enter();
+        let guard = || Guard {
+            guarded: self,
+            data,
+            marker: PhantomData,
+        };
+        match entry {
+            Entry::Clean => Ok(guard()),
+            Entry::FromDead(pid) => Err(TryLockError::OwnerDied(OwnerDied::new(guard(), pid))),
+            Entry::Reentered => Err(TryLockError::WouldBlock),
+        }
+    }
+}
+
+/// Holds the lock and the borrow word of a [`Value`] or an [`Array`] and lends its data in
+/// place, no copy (Python's `with v.get_lock():` block): [`ValueGuard`] derefs to the `T`,
+/// [`ArrayGuard`] to the `[T]`.
+///
+/// While it lives, every other access to the object in this process waits for it, and in this
+/// thread panics; dropping it releases the lock (unless another thread released it meanwhile,
+/// as Python allows, and so gave it up for it).
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct Guard<'a, T: ?Sized> {
+    guarded: &'a Guarded,
+    data: NonNull<T>,
+    /// Lends the data as `&'a mut T`; the lock may be an `RLock`, owned by a thread, so the
+    /// guard stays on it (neither `Send` nor `Sync`).
+    marker: PhantomData<(&'a mut T, *const ())>,
+}
+
+impl<T: ?Sized> Deref for Guard<'_, T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: `data` points to the object's data (in bounds and aligned, checked when the
+        // object was made), mapped while `guarded` (so the object) lives. The guard holds the
+        // borrow word, so no other access in this process touches the data until it drops:
+        // other guards and `get`/`set`.. wait for the word or panic, and the raw form is out of
+        // safe reach (`get_obj` is `unsafe` with that contract). Other processes honour the
+        // same word in shared memory.
+        unsafe { self.data.as_ref() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for Guard<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`, and `&mut self` makes this reference unique in this guard.
+        unsafe { self.data.as_mut() }
+    }
+}
+
+impl<T: ?Sized> Drop for Guard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.guarded.leave();
+    }
+}
+
+impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for Guard<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Guard").field(&&**self).finish()
+    }
+}
