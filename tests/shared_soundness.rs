@@ -1,0 +1,246 @@
+//! What made the shared-memory data API sound, hammered: the raw forms' atomic accesses from
+//! threads and processes at once, and the borrow word that keeps `get`/`set` off a live guard's
+//! data even after Python's release-by-any-thread. (The programs that no longer compile are in
+//! `tests/compile_fail/soundness_*.rs`.)
+
+mod common;
+
+use common::eventually;
+use multiproc::prelude::*;
+use multiproc::sync::SyncError;
+use std::sync::mpsc;
+use std::time::Duration;
+
+const THREADS: u64 = 4;
+const ROUNDS: u64 = 20_000;
+
+/// Runs `work(thread)` on [`THREADS`] threads in this process and as many in a forked child.
+fn in_threads_of_two_processes(work: impl Fn(u64) + Clone + Send + Sync + 'static) {
+    let run = move |first: u64| {
+        std::thread::scope(|s| {
+            for t in first..first + THREADS {
+                let work = &work;
+                s.spawn(move || work(t));
+            }
+        });
+    };
+    let child = {
+        let run = run.clone();
+        Process::spawn(move || run(THREADS)).unwrap()
+    };
+    run(0);
+    child.join().unwrap();
+}
+
+#[test]
+fn raw_fetch_add_from_threads_and_processes_is_exact() {
+    let counter = RawValue::new(0u64).unwrap();
+    let shared = counter.clone();
+    in_threads_of_two_processes(move |_| {
+        for _ in 0..ROUNDS {
+            shared.fetch_add(1);
+        }
+    });
+    assert_eq!(counter.get(), 2 * THREADS * ROUNDS);
+    assert_eq!(counter.load(), 2 * THREADS * ROUNDS);
+}
+
+#[test]
+fn raw_values_written_at_once_are_always_one_of_the_writes() {
+    const A: u64 = 0x5555_5555_5555_5555;
+    const B: u64 = 0xaaaa_aaaa_aaaa_aaaa;
+    let value = RawValue::new(A).unwrap();
+    let pair = RawValue::new([A as u32, A as u32]).unwrap();
+    let (v, p) = (value.clone(), pair.clone());
+    in_threads_of_two_processes(move |t| {
+        let mine = if t % 2 == 0 { A } else { B };
+        for _ in 0..ROUNDS {
+            v.set(mine);
+            p.set([mine as u32; 2]);
+            let seen = v.get();
+            assert!(seen == A || seen == B, "a torn u64: {seen:#x}");
+            // Two u32 units: each is whole, the pair may mix.
+            for half in p.get() {
+                assert!(half == A as u32 || half == B as u32, "{half:#x}");
+            }
+        }
+    });
+    assert!([A, B].contains(&value.get()));
+}
+
+#[test]
+fn raw_array_items_written_at_once_are_always_one_of_the_writes() {
+    const A: u64 = u64::MAX;
+    const B: u64 = 0x0123_4567_89ab_cdef;
+    let array = RawArray::from_slice(&[A; 64]).unwrap();
+    let shared = array.clone();
+    in_threads_of_two_processes(move |t| {
+        let mine = [if t % 2 == 0 { A } else { B }; 64];
+        let mut seen = [0; 64];
+        for round in 0..ROUNDS / 20 {
+            shared.set_slice(0..64, &mine).unwrap();
+            shared.set((round % 64) as usize, mine[0]).unwrap();
+            shared.read_into(0, &mut seen).unwrap();
+            assert!(seen.iter().all(|&x| x == A || x == B));
+            assert!(shared.to_vec().iter().all(|&x| x == A || x == B));
+        }
+    });
+    assert!(array.to_vec().iter().all(|&x| x == A || x == B));
+}
+
+#[test]
+fn locked_fetch_add_from_threads_and_processes_is_exact() {
+    let counter = Value::new(0i64).unwrap();
+    let shared = counter.clone();
+    in_threads_of_two_processes(move |_| {
+        for _ in 0..ROUNDS / 4 {
+            shared.fetch_add(1);
+        }
+    });
+    assert_eq!(counter.get(), (2 * THREADS * ROUNDS / 4) as i64);
+}
+
+/// A thread holds a guard of a value with a plain `Lock`; another thread releases the lock,
+/// as Python allows; a third thread's `get` (or `lock`) must still wait for the guard.
+fn guard_held_elsewhere_after_a_foreign_release(
+) -> (Value<u32>, mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let value = Value::with_lock(1u32, Lock::new().unwrap()).unwrap();
+    let (held_tx, held_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let holder = {
+        let value = value.clone();
+        std::thread::spawn(move || {
+            let mut guard = value.lock().unwrap();
+            *guard = 2;
+            held_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            *guard = 3;
+        })
+    };
+    held_rx.recv().unwrap();
+    value
+        .get_lock()
+        .release()
+        .expect("any thread may release a Lock");
+    (value, go_tx, holder)
+}
+
+#[test]
+fn get_after_a_foreign_release_waits_for_the_guard_and_sees_its_write() {
+    let (value, go, holder) = guard_held_elsewhere_after_a_foreign_release();
+    let reader = {
+        let value = value.clone();
+        std::thread::spawn(move || value.get())
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!reader.is_finished(), "get waits while the guard lives");
+    go.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(
+        reader.join().unwrap(),
+        3,
+        "and then sees the guard's last write"
+    );
+    assert!(
+        !value.get_lock().is_locked(),
+        "the lock is free: the guard did not release the reader's hold, the reader did"
+    );
+    *value.lock().unwrap() += 1;
+    assert_eq!(value.get(), 4);
+}
+
+#[test]
+fn a_guard_dropped_after_a_foreign_release_leaves_a_later_guard_its_lock() {
+    let (value, go, holder) = guard_held_elsewhere_after_a_foreign_release();
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let second = {
+        let value = value.clone();
+        std::thread::spawn(move || {
+            let mut guard = value.lock().unwrap();
+            *guard += 10;
+            locked_tx.send(*guard).unwrap();
+            done_rx.recv().unwrap();
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(locked_rx.try_recv().is_err(), "a second guard waits too");
+    go.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(locked_rx.recv().unwrap(), 13);
+    assert!(
+        value.get_lock().is_locked(),
+        "the first guard's drop did not release the second guard's lock"
+    );
+    done_tx.send(()).unwrap();
+    second.join().unwrap();
+    assert!(!value.get_lock().is_locked());
+}
+
+#[test]
+fn a_guard_dropped_after_a_foreign_release_leaves_another_processs_hold_alone() {
+    let (value, go, holder) = guard_held_elsewhere_after_a_foreign_release();
+    let lock = value.get_lock().clone();
+    let (took, release) = (Event::new().unwrap(), Event::new().unwrap());
+    let child = {
+        let (lock, took, release) = (lock.clone(), took.clone(), release.clone());
+        Process::spawn(move || {
+            assert_eq!(lock.acquire(true, None), Ok(true));
+            took.set();
+            release.wait();
+            lock.release()
+        })
+        .unwrap()
+    };
+    assert!(took.wait_timeout(Duration::from_secs(10)));
+    go.send(()).unwrap();
+    holder.join().unwrap();
+    assert!(
+        lock.is_locked(),
+        "the guard's drop left the child's hold alone"
+    );
+    release.set();
+    assert_eq!(child.join().unwrap(), Ok::<(), SyncError>(()));
+    assert!(eventually(Duration::from_secs(5), || !lock.is_locked()));
+    assert_eq!(value.get(), 3);
+}
+
+#[test]
+#[should_panic(expected = "read or write through the guard")]
+fn set_under_this_threads_own_guard_panics() {
+    let value = Value::new(1i64).unwrap();
+    let mut guard = value.lock().unwrap();
+    let r = &mut *guard;
+    value.set(5);
+    *r += 1;
+}
+
+#[test]
+#[should_panic(expected = "read or write through the guard")]
+fn get_under_this_threads_own_guard_panics_with_a_plain_lock_too() {
+    let value = Value::with_lock(1u8, Lock::new().unwrap()).unwrap();
+    let _guard = value.lock().unwrap();
+    let _ = value.get();
+}
+
+#[test]
+#[should_panic(expected = "read or write through the guard")]
+fn an_array_read_under_this_threads_own_guard_panics() {
+    let array = Array::<u16>::new(4).unwrap();
+    let items = array.lock().unwrap();
+    let _ = array.to_vec();
+    drop(items);
+}
+
+#[test]
+fn the_lock_and_the_data_are_usable_after_the_reentry_panic() {
+    let value = Value::new(1i32).unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _guard = value.lock().unwrap();
+        value.fetch_add(1)
+    }));
+    assert!(caught.is_err());
+    assert!(!value.get_lock().is_locked(), "the guard unwound");
+    assert_eq!(value.fetch_add(1), 1);
+    assert_eq!(value.get(), 2);
+}
