@@ -9,6 +9,7 @@ use common::eventually;
 use multiproc::prelude::*;
 use multiproc::sync::SyncError;
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 const THREADS: u64 = 4;
@@ -100,29 +101,39 @@ fn locked_fetch_add_from_threads_and_processes_is_exact() {
     assert_eq!(counter.get(), (2 * THREADS * ROUNDS / 4) as i64);
 }
 
-/// A thread holds a guard of a value with a plain `Lock`; another thread releases the lock,
-/// as Python allows; a third thread's `get` (or `lock`) must still wait for the guard.
-fn guard_held_elsewhere_after_a_foreign_release(
-) -> (Value<u32>, mpsc::Sender<()>, std::thread::JoinHandle<()>) {
-    let value = Value::with_lock(1u32, Lock::new().unwrap()).unwrap();
+/// Takes a guard of `value` in a new thread, applies `first`, sends what the value is then,
+/// and holds the guard until told to go on; then applies `last` and drops it.
+fn hold_in_a_thread(
+    value: &Value<u32>,
+    first: fn(&mut u32),
+    last: fn(&mut u32),
+) -> (mpsc::Receiver<u32>, mpsc::Sender<()>, JoinHandle<()>) {
     let (held_tx, held_rx) = mpsc::channel();
     let (go_tx, go_rx) = mpsc::channel::<()>();
-    let holder = {
-        let value = value.clone();
-        std::thread::spawn(move || {
-            let mut guard = value.lock().unwrap();
-            *guard = 2;
-            held_tx.send(()).unwrap();
-            go_rx.recv().unwrap();
-            *guard = 3;
-        })
-    };
-    held_rx.recv().unwrap();
+    let value = value.clone();
+    let holder = std::thread::spawn(move || {
+        let mut guard = value.lock().unwrap();
+        first(&mut guard);
+        held_tx.send(*guard).unwrap();
+        go_rx.recv().unwrap();
+        last(&mut guard);
+    });
+    (held_rx, go_tx, holder)
+}
+
+/// A thread holds a guard of a value with a plain `Lock` (having written 2; it writes 3 when
+/// told to go on); another thread releases the lock, as Python allows; a third thread's `get`
+/// (or `lock`) must still wait for the guard.
+fn guard_held_elsewhere_after_a_foreign_release() -> (Value<u32>, mpsc::Sender<()>, JoinHandle<()>)
+{
+    let value = Value::with_lock(1u32, Lock::new().unwrap()).unwrap();
+    let (held, go, holder) = hold_in_a_thread(&value, |v| *v = 2, |v| *v = 3);
+    assert_eq!(held.recv().unwrap(), 2);
     value
         .get_lock()
         .release()
         .expect("any thread may release a Lock");
-    (value, go_tx, holder)
+    (value, go, holder)
 }
 
 #[test]
@@ -152,17 +163,7 @@ fn get_after_a_foreign_release_waits_for_the_guard_and_sees_its_write() {
 #[test]
 fn a_guard_dropped_after_a_foreign_release_leaves_a_later_guard_its_lock() {
     let (value, go, holder) = guard_held_elsewhere_after_a_foreign_release();
-    let (locked_tx, locked_rx) = mpsc::channel();
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let second = {
-        let value = value.clone();
-        std::thread::spawn(move || {
-            let mut guard = value.lock().unwrap();
-            *guard += 10;
-            locked_tx.send(*guard).unwrap();
-            done_rx.recv().unwrap();
-        })
-    };
+    let (locked_rx, done_tx, second) = hold_in_a_thread(&value, |v| *v += 10, |_| {});
     std::thread::sleep(Duration::from_millis(200));
     assert!(locked_rx.try_recv().is_err(), "a second guard waits too");
     go.send(()).unwrap();

@@ -74,39 +74,62 @@ const fn unit<T>() -> usize {
     1 << (std::mem::size_of::<T>() | std::mem::align_of::<T>() | 8).trailing_zeros()
 }
 
-/// Copies `len` bytes from shared `src` to private `dst`, unit by unit.
+/// Which way a copy goes.
+#[derive(Clone, Copy)]
+enum Way {
+    /// From shared memory to private memory.
+    Out,
+    /// From private memory to shared memory.
+    In,
+}
+
+/// Copies `len` bytes between `shared` and `private`, one atomic `A` at a time.
 ///
 /// # Safety
 ///
-/// `src` is valid for reads of `len` bytes, aligned to `A`, and every access to those bytes in
-/// this process while the copy runs is atomic and `A`-sized; `dst` is valid for writes of `len`
-/// bytes and overlaps nothing shared; `len` is a multiple of the size of `A`.
+/// `shared` is valid for reads and writes of `len` bytes, aligned to `A`, and every access to
+/// those bytes in this process while the copy runs is atomic and `A`-sized; `private` is valid
+/// for `len` bytes (written if `way` is `Out`) and overlaps nothing shared; `len` is a
+/// multiple of the size of `A`.
 #[inline]
-unsafe fn copy_out<A: Unit>(src: *const u8, dst: *mut u8, len: usize) {
+unsafe fn copy_units<A: Unit>(shared: *mut u8, private: *mut u8, len: usize, way: Way) {
     let size = std::mem::size_of::<A>();
     for at in (0..len).step_by(size) {
-        // SAFETY: `at + size <= len`, in bounds and aligned (`at` is a multiple of `size`, the
-        // alignment of `A`); all concurrent accesses are atomic of this size (the contract).
-        let value = unsafe { (*src.add(at).cast::<A>()).load() };
-        // SAFETY: in bounds of `dst`; unaligned writes need no alignment.
-        unsafe { dst.add(at).cast::<A::Int>().write_unaligned(value) };
+        // SAFETY: `at + size <= len`, so in bounds, and aligned (`at` is a multiple of `size`,
+        // the alignment of `A`); every concurrent access is atomic of this size (the contract),
+        // so a shared reference to the atomic is sound.
+        let unit = unsafe { &*shared.add(at).cast::<A>() };
+        let own = private.wrapping_add(at).cast::<A::Int>();
+        match way {
+            // SAFETY: in bounds of `private`, which is writable for `Out`; unaligned access
+            // needs no alignment.
+            Way::Out => unsafe { own.write_unaligned(unit.load()) },
+            // SAFETY: in bounds of `private`; unaligned access needs no alignment.
+            Way::In => unit.store(unsafe { own.read_unaligned() }),
+        }
     }
 }
 
-/// Copies `len` bytes from private `src` to shared `dst`, unit by unit.
+/// Copies `n` items of `T` between `shared` and `private` in atomic units (see [`unit`]).
 ///
 /// # Safety
 ///
-/// As for [`copy_out`], with the roles swapped: `dst` is the shared side, valid for writes.
-#[inline]
-unsafe fn copy_in<A: Unit>(src: *const u8, dst: *mut u8, len: usize) {
-    let size = std::mem::size_of::<A>();
-    for at in (0..len).step_by(size) {
-        // SAFETY: in bounds of `src`; unaligned reads need no alignment.
-        let value = unsafe { src.add(at).cast::<A::Int>().read_unaligned() };
-        // SAFETY: in bounds and aligned, as in `copy_out`; all concurrent accesses are atomic
-        // of this size.
-        unsafe { (*dst.add(at).cast::<A>()).store(value) };
+/// `shared` is valid for reads and writes of `n` items of `T`, aligned, for the whole call,
+/// and every access to them in this process meanwhile is made through this function (or
+/// atomics of the same width); `private` is valid for `n` items (writable for `Out`), and
+/// overlaps nothing shared.
+unsafe fn copy<T: Pod>(shared: *mut T, private: *mut T, n: usize, way: Way) {
+    let (shared, private) = (shared.cast::<u8>(), private.cast::<u8>());
+    let len = n * std::mem::size_of::<T>();
+    // SAFETY: the caller's promise, with the unit of `T`, which divides the size of `T` (so
+    // `len`) and its alignment (so `shared`'s).
+    unsafe {
+        match unit::<T>() {
+            8 => copy_units::<AtomicU64>(shared, private, len, way),
+            4 => copy_units::<AtomicU32>(shared, private, len, way),
+            2 => copy_units::<AtomicU16>(shared, private, len, way),
+            _ => copy_units::<AtomicU8>(shared, private, len, way),
+        }
     }
 }
 
@@ -114,47 +137,20 @@ unsafe fn copy_in<A: Unit>(src: *const u8, dst: *mut u8, len: usize) {
 ///
 /// # Safety
 ///
-/// `src` is valid for reads of `out.len()` items of `T`, aligned, for the whole call, and
-/// every access to them in this process meanwhile is made through these functions (or atomics
-/// of the same width).
+/// As for [`copy`], with `src` as the shared side.
 unsafe fn load_into<T: Pod>(src: *const T, out: &mut [T]) {
-    let (src, dst, len) = (
-        src.cast::<u8>(),
-        out.as_mut_ptr().cast::<u8>(),
-        size_of_val(out),
-    );
-    // SAFETY: the caller's promise, with the unit of `T`, which divides the size of `T` (so
-    // `len`) and its alignment (so `src`'s); `out` is this thread's own memory.
-    unsafe {
-        match unit::<T>() {
-            8 => copy_out::<AtomicU64>(src, dst, len),
-            4 => copy_out::<AtomicU32>(src, dst, len),
-            2 => copy_out::<AtomicU16>(src, dst, len),
-            _ => copy_out::<AtomicU8>(src, dst, len),
-        }
-    }
+    // SAFETY: the caller's promise; `out` is private and writable. `src` is only read.
+    unsafe { copy(src.cast_mut(), out.as_mut_ptr(), out.len(), Way::Out) }
 }
 
 /// Copies `items` to shared `dst`, in atomic units.
 ///
 /// # Safety
 ///
-/// As for [`load_into`], with `dst` valid for writes of `items.len()` items.
+/// As for [`copy`], with `dst` as the shared side.
 unsafe fn store_from<T: Pod>(dst: *mut T, items: &[T]) {
-    let (src, dst, len) = (
-        items.as_ptr().cast::<u8>(),
-        dst.cast::<u8>(),
-        size_of_val(items),
-    );
-    // SAFETY: as in `load_into`.
-    unsafe {
-        match unit::<T>() {
-            8 => copy_in::<AtomicU64>(src, dst, len),
-            4 => copy_in::<AtomicU32>(src, dst, len),
-            2 => copy_in::<AtomicU16>(src, dst, len),
-            _ => copy_in::<AtomicU8>(src, dst, len),
-        }
-    }
+    // SAFETY: the caller's promise; `items` is private and, for `In`, only read.
+    unsafe { copy(dst, items.as_ptr().cast_mut(), items.len(), Way::In) }
 }
 
 /// A block of `n` values of `T`, checked for size.
