@@ -197,7 +197,8 @@ fn check_range(range: &Range<usize>, len: usize, values: usize) -> Result<(), Sh
 /// Set in the borrow word while threads or processes sleep on it (the futex is its low half).
 const WAITERS: u64 = 1 << 31;
 /// Set in the borrow word when its holder's hold on the lock was released under it, and
-/// someone else took the lock: the holder must then leave the lock alone when it ends.
+/// someone else took the lock: the holder must then leave a plain `Lock` alone when it ends
+/// (an `RLock` it releases as usual: only its owner can, so that frees no one else's hold).
 const RELEASED: u64 = 1 << 30;
 const _: () = assert!(owner::ID_MASK & (WAITERS | RELEASED) == 0);
 
@@ -211,8 +212,10 @@ const REENTERED: &str = "a Value or Array was used while this thread holds its g
 /// The lock is what Python users see and what makes others wait; the borrow word is what makes
 /// the data's use exclusive, because a lock may be released by any thread. Everyone takes the
 /// lock, then the borrow word. Finding the borrow word taken by another thread while holding
-/// the lock proves that the holder's hold was released under it: the finder marks it
-/// [`RELEASED`], lets go of the lock and sleeps on the word until the holder ends.
+/// the lock proves that the holder's hold was released under it (by another thread, for a
+/// `Lock`; by the holder itself, for an `RLock`): the finder marks it [`RELEASED`], lets go of
+/// the lock and sleeps on the word until the holder ends. A holder that dies leaves its id in
+/// the word; the next one to find it takes the word over, as the lock's next acquirer does.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Guarded {
     lock: AnyLock,
@@ -251,14 +254,10 @@ impl Guarded {
                 Acquired::FromDead(pid) => Some(pid),
                 _ => None,
             };
-            let held =
-                match self
-                    .borrow
-                    .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
-                {
-                    Ok(_) => return dead.map_or(Entry::Clean, Entry::FromDead),
-                    Err(held) => held,
-                };
+            let held = match self.take_borrow(me) {
+                Ok(()) => return dead.map_or(Entry::Clean, Entry::FromDead),
+                Err(held) => held,
+            };
             let holder = held & !(WAITERS | RELEASED);
             if !owner::is_dead(holder) {
                 self.wait_for(held);
@@ -293,14 +292,55 @@ impl Guarded {
         }
     }
 
+    /// Whether holding the lock keeps every other thread from holding it until this thread
+    /// lets go: true of an `RLock`, which only its owner may release, not of a `Lock`, which
+    /// any thread may. Then only this thread touches the borrow word while it holds the lock
+    /// and the word is 0 or its own (everyone else sets it only while holding the lock, and
+    /// clears it only if it is theirs), so plain loads and stores do, as for the flag of a
+    /// `RefCell`: the uncontended path costs no read-modify-write beyond the lock's own.
+    #[inline]
+    fn lock_is_exclusive(&self) -> bool {
+        matches!(self.lock, AnyLock::RLock(_))
+    }
+
+    /// Takes the borrow word for `me`, who holds the lock; else what it holds.
+    #[inline]
+    fn take_borrow(&self, me: u64) -> Result<(), u64> {
+        if self.lock_is_exclusive() {
+            match self.borrow.load(Ordering::Acquire) {
+                0 => {
+                    self.borrow.store(me, Ordering::Relaxed);
+                    Ok(())
+                }
+                held => Err(held),
+            }
+        } else {
+            self.borrow
+                .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+                .map(drop)
+        }
+    }
+
     /// Gives back the borrow word, wakes whoever waits for it, and releases the lock unless it
-    /// was released under us (and is maybe someone else's now).
+    /// was released under us and is maybe someone else's now (an `RLock` never is: only its
+    /// owner can release it).
+    #[inline]
     fn leave(&self) {
+        let me = owner::thread();
+        if self.lock_is_exclusive()
+            && self.lock.is_mine()
+            && self.borrow.load(Ordering::Relaxed) == me
+        {
+            // Nobody waits (there are no marks), and nobody else can touch the word.
+            self.borrow.store(0, Ordering::Release);
+            self.lock.release_own();
+            return;
+        }
         let held = self.borrow.swap(0, Ordering::Release);
         if held & WAITERS != 0 {
             futex::wake_low_half(&self.borrow, i32::MAX as u32);
         }
-        if held & RELEASED == 0 {
+        if held & RELEASED == 0 || self.lock_is_exclusive() {
             self.lock.release_own();
         }
     }
