@@ -207,6 +207,51 @@ fn a_guard_dropped_after_a_foreign_release_leaves_another_processs_hold_alone() 
 }
 
 #[test]
+fn with_an_rlock_released_by_its_guards_own_thread_get_still_waits_for_the_guard() {
+    let value = Value::new(1u32).unwrap();
+    let (held_tx, held_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let holder = {
+        let value = value.clone();
+        std::thread::spawn(move || {
+            let mut guard = value.lock().unwrap();
+            value.get_lock().release().expect("the owner may release");
+            *guard = 2;
+            held_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            *guard = 3;
+        })
+    };
+    held_rx.recv().unwrap();
+    let reader = {
+        let value = value.clone();
+        std::thread::spawn(move || value.get())
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!reader.is_finished(), "get waits while the guard lives");
+    go_tx.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(reader.join().unwrap(), 3);
+    assert!(!value.get_lock().is_locked());
+}
+
+#[test]
+fn releasing_and_retaking_an_rlock_under_a_guard_ends_balanced() {
+    let value = Value::new(1u32).unwrap();
+    let lock = value.get_lock().clone();
+    let mut guard = value.lock().unwrap();
+    lock.release().unwrap();
+    assert_eq!(lock.acquire(true, None), Ok(true));
+    *guard += 1;
+    drop(guard);
+    assert!(
+        !lock.is_locked(),
+        "the guard's drop released the level taken again"
+    );
+    assert_eq!(std::thread::spawn(move || value.get()).join().unwrap(), 2);
+}
+
+#[test]
 #[should_panic(expected = "read or write through the guard")]
 fn set_under_this_threads_own_guard_panics() {
     let value = Value::new(1i64).unwrap();
