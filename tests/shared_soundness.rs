@@ -101,11 +101,12 @@ fn locked_fetch_add_from_threads_and_processes_is_exact() {
     assert_eq!(counter.get(), (2 * THREADS * ROUNDS / 4) as i64);
 }
 
-/// Takes a guard of `value` in a new thread, applies `first`, sends what the value is then,
+/// Takes a guard of `value` in a new thread, applies `first` (to the value and the guarded
+/// data), sends what the value is then,
 /// and holds the guard until told to go on; then applies `last` and drops it.
 fn hold_in_a_thread(
     value: &Value<u32>,
-    first: fn(&mut u32),
+    first: fn(&Value<u32>, &mut u32),
     last: fn(&mut u32),
 ) -> (mpsc::Receiver<u32>, mpsc::Sender<()>, JoinHandle<()>) {
     let (held_tx, held_rx) = mpsc::channel();
@@ -113,7 +114,7 @@ fn hold_in_a_thread(
     let value = value.clone();
     let holder = std::thread::spawn(move || {
         let mut guard = value.lock().unwrap();
-        first(&mut guard);
+        first(&value, &mut guard);
         held_tx.send(*guard).unwrap();
         go_rx.recv().unwrap();
         last(&mut guard);
@@ -127,7 +128,7 @@ fn hold_in_a_thread(
 fn guard_held_elsewhere_after_a_foreign_release() -> (Value<u32>, mpsc::Sender<()>, JoinHandle<()>)
 {
     let value = Value::with_lock(1u32, Lock::new().unwrap()).unwrap();
-    let (held, go, holder) = hold_in_a_thread(&value, |v| *v = 2, |v| *v = 3);
+    let (held, go, holder) = hold_in_a_thread(&value, |_, v| *v = 2, |v| *v = 3);
     assert_eq!(held.recv().unwrap(), 2);
     value
         .get_lock()
@@ -136,9 +137,9 @@ fn guard_held_elsewhere_after_a_foreign_release() -> (Value<u32>, mpsc::Sender<(
     (value, go, holder)
 }
 
-#[test]
-fn get_after_a_foreign_release_waits_for_the_guard_and_sees_its_write() {
-    let (value, go, holder) = guard_held_elsewhere_after_a_foreign_release();
+/// Checks that `get` from another thread waits while `holder` keeps its guard of `value`,
+/// then, once told to `go` on (and write 3), sees that write and leaves the lock free.
+fn get_waits_for_the_guard(value: &Value<u32>, go: mpsc::Sender<()>, holder: JoinHandle<()>) {
     let reader = {
         let value = value.clone();
         std::thread::spawn(move || value.get())
@@ -156,6 +157,12 @@ fn get_after_a_foreign_release_waits_for_the_guard_and_sees_its_write() {
         !value.get_lock().is_locked(),
         "the lock is free: the guard did not release the reader's hold, the reader did"
     );
+}
+
+#[test]
+fn get_after_a_foreign_release_waits_for_the_guard_and_sees_its_write() {
+    let (value, go, holder) = guard_held_elsewhere_after_a_foreign_release();
+    get_waits_for_the_guard(&value, go, holder);
     *value.lock().unwrap() += 1;
     assert_eq!(value.get(), 4);
 }
@@ -163,7 +170,7 @@ fn get_after_a_foreign_release_waits_for_the_guard_and_sees_its_write() {
 #[test]
 fn a_guard_dropped_after_a_foreign_release_leaves_a_later_guard_its_lock() {
     let (value, go, holder) = guard_held_elsewhere_after_a_foreign_release();
-    let (locked_rx, done_tx, second) = hold_in_a_thread(&value, |v| *v += 10, |_| {});
+    let (locked_rx, done_tx, second) = hold_in_a_thread(&value, |_, v| *v += 10, |_| {});
     std::thread::sleep(Duration::from_millis(200));
     assert!(locked_rx.try_recv().is_err(), "a second guard waits too");
     go.send(()).unwrap();
@@ -209,30 +216,13 @@ fn a_guard_dropped_after_a_foreign_release_leaves_another_processs_hold_alone() 
 #[test]
 fn with_an_rlock_released_by_its_guards_own_thread_get_still_waits_for_the_guard() {
     let value = Value::new(1u32).unwrap();
-    let (held_tx, held_rx) = mpsc::channel();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let holder = {
-        let value = value.clone();
-        std::thread::spawn(move || {
-            let mut guard = value.lock().unwrap();
-            value.get_lock().release().expect("the owner may release");
-            *guard = 2;
-            held_tx.send(()).unwrap();
-            go_rx.recv().unwrap();
-            *guard = 3;
-        })
+    let release = |value: &Value<u32>, v: &mut u32| {
+        value.get_lock().release().expect("the owner may release");
+        *v = 2;
     };
-    held_rx.recv().unwrap();
-    let reader = {
-        let value = value.clone();
-        std::thread::spawn(move || value.get())
-    };
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(!reader.is_finished(), "get waits while the guard lives");
-    go_tx.send(()).unwrap();
-    holder.join().unwrap();
-    assert_eq!(reader.join().unwrap(), 3);
-    assert!(!value.get_lock().is_locked());
+    let (held, go, holder) = hold_in_a_thread(&value, release, |v| *v = 3);
+    assert_eq!(held.recv().unwrap(), 2);
+    get_waits_for_the_guard(&value, go, holder);
 }
 
 #[test]
