@@ -280,3 +280,32 @@ fn the_lock_and_the_data_are_usable_after_the_reentry_panic() {
     assert_eq!(value.fetch_add(1), 1);
     assert_eq!(value.get(), 2);
 }
+
+#[test]
+fn a_handle_decodes_only_as_a_type_of_its_width_and_kind() {
+    use multiproc::wire::{decode, encode};
+    let wide = encode(&RawValue::new(u64::MAX).unwrap()).unwrap();
+    assert!(
+        decode::<RawValue<[u32; 2]>>(&wide).is_err(),
+        "u32 atomics over u64 atomics would race in mixed sizes"
+    );
+    assert_eq!(decode::<RawValue<i64>>(&wide).unwrap().get(), -1);
+    assert_eq!(decode::<RawArray<u64>>(&wide).unwrap().to_vec(), [u64::MAX]);
+
+    let locked = Value::new(7u64).unwrap();
+    let encoded = encode(&locked).unwrap();
+    assert!(
+        decode::<RawValue<u64>>(&encoded).is_err(),
+        "a Value's data, which its guard lends as &mut, does not come back raw"
+    );
+    assert_eq!(decode::<Value<u64>>(&encoded).unwrap().get(), 7);
+    assert!(
+        decode::<Value<u64>>(&wide).is_err(),
+        "nor a raw form as a Value"
+    );
+
+    let items = encode(&Array::from_slice(&[1u16, 2]).unwrap()).unwrap();
+    assert!(decode::<RawArray<u16>>(&items).is_err());
+    assert!(decode::<Array<u8>>(&items).is_err());
+    assert_eq!(decode::<Array<u16>>(&items).unwrap().to_vec(), [1, 2]);
+}

@@ -1,7 +1,7 @@
 //! [`RawArray`] and [`Array`]: a fixed-length array of `T` in shared memory, without and with
 //! a lock.
 
-use super::{block_for, check_block, check_range, load_into, store_from, Guard, Guarded};
+use super::{block_for, check_range, load_into, store_from, Guard, Guarded, Handle};
 use crate::shm::{Block, ShmError};
 use crate::sync::{AnyLock, RLock, TryLockResult};
 use bytemuck::Pod;
@@ -161,15 +161,16 @@ impl<T> std::fmt::Debug for RawArray<T> {
 
 impl<T> Serialize for RawArray<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (&self.block, self.len as u64).serialize(serializer)
+        Handle::new::<T>(&self.block, self.len, false).serialize(serializer)
     }
 }
 
 impl<'de, T: Pod> Deserialize<'de> for RawArray<T> {
+    /// Refuses a handle of another width, one too short, and an `Array`'s data.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (block, len) = <(Block, u64)>::deserialize(deserializer)?;
-        let len = usize::try_from(len).map_err(serde::de::Error::custom)?;
-        check_block::<T>(&block, len).map_err(serde::de::Error::custom)?;
+        let (block, len) = Handle::deserialize(deserializer)?
+            .open::<T>(false)
+            .map_err(serde::de::Error::custom)?;
         Ok(RawArray {
             block,
             len,
@@ -194,8 +195,6 @@ impl<'de, T: Pod> Deserialize<'de> for RawArray<T> {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Serialize, Deserialize)]
-#[serde(bound(deserialize = "T: Pod"))]
 pub struct Array<T> {
     raw: RawArray<T>,
     guarded: Guarded,
@@ -315,9 +314,9 @@ impl<T: Pod> Array<T> {
     /// # Safety
     ///
     /// No guard of this array (from [`lock`](Array::lock), on any clone or decoded copy of it)
-    /// may be alive in this process while the returned reference, or a clone of it, is used:
-    /// the guard lends the items as `&mut [T]`, and the raw form's atomic accesses would race
-    /// with it.
+    /// may be alive in this process while the returned reference, a clone of it or a copy
+    /// decoded from its encoding is used: the guard lends the items as `&mut [T]`, and the raw
+    /// form's atomic accesses would race with it.
     ///
     /// ```
     /// # use multiproc::prelude::*;
@@ -349,6 +348,27 @@ impl<T: Pod> TryFrom<Vec<T>> for Array<T> {
     /// A copy of the vector's items with its own [`RLock`].
     fn try_from(items: Vec<T>) -> crate::Result<Array<T>> {
         Array::from_slice(&items)
+    }
+}
+
+impl<T> Serialize for Array<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let handle = Handle::new::<T>(&self.raw.block, self.raw.len, true);
+        (handle, &self.guarded).serialize(serializer)
+    }
+}
+
+impl<'de, T: Pod> Deserialize<'de> for Array<T> {
+    /// Refuses a handle of another width, one too short, and a raw form's data.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (handle, guarded) = <(Handle, Guarded)>::deserialize(deserializer)?;
+        let (block, len) = handle.open::<T>(true).map_err(serde::de::Error::custom)?;
+        let raw = RawArray {
+            block,
+            len,
+            item: PhantomData,
+        };
+        Ok(Array { raw, guarded })
     }
 }
 

@@ -174,6 +174,53 @@ fn check_block<T: Pod>(block: &Block, n: usize) -> Result<(), ShmError> {
     Ok(())
 }
 
+/// What the four types serialise their data as: the block, the number of items, the width of
+/// the atomic units they are accessed in, and whether a lock guards them. Decoding checks the
+/// last two against the type decoded to, so that a decoded handle never reads or writes the
+/// bytes in units of another width (mixed-size atomics that race are undefined behaviour), and
+/// the data of a `Value` or an `Array`, which a guard may lend as `&mut`, never comes back as
+/// a raw form. (Handles forged from crafted bytes are beyond what a check can catch, as a file
+/// mapped twice is for memmap2.)
+#[derive(Serialize, Deserialize)]
+struct Handle {
+    block: Block,
+    len: u64,
+    unit: u8,
+    locked: bool,
+}
+
+impl Handle {
+    fn new<T>(block: &Block, len: usize, locked: bool) -> Handle {
+        Handle {
+            block: block.clone(),
+            len: len as u64,
+            unit: unit::<T>() as u8,
+            locked,
+        }
+    }
+
+    /// The block and the number of items, if they fit `T` and the kind asked for.
+    fn open<T: Pod>(self, locked: bool) -> Result<(Block, usize), String> {
+        if self.locked != locked {
+            return Err(match locked {
+                true => "a raw handle cannot be decoded as a Value or an Array".into(),
+                false => "the data of a Value or an Array cannot be decoded as a raw form".into(),
+            });
+        }
+        if usize::from(self.unit) != unit::<T>() {
+            return Err(format!(
+                "shared items accessed {} bytes at a time cannot be decoded as a type accessed \
+                 {} bytes at a time",
+                self.unit,
+                unit::<T>()
+            ));
+        }
+        let len = usize::try_from(self.len).map_err(|e| e.to_string())?;
+        check_block::<T>(&self.block, len).map_err(|e| e.to_string())?;
+        Ok((self.block, len))
+    }
+}
+
 /// Checks that `range` lies in `0..len` and, if given, that it spans `values` items.
 fn check_range(range: &Range<usize>, len: usize, values: usize) -> Result<(), ShmError> {
     if range.start > range.end || range.end > len {

@@ -1,6 +1,6 @@
 //! [`RawValue`] and [`Value`]: one `T` in shared memory, without and with a lock.
 
-use super::{check_block, load_into, store_from, Guard, Guarded};
+use super::{check_block, load_into, store_from, Guard, Guarded, Handle};
 use crate::shm::{Block, Shared, ShmError};
 use crate::sync::{AnyLock, RLock, TryLockResult};
 use bytemuck::Pod;
@@ -101,13 +101,17 @@ impl<T: Pod + std::fmt::Debug> std::fmt::Debug for RawValue<T> {
 
 impl<T> Serialize for RawValue<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.block.serialize(serializer)
+        Handle::new::<T>(&self.block, 1, false).serialize(serializer)
     }
 }
 
 impl<'de, T: Pod> Deserialize<'de> for RawValue<T> {
+    /// Refuses a handle of another width or size, and a `Value`'s data.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Self::in_block(Block::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+        let (block, _) = Handle::deserialize(deserializer)?
+            .open::<T>(false)
+            .map_err(serde::de::Error::custom)?;
+        Self::in_block(block).map_err(serde::de::Error::custom)
     }
 }
 
@@ -139,8 +143,6 @@ impl<'de, T: Pod> Deserialize<'de> for RawValue<T> {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Serialize, Deserialize)]
-#[serde(bound(deserialize = "T: Pod"))]
 pub struct Value<T> {
     raw: RawValue<T>,
     guarded: Guarded,
@@ -256,10 +258,10 @@ impl<T: Pod> Value<T> {
     /// # Safety
     ///
     /// No guard of this value (from [`lock`](Value::lock), on any clone or decoded copy of it)
-    /// may be alive in this process while the returned reference, or a clone of it, is used:
-    /// the guard lends the value as `&mut T`, and the raw form's atomic accesses would race
-    /// with it. [`get`](Value::get) and [`set`](Value::set) are the safe unlocked-looking
-    /// forms: they take the lock for one copy.
+    /// may be alive in this process while the returned reference, a clone of it or a copy
+    /// decoded from its encoding is used: the guard lends the value as `&mut T`, and the raw
+    /// form's atomic accesses would race with it. [`get`](Value::get), [`set`](Value::set)
+    /// and [`fetch_add`](Value::fetch_add) are the safe forms: they take the lock for one step.
     ///
     /// ```
     /// # use multiproc::prelude::*;
@@ -274,6 +276,22 @@ impl<T: Pod> Value<T> {
     /// ```
     pub unsafe fn get_obj(&self) -> &RawValue<T> {
         &self.raw
+    }
+}
+
+impl<T> Serialize for Value<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (Handle::new::<T>(&self.raw.block, 1, true), &self.guarded).serialize(serializer)
+    }
+}
+
+impl<'de, T: Pod> Deserialize<'de> for Value<T> {
+    /// Refuses a handle of another width or size, and a raw form's data.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (handle, guarded) = <(Handle, Guarded)>::deserialize(deserializer)?;
+        let (block, _) = handle.open::<T>(true).map_err(serde::de::Error::custom)?;
+        let raw = RawValue::in_block(block).map_err(serde::de::Error::custom)?;
+        Ok(Value { raw, guarded })
     }
 }
 
