@@ -63,7 +63,7 @@ impl<T: Pod> RawArray<T> {
         self.len
     }
 
-    /// Whether it has no items.
+    /// Whether it has no items (Python's `len(a) == 0`).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -184,6 +184,8 @@ impl<'de, T: Pod> Deserialize<'de> for RawArray<T> {
 ///
 /// The accessors ([`get`](Array::get), [`set`](Array::set), [`to_vec`](Array::to_vec), ..)
 /// take the lock for one copy; [`lock`](Array::lock) holds it and lends the items as a slice.
+/// While a guard lives, the accessors in other threads wait for it, and in the guard's own
+/// thread panic: read and write through the guard.
 ///
 /// ```
 /// use multiproc::sharedctypes::Array;
@@ -232,7 +234,7 @@ impl<T: Pod> Array<T> {
         self.raw.len()
     }
 
-    /// Whether it has no items.
+    /// Whether it has no items (Python's `len(a) == 0`).
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()
     }

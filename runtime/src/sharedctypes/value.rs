@@ -119,8 +119,10 @@ impl<'de, T: Pod> Deserialize<'de> for RawValue<T> {
 /// unless given another with [`with_lock`](Value::with_lock).
 ///
 /// [`get`](Value::get) and [`set`](Value::set) take the lock for one copy;
-/// [`lock`](Value::lock) holds it for a read-modify-write through a guard. If a process dies
-/// holding the lock, the next `lock()` gets the guard inside
+/// [`lock`](Value::lock) holds it for a read-modify-write through a guard. While a guard
+/// lives, `get` and `set` in other threads wait for it (even if the lock was released under
+/// it), and in the guard's own thread panic: read and write through the guard. If a process
+/// dies holding the lock, the next `lock()` gets the guard inside
 /// [`TryLockError::OwnerDied`](crate::sync::TryLockError::OwnerDied).
 ///
 /// ```
@@ -329,23 +331,27 @@ macro_rules! atomic_ops {
                 self.atomic().fetch_add(n, Ordering::SeqCst)
             }
 
-            /// Subtracts atomically; returns the previous value, wrapping on overflow.
+            /// Subtracts atomically; returns the previous value, wrapping on overflow
+            /// (Python's `with v.get_lock(): v.value -= n`, without a lock).
             pub fn fetch_sub(&self, n: $int) -> $int {
                 self.atomic().fetch_sub(n, Ordering::SeqCst)
             }
 
-            /// Replaces atomically; returns the previous value.
+            /// Replaces atomically; returns the previous value (Python's
+            /// `old = v.value; v.value = n` under a lock, without one).
             pub fn swap(&self, n: $int) -> $int {
                 self.atomic().swap(n, Ordering::SeqCst)
             }
 
-            /// Stores `new` if the value is `current`; the previous value, `Ok` if replaced.
+            /// Stores `new` if the value is `current`; the previous value, `Ok` if replaced
+            /// (Python's `if v.value == current: v.value = new` under a lock, without one).
             pub fn compare_exchange(&self, current: $int, new: $int) -> Result<$int, $int> {
                 self.atomic()
                     .compare_exchange(current, new, Ordering::SeqCst, Ordering::SeqCst)
             }
 
-            /// Reads atomically, sequentially consistent with the operations above.
+            /// Reads atomically, sequentially consistent with the operations above (Python's
+            /// `.value`).
             pub fn load(&self) -> $int {
                 self.atomic().load(Ordering::SeqCst)
             }
@@ -358,20 +364,23 @@ macro_rules! atomic_ops {
                 self.guarded.with(|| self.raw.fetch_add(n))
             }
 
-            /// Subtracts under the lock; returns the previous value. Waits and panics as
+            /// Subtracts under the lock; returns the previous value, wrapping on overflow
+            /// (Python's `with v.get_lock(): v.value -= n`). Waits and panics as
             /// [`get`](Value::get).
             pub fn fetch_sub(&self, n: $int) -> $int {
                 self.guarded.with(|| self.raw.fetch_sub(n))
             }
 
-            /// Replaces under the lock; returns the previous value. Waits and panics as
+            /// Replaces under the lock; returns the previous value (Python's
+            /// `with v.get_lock(): old = v.value; v.value = n`). Waits and panics as
             /// [`get`](Value::get).
             pub fn swap(&self, n: $int) -> $int {
                 self.guarded.with(|| self.raw.swap(n))
             }
 
             /// Stores `new` under the lock if the value is `current`; the previous value, `Ok`
-            /// if replaced. Waits and panics as [`get`](Value::get).
+            /// if replaced (Python's `with v.get_lock(): if v.value == current: v.value = new`).
+            /// Waits and panics as [`get`](Value::get).
             pub fn compare_exchange(&self, current: $int, new: $int) -> Result<$int, $int> {
                 self.guarded.with(|| self.raw.compare_exchange(current, new))
             }
