@@ -5,7 +5,7 @@ mod common;
 use common::eventually;
 use multiproc::prelude::*;
 use multiproc::shm::ShmError;
-use multiproc::sync::{Lock, TryLockError};
+use multiproc::sync::{Event, Lock, TryLockError};
 use std::time::{Duration, Instant};
 
 #[process_task]
@@ -34,7 +34,7 @@ fn locked_increments_from_several_processes_add_up_exactly() {
 }
 
 #[test]
-fn atomic_increments_need_no_lock() {
+fn atomic_increments_from_several_processes_add_up_exactly() {
     let counter = Value::new(0u64).unwrap();
     let children: Vec<_> = (0..2)
         .map(|_| {
@@ -54,7 +54,9 @@ fn atomic_increments_need_no_lock() {
     assert_eq!(counter.swap(3), 10_000);
     assert_eq!(counter.compare_exchange(3, 4), Ok(3));
     assert_eq!(counter.fetch_sub(1), 4);
-    assert_eq!(counter.get_obj().load(), 3);
+    assert_eq!(counter.get(), 3);
+    // SAFETY: no guard of `counter` exists in this process.
+    assert_eq!(unsafe { counter.get_obj() }.load(), 3);
 }
 
 #[test]
@@ -104,20 +106,19 @@ fn values_may_share_one_lock() {
 #[test]
 fn a_value_locked_by_a_killed_process_is_handed_over_with_an_error() {
     let value = Value::new(10i64).unwrap();
+    let written = Event::new().unwrap();
     let child = {
-        let value = value.clone();
+        let (value, written) = (value.clone(), written.clone());
         Process::spawn(move || {
             let mut guard = value.lock().unwrap();
             *guard = 11;
             std::mem::forget(guard);
+            written.set();
             std::thread::sleep(Duration::from_secs(60));
         })
         .unwrap()
     };
-    let start = Instant::now();
-    while value.get_obj().get() != 11 && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    assert!(written.wait_timeout(Duration::from_secs(10)));
     child.kill().unwrap();
     let start = Instant::now();
     let mut guard = match value.lock() {
@@ -223,7 +224,8 @@ fn raw_forms_share_memory_without_a_lock() {
 #[test]
 fn a_decoded_handle_with_a_wrong_type_is_an_error() {
     let small = Value::new(1u8).unwrap();
-    let encoded = multiproc::wire::encode(&small.get_obj()).unwrap();
+    // SAFETY: no guard of `small` exists.
+    let encoded = multiproc::wire::encode(unsafe { small.get_obj() }).unwrap();
     let wide: Result<RawValue<[u64; 32]>, _> = multiproc::wire::decode(&encoded);
     assert!(wide.is_err(), "a block too small for the type is refused");
 }

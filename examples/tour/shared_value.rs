@@ -2,6 +2,7 @@
 //! (tutorial 004: processes do not share variables; `multiprocessing.Value` shares one).
 
 use multiproc::prelude::*;
+use multiproc::sync::TryLockError;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 static NUM: AtomicI32 = AtomicI32::new(100);
@@ -18,14 +19,15 @@ fn read_global() -> i32 {
 
 #[process_task]
 fn bump_value(num: Value<i32>) -> i32 {
-    // Python's `with num.get_lock(): num.value += 1`; the value's lock is held for the update.
-    match num.lock() {
-        Ok(mut n) => {
-            *n += 1;
-            *n
-        }
-        Err(_) => num.fetch_add(1) + 1,
-    }
+    // Python's `with num.get_lock(): num.value += 1`; the value's lock is held for the update
+    // (and taken over, guard and all, if a process died holding it).
+    let mut n = match num.lock() {
+        Ok(n) => n,
+        Err(TryLockError::OwnerDied(died)) => died.into_inner(),
+        Err(TryLockError::WouldBlock) => unreachable!("this thread holds no guard of it"),
+    };
+    *n += 1;
+    *n
 }
 
 #[process_task]

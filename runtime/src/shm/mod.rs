@@ -68,4 +68,15 @@ pub enum ShmError {
         /// The number of values given.
         got: usize,
     },
+    /// A byte range that does not lie inside a `SharedMemory` block (Python's `IndexError`
+    /// or `ValueError` on `buf[a:b]`).
+    #[error("bytes {offset}.. ({len} of them) lie outside the block of {size} bytes")]
+    OutOfBounds {
+        /// Where the range starts.
+        offset: usize,
+        /// How many bytes it spans.
+        len: usize,
+        /// The block's size.
+        size: usize,
+    },
 }

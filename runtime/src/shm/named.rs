@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::ffi::CString;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The longest name accepted (NAME_MAX, less the leading slash).
 const MAX_NAME: usize = 254;
@@ -19,13 +20,23 @@ const MAX_NAME: usize = 254;
 /// ends without unlinking, however it ends (SIGKILL included), a cleanup process unlinks the
 /// name within moments. Serialises as its name: decoding attaches.
 ///
-/// ```no_run
+/// The bytes are shared with every other handle of the block, in this process and in others,
+/// so this handle never lends them out as a safe slice: [`read_at`](SharedMemory::read_at) and
+/// [`write_at`](SharedMemory::write_at) copy them in and out (each byte atomically, so that
+/// threads and processes copying at once race only on the values, as Python's `buf` does), and
+/// [`as_slice`](SharedMemory::as_slice) / [`as_mut_slice`](SharedMemory::as_mut_slice) view
+/// them in place for whoever can promise that nobody writes them meanwhile (memmap2's stance on
+/// a file mapping).
+///
+/// ```
 /// use multiproc::shm::SharedMemory;
 /// # fn main() -> multiproc::Result<()> {
-/// let mut shm = SharedMemory::create(None, 16)?;
-/// shm.buf_mut()[0] = 7;
+/// let shm = SharedMemory::create(None, 16)?;
+/// shm.write_at(0, b"hi")?;
 /// let other = SharedMemory::attach(shm.name())?;
-/// assert_eq!(other.buf()[0], 7);
+/// let mut seen = [0u8; 2];
+/// other.read_at(0, &mut seen)?;
+/// assert_eq!(&seen, b"hi");
 /// shm.unlink()?;
 /// # Ok(())
 /// # }
@@ -36,10 +47,12 @@ pub struct SharedMemory {
     size: usize,
 }
 
-// SAFETY: the mapping belongs to this handle alone within this process (it is not Clone), and
-// `buf`/`buf_mut` follow the borrow rules of `&self`/`&mut self`.
+// SAFETY: the handle owns its mapping (unmapped once, on drop, by whichever thread drops it);
+// the pointer is not tied to the thread that mapped it.
 unsafe impl Send for SharedMemory {}
-// SAFETY: as for Send; `&SharedMemory` gives only shared access.
+// SAFETY: the safe methods of `&SharedMemory` touch the bytes only through per-byte atomics
+// (`read_at`, `write_at`), which any number of threads may run at once; the slices are behind
+// `unsafe fn`s whose callers promise the absence of concurrent writers.
 unsafe impl Sync for SharedMemory {}
 
 impl SharedMemory {
@@ -93,18 +106,146 @@ impl SharedMemory {
         self.size
     }
 
-    /// The bytes (Python's `buf`).
-    pub fn buf(&self) -> &[u8] {
-        // SAFETY: `ptr` maps `size` bytes while `self` lives; other processes may write them
-        // concurrently, as with Python's memoryview: synchronise with a lock to read a
-        // consistent state.
+    /// The first byte of the block, for code that shares it with C or builds its own view;
+    /// valid for [`size`](SharedMemory::size) bytes while `self` lives (Python's `buf`, as a
+    /// pointer).
+    ///
+    /// ```
+    /// # use multiproc::shm::SharedMemory;
+    /// # fn main() -> multiproc::Result<()> {
+    /// let shm = SharedMemory::create(None, 8)?;
+    /// assert!(!shm.as_ptr().is_null());
+    /// # shm.unlink()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// The bytes as a slice, without a copy (Python's `buf`, read-only).
+    ///
+    /// # Safety
+    ///
+    /// The memory is shared: other processes, and other handles of the same block in this
+    /// process (a second [`attach`](SharedMemory::attach), a decoded handle), may write it
+    /// through their own mappings. For as long as the slice is used, nothing may write the
+    /// bytes: not another process, not another handle in this process, and not
+    /// [`write_at`](SharedMemory::write_at) on this one (memmap2's contract for a mapped file
+    /// that may be modified in or out of process). A lock or an `Event` that every writer
+    /// honours is the usual way to promise it.
+    ///
+    /// ```
+    /// # use multiproc::shm::SharedMemory;
+    /// # fn main() -> multiproc::Result<()> {
+    /// let shm = SharedMemory::create(None, 4)?;
+    /// shm.write_at(0, &[1, 2, 3, 4])?;
+    /// // SAFETY: nothing else knows the block's name yet, so nothing writes it.
+    /// let sum: u32 = unsafe { shm.as_slice() }.iter().map(|&b| u32::from(b)).sum();
+    /// assert_eq!(sum, 10);
+    /// # shm.unlink()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        // SAFETY: `ptr` maps `size` bytes, readable, while `self` lives, and the slice borrows
+        // `self`; the caller promises that nothing writes them while the slice is used.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.size) }
     }
 
-    /// The bytes, writable.
-    pub fn buf_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `buf`; `&mut self` makes the slice unique within this process.
+    /// The bytes as a writable slice, without a copy (Python's `buf`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`as_slice`](SharedMemory::as_slice), and more: for as long as the slice is
+    /// used, nothing else may read or write the bytes, in this process (another handle of the
+    /// block) or another.
+    ///
+    /// ```
+    /// # use multiproc::shm::SharedMemory;
+    /// # fn main() -> multiproc::Result<()> {
+    /// let mut shm = SharedMemory::create(None, 4)?;
+    /// // SAFETY: nothing else knows the block's name yet, so nothing else maps it.
+    /// unsafe { shm.as_mut_slice() }.copy_from_slice(b"abcd");
+    /// let mut seen = [0u8; 4];
+    /// shm.read_at(0, &mut seen)?;
+    /// assert_eq!(&seen, b"abcd");
+    /// # shm.unlink()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as in `as_slice`; `&mut self` keeps this handle's safe methods off the bytes
+        // while the slice lives, and the caller promises that nothing else touches them.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.size) }
+    }
+
+    /// Copies `buf.len()` bytes from `offset` into `buf` (Python's `bytes(shm.buf[a:b])`).
+    /// A range past the end is [`ShmError::OutOfBounds`].
+    ///
+    /// Each byte is read atomically, so this is sound while other threads and processes
+    /// write; the copy is not a snapshot, though: synchronise with a lock to read a
+    /// consistent state.
+    ///
+    /// ```
+    /// # use multiproc::shm::{SharedMemory, ShmError};
+    /// # fn main() -> multiproc::Result<()> {
+    /// let shm = SharedMemory::create(None, 4)?;
+    /// let mut buf = [9u8; 2];
+    /// shm.read_at(2, &mut buf)?;
+    /// assert_eq!(buf, [0, 0]);
+    /// assert!(matches!(shm.read_at(3, &mut buf), Err(ShmError::OutOfBounds { .. })));
+    /// # shm.unlink()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<(), ShmError> {
+        let shared = self.bytes(offset, buf.len())?;
+        for (byte, shared) in buf.iter_mut().zip(shared) {
+            *byte = shared.load(Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Copies `data` into the block at `offset` (Python's `shm.buf[a:b] = data`). A range
+    /// past the end is [`ShmError::OutOfBounds`], and writes nothing.
+    ///
+    /// Each byte is written atomically, so threads and processes may write at once (the
+    /// bytes are then some mix of their data, as in Python).
+    ///
+    /// ```
+    /// # use multiproc::shm::SharedMemory;
+    /// # fn main() -> multiproc::Result<()> {
+    /// let shm = SharedMemory::create(None, 4)?;
+    /// shm.write_at(1, &[7, 8])?;
+    /// let mut all = [0u8; 4];
+    /// shm.read_at(0, &mut all)?;
+    /// assert_eq!(all, [0, 7, 8, 0]);
+    /// # shm.unlink()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<(), ShmError> {
+        for (shared, &byte) in self.bytes(offset, data.len())?.iter().zip(data) {
+            shared.store(byte, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Bytes `offset..offset + len` as atomics, or [`ShmError::OutOfBounds`].
+    fn bytes(&self, offset: usize, len: usize) -> Result<&[AtomicU8], ShmError> {
+        if offset.checked_add(len).is_none_or(|end| end > self.size) {
+            return Err(ShmError::OutOfBounds {
+                offset,
+                len,
+                size: self.size,
+            });
+        }
+        // SAFETY: `offset + len <= size` (checked), so the range lies in the mapping, which
+        // lives as long as `self`. `AtomicU8` has the size and alignment of `u8`, and every
+        // access through safe code in this process is atomic (the slices are `unsafe`), so
+        // viewing the bytes as atomics creates no data race.
+        Ok(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(offset).cast(), len) })
     }
 
     /// Unmaps the block from this process (Python's `close()`); dropping does the same.
@@ -119,7 +260,8 @@ impl SharedMemory {
 
 impl Drop for SharedMemory {
     fn drop(&mut self) {
-        // SAFETY: `ptr`/`size` are this handle's mapping, and no slice of it outlives `self`.
+        // SAFETY: `ptr`/`size` are this handle's mapping, and nothing borrowed from it (the
+        // atomics of `read_at`/`write_at`, the unsafe slices) outlives `self`.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.size) };
     }
 }

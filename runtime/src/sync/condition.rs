@@ -48,6 +48,20 @@ impl AnyLock {
         }
     }
 
+    /// Releases one level of a hold this thread (`RLock`) or process (`Lock`) has, and nothing
+    /// else: after a foreign release, the lock may be someone else's now.
+    #[inline]
+    pub(crate) fn release_own(&self) {
+        match self {
+            AnyLock::RLock(l) => {
+                let _ = l.release();
+            }
+            AnyLock::Lock(l) => {
+                l.release_if_mine();
+            }
+        }
+    }
+
     /// Python's `acquire(block=True, timeout=None)` on whichever lock this is.
     pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool, SyncError> {
         match self {

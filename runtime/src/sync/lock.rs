@@ -122,6 +122,12 @@ impl Lock {
         raw::holder(&self.word) == owner::process()
     }
 
+    /// Releases the lock if this process holds it; whether it did.
+    #[inline]
+    pub(crate) fn release_if_mine(&self) -> bool {
+        raw::release_held_by(&self.word, owner::process())
+    }
+
     #[inline]
     pub(crate) fn acquire_until(&self, deadline: Option<Instant>) -> Acquired {
         raw::acquire(&self.word, owner::process(), deadline)

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 /// Set in the word while processes or threads may sleep on it.
 const WAITERS: u64 = 1 << 31;
 /// How often a sleeping acquirer checks that the holder is alive.
-const CHECK_EVERY: Duration = Duration::from_millis(100);
+pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(100);
 
 /// How an acquire ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +104,25 @@ pub(crate) fn release(word: &AtomicU64) -> u64 {
         futex::wake_low_half(word, 1);
     }
     held & !WAITERS
+}
+
+/// Frees the word if `me` holds it (waking a sleeper if any); whether it did. A holder whose
+/// hold may have been released under it (Python lets any thread release a `Lock`) ends with
+/// this, so as not to free a hold that someone else took since.
+pub(crate) fn release_held_by(word: &AtomicU64, me: u64) -> bool {
+    let mut held = word.load(Ordering::Relaxed);
+    while held & !WAITERS == me {
+        match word.compare_exchange_weak(held, 0, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => {
+                if held & WAITERS != 0 {
+                    futex::wake_low_half(word, 1);
+                }
+                return true;
+            }
+            Err(now) => held = now,
+        }
+    }
+    false
 }
 
 /// The owner id holding the word, or 0.
