@@ -1,5 +1,7 @@
 //! `SharedMemory` across real processes: attach, unlink, and cleanup when the creator dies.
 
+mod common;
+
 use multiproc::prelude::*;
 use multiproc::shm::{SharedMemory, ShmError};
 use multiproc::sync::Event;
@@ -50,9 +52,9 @@ fn a_shared_memory_handle_decoded_in_a_child_attaches_by_name() {
     let shm = SharedMemory::create(None, 8).unwrap();
     assert!(shm.name().starts_with("psm_"));
     shm.write_at(7, &[77]).unwrap();
-    let encoded = multiproc::wire::encode(&shm).unwrap();
+    let encoded = common::encode(&shm);
     let child = Process::spawn(move || {
-        let other: SharedMemory = multiproc::wire::decode(&encoded).unwrap();
+        let other: SharedMemory = common::decode(&encoded).unwrap();
         let mut last = [0];
         other.read_at(7, &mut last).unwrap();
         (other.size(), last[0])

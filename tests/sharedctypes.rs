@@ -62,9 +62,9 @@ fn atomic_increments_from_several_processes_add_up_exactly() {
 #[test]
 fn a_value_decoded_in_a_child_is_the_parents_value() {
     let value = Value::new(1.5f64).unwrap();
-    let encoded = multiproc::wire::encode(&value).unwrap();
+    let encoded = common::encode(&value);
     let child = Process::spawn(move || {
-        let value: Value<f64> = multiproc::wire::decode(&encoded).unwrap();
+        let value: Value<f64> = common::decode(&encoded).unwrap();
         let seen = value.get();
         value.set(seen * 2.0);
         seen
@@ -192,9 +192,9 @@ fn array_indexes_and_slice_lengths_are_checked() {
 #[test]
 fn an_array_decoded_in_a_child_is_the_parents_array() {
     let array = Array::from_slice(&[1i32, 2, 3, 4]).unwrap();
-    let encoded = multiproc::wire::encode(&array).unwrap();
+    let encoded = common::encode(&array);
     let child = Process::spawn(move || {
-        let array: Array<i32> = multiproc::wire::decode(&encoded).unwrap();
+        let array: Array<i32> = common::decode(&encoded).unwrap();
         array.set(0, 100).unwrap();
         array.to_vec().iter().sum::<i32>()
     })
@@ -225,8 +225,8 @@ fn raw_forms_share_memory_without_a_lock() {
 fn a_decoded_handle_with_a_wrong_type_is_an_error() {
     let small = Value::new(1u8).unwrap();
     // SAFETY: no guard of `small` exists.
-    let encoded = multiproc::wire::encode(unsafe { small.get_obj() }).unwrap();
-    let wide: Result<RawValue<[u64; 32]>, _> = multiproc::wire::decode(&encoded);
+    let encoded = common::encode(unsafe { small.get_obj() });
+    let wide: Result<RawValue<[u64; 32]>, _> = common::decode(&encoded);
     assert!(wide.is_err(), "a block too small for the type is refused");
 }
 

@@ -38,7 +38,7 @@
 //! [`sharedctypes`]; and [`pool`] on top. Each layer returns its own error type, and
 //! [`Error`] wraps them all, so `?` works across the whole API.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(
@@ -59,7 +59,7 @@ pub mod sync;
 mod sys;
 pub mod task;
 mod util;
-pub mod wire;
+pub(crate) mod wire;
 
 pub use connection::{wait, Connection, ConnectionError, Pipe, Waitable};
 pub use error::Error;

@@ -39,7 +39,7 @@ thread_local! {
 /// that another process maps again (what Python's `multiprocessing.heap.BufferWrapper` is to
 /// its `Heap`).
 #[derive(Clone, Debug)]
-pub struct Block {
+pub(crate) struct Block {
     segment: Arc<Segment>,
     offset: usize,
     len: usize,
@@ -47,7 +47,7 @@ pub struct Block {
 
 impl Block {
     /// A new zero-filled block of `len` bytes aligned to `align` (at least 64, a power of two).
-    pub fn new(len: usize, align: usize) -> Result<Block, ShmError> {
+    pub(crate) fn new(len: usize, align: usize) -> Result<Block, ShmError> {
         let align = align.max(MIN_ALIGN);
         if !align.is_power_of_two() || align > 4096 {
             return Err(ShmError::BadAlign(align));
@@ -88,17 +88,17 @@ impl Block {
 
     /// The block's first byte.
     #[inline]
-    pub fn as_ptr(&self) -> *mut u8 {
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.segment.as_ptr().wrapping_add(self.offset)
     }
 
     /// The block's length in bytes.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// The bytes `offset..offset + len` of this block, as a block of their own (same memory).
-    pub fn sub(&self, offset: usize, len: usize) -> Option<Block> {
+    pub(crate) fn sub(&self, offset: usize, len: usize) -> Option<Block> {
         (offset.checked_add(len)? <= self.len).then(|| Block {
             segment: self.segment.clone(),
             offset: self.offset + offset,

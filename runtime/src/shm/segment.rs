@@ -16,7 +16,7 @@ use std::ptr::NonNull;
 use std::sync::{Arc, Weak};
 
 /// A mapped memfd (Python's `multiprocessing.heap.Arena`).
-pub struct Segment {
+pub(super) struct Segment {
     ptr: NonNull<u8>,
     len: usize,
     ino: u64,
@@ -40,7 +40,7 @@ impl std::fmt::Debug for Segment {
 
 impl Segment {
     /// A new zero-filled segment of `len` bytes.
-    pub fn create(len: usize) -> Result<Arc<Segment>, ShmError> {
+    pub(super) fn create(len: usize) -> Result<Arc<Segment>, ShmError> {
         if len == 0 {
             return Err(ShmError::BadSize(0));
         }
@@ -61,17 +61,17 @@ impl Segment {
 
     /// The mapping's first byte.
     #[inline]
-    pub fn as_ptr(&self) -> *mut u8 {
+    pub(super) fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }
 
     /// The mapping's length in bytes.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.len
     }
 
     /// The reference another process maps again.
-    pub fn to_ref(&self) -> SegmentRef {
+    pub(super) fn to_ref(&self) -> SegmentRef {
         SegmentRef {
             pid: std::process::id(),
             fd: self.fd.as_raw_fd(),
@@ -81,7 +81,7 @@ impl Segment {
     }
 
     /// This process's mapping of the segment `r` names: an existing one, or a new one.
-    pub fn attach(r: &SegmentRef) -> Result<Arc<Segment>, ShmError> {
+    pub(super) fn attach(r: &SegmentRef) -> Result<Arc<Segment>, ShmError> {
         match lookup(r.ino) {
             Some(segment) => Ok(segment),
             None => Self::open(r),
@@ -154,7 +154,7 @@ pub(super) fn map_shared(fd: &impl AsRawFd, len: usize) -> Result<NonNull<u8>, S
 /// What names a segment across processes: a process that has it open, the descriptor number
 /// there, and the memfd's inode, which identifies it for as long as it exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SegmentRef {
+pub(super) struct SegmentRef {
     /// The process that serialised the reference (it must still run when the reference is
     /// decoded, unless the decoding process has the segment mapped already).
     pub pid: u32,

@@ -13,7 +13,7 @@ use std::time::Instant;
 /// Why [`wait`] returned. Either way the caller must re-check its condition: the kernel also
 /// returns early on signals and spurious wake-ups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wake {
+pub(crate) enum Wake {
     /// Woken, interrupted, or the word no longer held `expected` when the call began.
     Woken,
     /// The deadline passed.
@@ -21,33 +21,37 @@ pub enum Wake {
 }
 
 /// Sleeps while `word` holds `expected`, until woken or until `deadline` (`None`: no limit).
-pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wake {
+pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wake {
     wait_at(word.as_ptr(), expected, deadline)
 }
 
 /// [`wait`] on the low 32 bits of a 64-bit word (the half the primitives put their waiters bit
 /// in), so that one 64-bit compare-and-swap can update a lock's owner and its futex at once.
-pub fn wait_low_half(word: &AtomicU64, expected_low: u32, deadline: Option<Instant>) -> Wake {
+pub(crate) fn wait_low_half(
+    word: &AtomicU64,
+    expected_low: u32,
+    deadline: Option<Instant>,
+) -> Wake {
     wait_at(low_half(word), expected_low, deadline)
 }
 
 /// Wakes at most `n` processes or threads sleeping on `word`; returns how many were woken.
-pub fn wake(word: &AtomicU32, n: u32) -> usize {
+pub(crate) fn wake(word: &AtomicU32, n: u32) -> usize {
     wake_at(word.as_ptr(), n)
 }
 
 /// Wakes one sleeper on `word`; returns whether there was one.
-pub fn wake_one(word: &AtomicU32) -> bool {
+pub(crate) fn wake_one(word: &AtomicU32) -> bool {
     wake(word, 1) > 0
 }
 
 /// Wakes every sleeper on `word`; returns how many were woken.
-pub fn wake_all(word: &AtomicU32) -> usize {
+pub(crate) fn wake_all(word: &AtomicU32) -> usize {
     wake(word, i32::MAX as u32)
 }
 
 /// [`wake`] for sleepers in [`wait_low_half`].
-pub fn wake_low_half(word: &AtomicU64, n: u32) -> usize {
+pub(crate) fn wake_low_half(word: &AtomicU64, n: u32) -> usize {
     wake_at(low_half(word), n)
 }
 

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 /// How a child process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
+pub(crate) enum ExitStatus {
     /// It exited with this code.
     Exited(i32),
     /// It was killed by this signal.
@@ -28,7 +28,7 @@ pub enum ExitStatus {
 
 impl ExitStatus {
     /// Python's `exitcode`: the code, or minus the signal number.
-    pub fn code(self) -> i32 {
+    pub(crate) fn code(self) -> i32 {
         match self {
             ExitStatus::Exited(code) => code,
             ExitStatus::Signaled(signal) => -signal,
@@ -56,7 +56,7 @@ fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
 }
 
 /// A file descriptor that refers to the process `pid`, pollable until it exits.
-pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; it touches
     // no memory of ours.
     let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
@@ -65,7 +65,7 @@ pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
 }
 
 /// A copy, in this process, of descriptor `fd` of the process behind `pidfd` (close-on-exec).
-pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> io::Result<OwnedFd> {
+pub(crate) fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_getfd takes a borrowed pidfd, a descriptor number and flags, and returns a
     // new descriptor or -1; it touches no memory of ours.
     let new = check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) })?;
@@ -74,7 +74,7 @@ pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> io::Result<OwnedFd> {
 }
 
 /// Sends `signal` to the process behind `pidfd`; a process that already exited is not an error.
-pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
+pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
     // SAFETY: the descriptor is borrowed, so it stays open for the call; a null siginfo asks
     // the kernel to fill it in as for kill(2).
     let ret = unsafe {
@@ -93,7 +93,7 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
 }
 
 /// Reaps the child `pid` if it has exited, without blocking.
-pub fn try_wait(pid: i32) -> io::Result<Option<ExitStatus>> {
+pub(crate) fn try_wait(pid: i32) -> io::Result<Option<ExitStatus>> {
     retry(|| {
         // SAFETY: siginfo_t is plain data, all zeroes is a valid value of it.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -122,7 +122,7 @@ pub fn try_wait(pid: i32) -> io::Result<Option<ExitStatus>> {
 
 /// Waits until one of `fds` is ready for `events`, or until `deadline` (`None`: no limit).
 /// Returns which descriptors are ready.
-pub fn poll(
+pub(crate) fn poll(
     fds: &[BorrowedFd<'_>],
     events: i16,
     deadline: Option<Instant>,
@@ -141,7 +141,7 @@ pub fn poll(
 
 /// The general form of [`poll`]: each entry asks for its own events, and its `revents` says
 /// what it is ready for when this returns.
-pub fn poll_fds(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> io::Result<()> {
+pub(crate) fn poll_fds(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> io::Result<()> {
     retry(|| {
         let timeout = match deadline {
             None => -1,
@@ -160,20 +160,20 @@ pub fn poll_fds(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> io::Resu
 }
 
 /// A pipe whose two ends are closed on exec: `(read end, write end)`.
-pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
 }
 
 /// A pipe whose two ends are closed on exec and do not block: reads and writes return
 /// `WouldBlock` instead (one system call fewer than setting the flag afterwards).
-pub fn nonblocking_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn nonblocking_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     use nix::fcntl::OFlag;
     nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(io::Error::from)
 }
 
 /// Makes reads and writes of `fd` return at once rather than wait (`fd` must have no other status
 /// flags to keep: this sets `O_NONBLOCK` alone).
-pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
     fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
     Ok(())
@@ -191,7 +191,7 @@ const TASK_CHANNEL_BUFFER: usize = 4 << 20;
 /// charged on write and freed on read, where a socket moves a large chunk in a few large
 /// buffers; a warm pool's map of 200,000 tiny tasks runs about 1.7x faster. Small frames cost
 /// the same either way.
-pub fn task_channel() -> io::Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn task_channel() -> io::Result<(OwnedFd, OwnedFd)> {
     use nix::sys::socket::{setsockopt, socketpair, sockopt, AddressFamily, SockFlag, SockType};
     let (worker, parent) = socketpair(
         AddressFamily::Unix,
@@ -207,7 +207,7 @@ pub fn task_channel() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// Sends `parts` down a stream socket, in order, as far as there is room: the bytes sent. A peer
 /// gone is `BrokenPipe`, never SIGPIPE, whatever the process does with that signal.
-pub fn send_vectored(fd: BorrowedFd<'_>, parts: &[io::IoSlice<'_>]) -> io::Result<usize> {
+pub(crate) fn send_vectored(fd: BorrowedFd<'_>, parts: &[io::IoSlice<'_>]) -> io::Result<usize> {
     use nix::sys::socket::{sendmsg, MsgFlags, UnixAddr};
     sendmsg::<UnixAddr>(fd.as_raw_fd(), parts, &[], MsgFlags::MSG_NOSIGNAL, None)
         .map_err(io::Error::from)
@@ -215,11 +215,11 @@ pub fn send_vectored(fd: BorrowedFd<'_>, parts: &[io::IoSlice<'_>]) -> io::Resul
 
 /// The pipe buffer asked for when a large message is coming: 1 MiB, the most an unprivileged
 /// process may ask for by default (`/proc/sys/fs/pipe-max-size`).
-pub const LARGE_PIPE: usize = 1 << 20;
+pub(crate) const LARGE_PIPE: usize = 1 << 20;
 
 /// Asks for a pipe buffer of [`LARGE_PIPE`] bytes, so that a large message crosses in fewer
 /// round trips. Best effort: a refusal leaves the pipe as it was, which still works.
-pub fn enlarge_pipe(fd: BorrowedFd<'_>) {
+pub(crate) fn enlarge_pipe(fd: BorrowedFd<'_>) {
     // SAFETY: fcntl on a descriptor we borrow, with an integer argument.
     unsafe {
         libc::fcntl(
@@ -231,7 +231,7 @@ pub fn enlarge_pipe(fd: BorrowedFd<'_>) {
 }
 
 /// Writes all of `bytes` to a non-blocking descriptor, waiting for room when it is full.
-pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         match nix::unistd::write(fd, bytes) {
             Ok(written) => bytes = &bytes[written..],
@@ -246,7 +246,7 @@ pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Reads once into `buf`: `Ok(Some(0))` at end of file, `Ok(None)` if nothing is there yet.
-pub fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+pub(crate) fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
     retry(|| match nix::unistd::read(fd.as_raw_fd(), buf) {
         Ok(read) => Ok(Some(read)),
         Err(nix::errno::Errno::EAGAIN) => Ok(None),
@@ -259,7 +259,7 @@ const F_SETSIG: libc::c_int = 10;
 
 /// Asks the kernel to send `signal` to this process when every write end of the pipe whose read
 /// end is `fd` has closed: the death signal of a daemonic child, immune to which thread forked.
-pub fn signal_on_hangup(fd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
+pub(crate) fn signal_on_hangup(fd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
     let raw = fd.as_raw_fd();
     // SAFETY: fcntl on a descriptor we borrow, with integer arguments only.
     unsafe {

@@ -131,7 +131,7 @@ pub(crate) enum LookupError {
 }
 
 /// The entry registered under `name`.
-pub fn lookup(name: &str) -> Result<&'static TaskEntry, LookupError> {
+pub(crate) fn lookup(name: &str) -> Result<&'static TaskEntry, LookupError> {
     let table = table().map_err(LookupError::Duplicate)?;
     table
         .get(name)

@@ -50,15 +50,15 @@ pub enum TaskFailure {
 }
 
 /// Bytes in a frame header: the payload length as a little-endian `u64`.
-pub const HEADER_LEN: usize = 8;
+pub(crate) const HEADER_LEN: usize = 8;
 
 /// Encodes a value.
-pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
     postcard::to_stdvec(value).map_err(CodecError::Encode)
 }
 
 /// Decodes a value; trailing bytes are an error, so a truncated or mixed-up message is caught.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     let (value, rest) = postcard::take_from_bytes(bytes).map_err(CodecError::Decode)?;
     no_trailing(rest).map(|()| value)
 }
@@ -76,7 +76,10 @@ fn no_trailing(rest: &[u8]) -> Result<(), CodecError> {
 
 /// Appends the encoding of a value to `out`; on failure `out` is left as it was. Lets a sender
 /// pack many values into one buffer (a pool's chunk of tasks) without a buffer per value.
-pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
     let len = out.len();
     postcard::serialize_with_flavor(value, Append(out)).map_err(|e| {
         out.truncate(len);
@@ -86,12 +89,14 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Resul
 
 /// Decodes the value at the start of `bytes` and returns it with the bytes after it: the way to
 /// read values packed one after another by [`encode_into`].
-pub fn decode_next<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), CodecError> {
+pub(crate) fn decode_next<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
+) -> Result<(T, &'a [u8]), CodecError> {
     postcard::take_from_bytes(bytes).map_err(CodecError::Decode)
 }
 
 /// Decodes the value at the start of `input` and moves `input` past it.
-pub fn take<T: DeserializeOwned>(input: &mut &[u8]) -> Result<T, CodecError> {
+pub(crate) fn take<T: DeserializeOwned>(input: &mut &[u8]) -> Result<T, CodecError> {
     let (value, rest) = decode_next(input)?;
     *input = rest;
     Ok(value)
@@ -102,7 +107,7 @@ pub fn take<T: DeserializeOwned>(input: &mut &[u8]) -> Result<T, CodecError> {
 /// a success costs no more than its value. Read back with [`OutcomeReader`].
 ///
 /// Layout: the number of failures, then `(call index, TaskFailure)` for each, then the values.
-pub struct OutcomeWriter<'a> {
+pub(crate) struct OutcomeWriter<'a> {
     out: &'a mut Vec<u8>,
     /// Where the failure count starts in `out`.
     start: usize,
@@ -112,7 +117,7 @@ pub struct OutcomeWriter<'a> {
 
 impl<'a> OutcomeWriter<'a> {
     /// Starts a batch at the end of `out`.
-    pub fn new(out: &'a mut Vec<u8>) -> Self {
+    pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
         let start = out.len();
         // No failure yet: a count of zero is one byte, replaced at the end if need be.
         out.push(0);
@@ -128,7 +133,7 @@ impl<'a> OutcomeWriter<'a> {
     /// buffer and leaves the buffer as it was if it fails, as [`encode_into`] does); a value that
     /// does not encode becomes its failure.
     #[inline]
-    pub fn push<T>(
+    pub(crate) fn push<T>(
         &mut self,
         outcome: Result<T, TaskFailure>,
         put: impl FnOnce(&T, &mut Vec<u8>) -> Result<(), CodecError>,
@@ -146,12 +151,12 @@ impl<'a> OutcomeWriter<'a> {
     }
 
     /// Bytes of the values written so far.
-    pub fn written(&self) -> usize {
+    pub(crate) fn written(&self) -> usize {
         self.out.len() - self.start - 1
     }
 
     /// Ends the batch: puts the list of failures in front of the values.
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         if self.failures.is_empty() {
             return;
         }
@@ -166,7 +171,7 @@ impl<'a> OutcomeWriter<'a> {
 }
 
 /// Reads a batch written by [`OutcomeWriter`], one call's outcome at a time.
-pub struct OutcomeReader<'a> {
+pub(crate) struct OutcomeReader<'a> {
     /// The values not read yet.
     input: &'a [u8],
     calls: u32,
@@ -176,7 +181,7 @@ pub struct OutcomeReader<'a> {
 
 impl<'a> OutcomeReader<'a> {
     /// Reads the list of failures at the start of `bytes`.
-    pub fn new(bytes: &'a [u8]) -> Result<Self, CodecError> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Result<Self, CodecError> {
         let mut input = bytes;
         let count: u32 = take(&mut input)?;
         let failures = (0..count)
@@ -192,7 +197,7 @@ impl<'a> OutcomeReader<'a> {
     /// If none of the remaining calls failed, reads all their values at once with `take_all`
     /// and returns what it returned; otherwise `None`, having read nothing.
     #[inline]
-    pub fn take_all_values(
+    pub(crate) fn take_all_values(
         &mut self,
         take_all: impl FnOnce(&mut &'a [u8]) -> Result<(), CodecError>,
     ) -> Option<Result<(), CodecError>> {
@@ -202,7 +207,7 @@ impl<'a> OutcomeReader<'a> {
     /// The outcome of the next call: its failure, or its value as `take` reads it from the front
     /// of the remaining bytes (advancing them); an error if `take` finds no value there.
     #[inline]
-    pub fn next_outcome<T>(
+    pub(crate) fn next_outcome<T>(
         &mut self,
         take: impl FnOnce(&mut &'a [u8]) -> Result<T, CodecError>,
     ) -> Result<Result<T, TaskFailure>, CodecError> {
@@ -252,13 +257,16 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
 }
 
 /// The length of a value's encoding, found without writing it.
-pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, CodecError> {
+pub(crate) fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, CodecError> {
     postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
         .map_err(CodecError::Encode)
 }
 
 /// Encodes a value into `buf`, which must be exactly [`encoded_len`] bytes long.
-pub fn encode_to_slice<T: Serialize + ?Sized>(value: &T, buf: &mut [u8]) -> Result<(), CodecError> {
+pub(crate) fn encode_to_slice<T: Serialize + ?Sized>(
+    value: &T,
+    buf: &mut [u8],
+) -> Result<(), CodecError> {
     let measured = buf.len();
     let written = postcard::to_slice(value, buf)
         .map_err(CodecError::Encode)?
@@ -273,7 +281,7 @@ pub fn encode_to_slice<T: Serialize + ?Sized>(value: &T, buf: &mut [u8]) -> Resu
 }
 
 /// Encodes a value as one frame: header, then payload.
-pub fn encode_frame<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+pub(crate) fn encode_frame<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
     let mut frame =
         postcard::to_extend(value, vec![0u8; HEADER_LEN]).map_err(CodecError::Encode)?;
     let len = (frame.len() - HEADER_LEN) as u64;
@@ -284,7 +292,7 @@ pub fn encode_frame<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecEr
 /// Encodes a value as one frame into `buf`, if it fits: no allocation, for hot paths (a forked
 /// child pays for every page it writes). `None` if it does not fit or does not encode; then
 /// [`encode_frame`] says why.
-pub fn encode_frame_into<'a, T: Serialize + ?Sized>(
+pub(crate) fn encode_frame_into<'a, T: Serialize + ?Sized>(
     value: &T,
     buf: &'a mut [u8],
 ) -> Option<&'a [u8]> {
@@ -296,7 +304,7 @@ pub fn encode_frame_into<'a, T: Serialize + ?Sized>(
 
 /// The total length (header and payload) of the frame at the start of `buf`, once its header is
 /// there.
-pub fn frame_len(buf: &[u8]) -> Option<usize> {
+pub(crate) fn frame_len(buf: &[u8]) -> Option<usize> {
     let header: [u8; HEADER_LEN] = buf.get(..HEADER_LEN)?.try_into().ok()?;
     usize::try_from(u64::from_le_bytes(header))
         .ok()?
@@ -304,7 +312,7 @@ pub fn frame_len(buf: &[u8]) -> Option<usize> {
 }
 
 /// The payload of the frame at the start of `buf`, if the whole frame is there.
-pub fn complete_frame(buf: &[u8]) -> Option<&[u8]> {
+pub(crate) fn complete_frame(buf: &[u8]) -> Option<&[u8]> {
     buf.get(HEADER_LEN..frame_len(buf)?)
 }
 
