@@ -12,63 +12,19 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
-
-#[process_task]
-fn square(x: u64) -> u64 {
-    x * x
-}
+#[path = "support/pool_tasks.rs"]
+mod pool_tasks;
+use pool_tasks::*;
 
 #[process_task]
 fn add(a: i64, b: i64) -> i64 {
     a + b
 }
 
-#[process_task]
-fn pid() -> i32 {
-    std::process::id() as i32
-}
-
 /// The pid of the worker that ran item `_x`.
 #[process_task]
 fn pid_of(_x: u64) -> i32 {
     std::process::id() as i32
-}
-
-#[process_task]
-fn nap(ms: u64) -> u64 {
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
-}
-
-#[process_task]
-fn fail_on(x: u64, bad: u64) -> u64 {
-    if x == bad {
-        panic!("bad item {x}");
-    }
-    std::thread::sleep(Duration::from_millis(50));
-    x
-}
-
-#[process_task]
-fn noop() {}
-
-/// Returns a value whose encoding fails.
-#[process_task]
-fn unencodable() -> unencodable_item::Item {
-    unencodable_item::Item::Bad(0)
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("multiproc-pool-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    path
-}
-
-/// A byte pattern that depends on the position and a seed, to check data crosses intact.
-fn pattern(len: u64, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
 }
 
 #[process_task]

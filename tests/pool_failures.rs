@@ -13,31 +13,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-#[process_task]
-fn square(x: u64) -> u64 {
-    x * x
-}
-
-#[process_task]
-fn pid() -> i32 {
-    std::process::id() as i32
-}
-
-#[process_task]
-fn nap(ms: u64) -> u64 {
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
-}
-
-#[process_task]
-fn fail_on(x: u64, bad: u64) -> u64 {
-    if x == bad {
-        panic!("bad item {x}");
-    }
-    std::thread::sleep(Duration::from_millis(50));
-    x
-}
+#[path = "support/pool_tasks.rs"]
+mod pool_tasks;
+use pool_tasks::*;
 
 /// Writes this worker's pid to `path`, then sleeps: a task to kill while it runs.
 #[process_task]
@@ -59,9 +37,6 @@ fn count_run(path: PathBuf) {
 }
 
 #[process_task]
-fn noop() {}
-
-#[process_task]
 fn panics_on_three(x: u64) -> u64 {
     assert_ne!(x, 3, "three is refused");
     x
@@ -81,20 +56,6 @@ fn try_start_child() -> bool {
     )
 }
 
-/// Returns a value whose encoding fails.
-#[process_task]
-fn unencodable() -> unencodable_item::Item {
-    unencodable_item::Item::Bad(0)
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("multiproc-pool-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    path
-}
-
 fn wait_for_pid(path: &Path) -> i32 {
     let mut pid = None;
     let started = common::eventually(Duration::from_secs(10), || {
@@ -105,11 +66,6 @@ fn wait_for_pid(path: &Path) -> i32 {
     });
     assert!(started, "the task never started");
     pid.expect("the pid read when the task started")
-}
-
-/// A byte pattern that depends on the position and a seed, to check data crosses intact.
-fn pattern(len: u64, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
 }
 
 #[test]
