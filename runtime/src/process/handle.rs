@@ -16,6 +16,22 @@ use std::time::{Duration, Instant};
 ///
 /// Dropping the handle without joining is allowed: the child keeps running (unless daemonic and
 /// this process exits) and is reaped in the background, so no zombie is left.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let p = Process::from_fn(|| 1 + 1).name("adder").start()?;
+/// assert_eq!(p.name(), "adder");
+/// assert!(!p.daemon());
+/// assert_eq!(p.join()?, 2);
+/// assert_eq!(p.exitcode(), Some(0));
+/// assert!(!p.is_alive());
+/// # Ok(())
+/// # }
+/// ```
 pub struct ProcessHandle<R> {
     core: Arc<ChildCore>,
     output: PhantomData<fn() -> R>,
@@ -134,6 +150,26 @@ impl<R> ProcessHandle<R> {
     /// Releases the process's resources (Python's `close()`). It is an error while the process
     /// still runs, and the handle comes back in the error; once closed, the handle is gone, so
     /// no use after close can compile.
+    ///
+    /// # Errors
+    ///
+    /// [`CloseError`], holding the handle, while the process still runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let p = Process::spawn(|| std::thread::sleep(Duration::from_secs(60)))?;
+    /// let p = p.close().unwrap_err().into_handle(); // still running: refused
+    /// p.kill()?;
+    /// let _ = p.join();
+    /// assert!(p.close().is_ok());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn close(self) -> Result<(), CloseError<R>> {
         match self.core.try_reap() {
             Ok(Some(_)) => Ok(()),

@@ -139,6 +139,21 @@ pub struct Condition {
 }
 
 /// Holds a [`Condition`]'s lock until dropped (Python's `with cond:`).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::sync::Condition;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let cond = Condition::new()?;
+/// let held = cond.lock()?;
+/// cond.notify(1)?; // allowed: the lock is held
+/// drop(held);
+/// assert!(!cond.get_lock().is_locked());
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 #[derive(Debug)]
 pub struct ConditionGuard<'a> {

@@ -35,6 +35,22 @@ pub struct Lock {
 }
 
 /// Holds a [`Lock`] until dropped (Python's `with lock:` block).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::sync::Lock;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let lock = Lock::new()?;
+/// {
+///     let _guard = lock.lock()?;
+///     assert!(lock.is_locked());
+/// }
+/// assert!(!lock.is_locked()); // released at the end of the block
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 #[derive(Debug)]
 pub struct LockGuard<'a> {

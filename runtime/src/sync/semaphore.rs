@@ -43,6 +43,21 @@ pub struct Semaphore {
 
 /// Holds one unit of a [`Semaphore`] or [`BoundedSemaphore`] until dropped (Python's
 /// `with sem:`).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::sync::Semaphore;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let sem = Semaphore::new(1)?;
+/// let unit = sem.lock();
+/// assert_eq!(sem.get_value(), 0);
+/// drop(unit);
+/// assert_eq!(sem.get_value(), 1);
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "the unit is released as soon as the guard is dropped"]
 #[derive(Debug)]
 pub struct SemaphoreGuard<'a> {
