@@ -100,8 +100,9 @@
 //! # }
 //! ```
 //!
-//! Parameters and results are owned serde types; they cross the process boundary encoded
-//! (postcard), and plain old data (`bytemuck::Pod` values and `Vec`s of them) as its bytes.
+//! Parameters and results are owned serde types. A result always travels back encoded
+//! (postcard), and so do the arguments of a pool's calls, since its workers did not inherit
+//! them; plain old data (`bytemuck::Pod` values and `Vec`s of them) travels as its bytes.
 //! Python's `class MyProcess(Process)` with a `run` method is a serde type with
 //! `#[process_task] impl` [`Run`]:
 //!
