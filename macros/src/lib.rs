@@ -14,9 +14,16 @@ use proc_macro::TokenStream;
 
 /// Makes a function (or an `impl Run for MyType` block) a task that can run in another process.
 ///
-/// See the `multiproc` crate for the forms it accepts. Parameters and the result must be serde
-/// types; in a pool's chunks, each one that is also plain old data (`bytemuck::Pod`) travels as
-/// its bytes, chosen at compile time (`multiproc::task::pack`).
+/// The function stays an ordinary function; a marker type named after it implements
+/// `multiproc::task::Task`, and the task is registered under the function's module path and name,
+/// so that another process can run it by name. Parameters and the result must be owned serde
+/// types; `#[default(expr)]` on a parameter lets a call leave it out. References, generics,
+/// `async` and `self` on a free function are refused with a message that says why. In a pool's
+/// chunks, each parameter or result that is also plain old data (`bytemuck::Pod`) travels as its
+/// bytes, chosen at compile time.
+///
+/// Runnable examples are on the re-export, `multiproc::process_task` (a procedural-macro crate
+/// cannot run doctests that use the runtime crate).
 #[proc_macro_attribute]
 pub fn process_task(attr: TokenStream, item: TokenStream) -> TokenStream {
     ast::TaskItem::parse(attr.into(), item.into())
@@ -25,8 +32,13 @@ pub fn process_task(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
-/// Names a task, and optionally binds its arguments: `task!(f)`, `task!(f, x, y)`,
-/// `task!(f, a = x, b = y)`, `task!(f, x, b = y)`.
+/// Names a task, and optionally binds its arguments: `task!(f)` is the unbound task (Python's
+/// `target=f`, a `multiproc::TaskRef`); `task!(f, x, y)`, `task!(f, a = x, b = y)` and
+/// `task!(f, x, b = y)` bind it (a `multiproc::Call`), positional arguments first, then by name
+/// (Python's `kwargs=`).
+///
+/// A missing argument, an unknown name, a name given twice or too many positional arguments is a
+/// compile error at the caller's tokens. Runnable examples are on the re-export, `multiproc::task`.
 #[proc_macro]
 pub fn task(input: TokenStream) -> TokenStream {
     syn::parse::<ast::TaskCall>(input)

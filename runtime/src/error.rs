@@ -12,9 +12,63 @@ use crate::queue::{
 use crate::sync::{OwnerDied, SyncError, TryLockError};
 use std::io;
 
-pub use crate::wire::{CodecError, TaskFailure};
+/// # Examples
+///
+/// A type the codec cannot express fails at the call that encodes or decodes it (see
+/// `docs/PITFALLS.md`):
+///
+/// ```
+/// use multiproc::error::CodecError;
+/// use multiproc::{ConnectionError, Pipe};
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let (mut a, mut b) = Pipe::<serde_json::Value>::duplex()?;
+/// a.send(&serde_json::json!({ "any": "value" }))?;
+/// assert!(matches!(b.recv(), Err(ConnectionError::Decode(CodecError::Decode(_)))));
+/// # Ok(())
+/// # }
+/// ```
+pub use crate::wire::CodecError;
+/// # Examples
+///
+/// A failure inside a child arrives as [`Error::Task`] holding it, or, for a panic, as
+/// [`Error::Panicked`]:
+///
+/// ```
+/// use multiproc::error::TaskFailure;
+///
+/// let failure = TaskFailure::Panicked("boom".to_string());
+/// assert_eq!(failure.to_string(), "the task panicked: boom");
+/// ```
+pub use crate::wire::TaskFailure;
 
-/// The crate's error type.
+/// The crate's error type: each module's errors convert into it, so `?` works across the API.
+///
+/// A failure in a child is a variant that names the process: [`Panicked`](Error::Panicked)
+/// (Python re-raises nothing; its `exitcode` is 1), [`Exited`](Error::Exited) and
+/// [`Signaled`](Error::Signaled) (Python's `exitcode` of `N` and `-N`).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+///
+/// fn first_item() -> multiproc::Result<u32> {
+///     let q = Queue::new()?; // a ShmError becomes Error::Shm
+///     q.put(1)?; // a PutError becomes Error::Queue
+///     let p = Process::spawn(|| 2u32)?;
+///     Ok(q.get()? + p.join()?)
+/// }
+///
+/// # fn main() -> multiproc::Result<()> {
+/// assert_eq!(first_item()?, 3);
+/// let killed = Process::spawn(|| std::thread::sleep(std::time::Duration::from_secs(60)))?;
+/// killed.kill()?;
+/// let err = killed.join().unwrap_err();
+/// assert!(err.to_string().contains("SIGKILL"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -97,10 +151,20 @@ pub enum Error {
     Queue(#[from] QueueError),
 }
 
-/// The errors of a pool's own rules (Python raises `ValueError`, `TimeoutError` and friends for
-/// these); failures of tasks and workers use the crate's process errors. Defined here, below
-/// the pool, so that [`Error`] can hold it; the pool re-exports it.
 /// A pool rule that was broken, or a result that is not there.
+///
+/// Python raises `ValueError`, `TimeoutError` and friends for these; failures of tasks and
+/// workers use the crate's process errors. Defined here, below the pool, so that [`Error`] can
+/// hold it; the pool re-exports it.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::pool::PoolError;
+/// use multiproc::{Error, Pool};
+///
+/// assert!(matches!(Pool::new(0), Err(Error::Pool(PoolError::NoProcesses))));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PoolError {

@@ -4,7 +4,27 @@ use crate::wire::frame::FrameError;
 use crate::wire::CodecError;
 use std::io;
 
-/// An error of a [`Connection`](super::Connection) operation.
+/// An error of a [`Connection`](super::Connection) operation (Python raises `EOFError`,
+/// `BufferTooShort`, `OSError` and `ValueError` for these).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{ConnectionError, Pipe};
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let (mut reader, mut writer) = Pipe::<()>::simplex()?;
+/// writer.send_bytes(b"too long")?;
+/// let mut small = [0u8; 3];
+/// match reader.recv_bytes_into(&mut small) {
+///     Err(ConnectionError::BufferTooShort { message, capacity }) => {
+///         assert_eq!((message.as_slice(), capacity), (&b"too long"[..], 3));
+///     }
+///     other => panic!("expected BufferTooShort, got {other:?}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectionError {

@@ -38,6 +38,25 @@ pub struct Pipe<T>(PhantomData<fn(T) -> T>);
 impl<T> Pipe<T> {
     /// Two connected ends, each of which can send and receive (Python's `Pipe()` /
     /// `Pipe(duplex=True)`): what one sends, the other receives.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError::Io`] if the system refuses a pipe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Pipe;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let (mut a, mut b) = Pipe::<u32>::duplex()?;
+    /// a.send(&1)?;
+    /// b.send(&2)?;
+    /// assert_eq!(b.recv()?, 1);
+    /// assert_eq!(a.recv()?, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn duplex() -> Result<(Connection<T>, Connection<T>), ConnectionError> {
         let (a_read, b_write) = os_pipe()?;
         let (b_read, a_write) = os_pipe()?;
@@ -50,6 +69,32 @@ impl<T> Pipe<T> {
     /// A one-way pipe, `(reader, writer)` (Python's `Pipe(duplex=False)`): the reader can only
     /// receive and the writer can only send; the other operations are a
     /// [`ConnectionError::WrongEnd`] error.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError::Io`] if the system refuses a pipe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::prelude::*;
+    ///
+    /// #[process_task]
+    /// fn report(mut out: Connection<String>) {
+    ///     out.send(&current_process().name().to_string()).expect("send");
+    /// }
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let (mut reader, writer) = Pipe::<String>::simplex()?;
+    /// assert!(reader.readable() && !reader.writable());
+    /// let child = Process::new(task!(report, writer)).name("reporter").start()?;
+    /// assert_eq!(reader.recv()?, "reporter");
+    /// child.join()?;
+    /// // The only writer, moved to the child, is closed now: end of file.
+    /// assert!(matches!(reader.recv(), Err(multiproc::ConnectionError::Eof)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn simplex() -> Result<(Connection<T>, Connection<T>), ConnectionError> {
         let (read, write) = os_pipe()?;
         Ok((
@@ -73,6 +118,24 @@ fn os_pipe() -> Result<(OwnedFd, OwnedFd), ConnectionError> {
 /// handles of the same pipe. It is closed when dropped or by [`close`](Connection::close).
 /// Sending and receiving take `&mut self`: one end has one user at a time, which Python's
 /// documentation asks of its users and the compiler checks here.
+///
+/// A reader sees [`ConnectionError::Eof`] only once every copy of the writing end is closed,
+/// and a forked child holds copies of the ends open when it started: see `docs/PITFALLS.md`.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::Pipe;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let (mut a, mut b) = Pipe::<Vec<String>>::duplex()?;
+/// a.send(&vec!["typed".to_string(), "messages".to_string()])?;
+/// assert_eq!(b.recv()?, ["typed", "messages"]);
+/// drop(a);
+/// assert!(matches!(b.recv(), Err(multiproc::ConnectionError::Eof)));
+/// # Ok(())
+/// # }
+/// ```
 pub struct Connection<T> {
     reader: Option<Reader>,
     writer: Option<File>,
@@ -123,6 +186,26 @@ impl<T> Connection<T> {
 
     /// Sends `bytes` as one message (Python's `send_bytes(buf)`); the peer receives it with
     /// [`recv_bytes`](Connection::recv_bytes). An empty message is a message.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError::WrongEnd`] on the reading end of a one-way pipe;
+    /// [`ConnectionError::Io`] if the write fails (the peer's reading end is closed, say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Pipe;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let (mut reader, mut writer) = Pipe::<()>::simplex()?;
+    /// writer.send_bytes(b"raw")?;
+    /// writer.send_bytes(b"")?;
+    /// assert_eq!(reader.recv_bytes()?, b"raw");
+    /// assert_eq!(reader.recv_bytes()?, b""); // boundaries are kept
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
         Ok(frame::write_frame(self.writer()?, bytes)?)
     }
@@ -150,7 +233,14 @@ impl<T> Connection<T> {
     }
 
     /// Receives one message as bytes (Python's `recv_bytes()`), blocking until it arrives.
-    /// After the peer closed and everything was read, a [`ConnectionError::Eof`] error.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError::Eof`] after the peer closed and everything was read;
+    /// [`ConnectionError::Truncated`] if it closed in the middle of a message;
+    /// [`ConnectionError::WrongEnd`] on the writing end of a one-way pipe;
+    /// [`ConnectionError::TooLarge`] or [`ConnectionError::Io`] if the message cannot be read.
+    /// See [`send_bytes`](Connection::send_bytes) for an example.
     pub fn recv_bytes(&mut self) -> Result<Vec<u8>, ConnectionError> {
         let reader = self.reader()?;
         Ok(reader.buf.next_frame(&reader.file)?.into_vec())
@@ -179,6 +269,25 @@ impl<T> Connection<T> {
     /// `timeout` for one (Python's `poll(timeout)`; `None` waits without limit, as `poll(None)`).
     /// The writing end of a one-way pipe can never have one: [`ConnectionError::WrongEnd`] (as
     /// Python raises `OSError`), rather than a wait without end.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError::WrongEnd`] on a writing end; [`ConnectionError::Io`] if `poll(2)` fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Pipe;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let (mut a, b) = Pipe::<u8>::duplex()?;
+    /// assert!(!b.poll(Some(Duration::ZERO))?);
+    /// a.send(&7)?;
+    /// assert!(b.poll(Some(Duration::from_secs(10)))?);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnectionError> {
         if self.reader.is_none() {
             return Err(ConnectionError::WrongEnd {
@@ -199,6 +308,29 @@ impl<T> Connection<T> {
 impl<T: Serialize> Connection<T> {
     /// Sends a value (Python's `send(obj)`). If the value cannot be encoded the error comes
     /// back here, nothing is sent, and the connection stays usable.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError::Encode`] if the value cannot be encoded (see `docs/PITFALLS.md` for the
+    /// serde features the codec lacks); [`ConnectionError::WrongEnd`] on the reading end of a
+    /// one-way pipe; [`ConnectionError::Io`] if the write fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Pipe;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let (mut reader, mut writer) = Pipe::<(u32, String)>::simplex()?;
+    /// writer.send(&(1, "one".to_string()))?;
+    /// assert_eq!(reader.recv()?, (1, "one".to_string()));
+    /// assert!(matches!(
+    ///     reader.send(&(2, "two".to_string())),
+    ///     Err(multiproc::ConnectionError::WrongEnd { .. })
+    /// ));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn send(&mut self, value: &T) -> Result<(), ConnectionError> {
         let writer = self.writer.as_ref().ok_or(WRONG_END_TO_SEND)?;
         self.out.clear();
@@ -210,6 +342,14 @@ impl<T: Serialize> Connection<T> {
 impl<T: DeserializeOwned> Connection<T> {
     /// Receives a value (Python's `recv()`), blocking until one arrives. After the peer closed
     /// and everything was read, a [`ConnectionError::Eof`] error.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError::Eof`] after the peer closed and everything was read;
+    /// [`ConnectionError::Decode`] if the message is not a `T` (it is consumed);
+    /// [`ConnectionError::Truncated`], [`ConnectionError::WrongEnd`],
+    /// [`ConnectionError::TooLarge`] or [`ConnectionError::Io`] as for
+    /// [`recv_bytes`](Connection::recv_bytes). See [`send`](Connection::send) for an example.
     pub fn recv(&mut self) -> Result<T, ConnectionError> {
         let reader = self.reader()?;
         let frame = reader.buf.next_frame(&reader.file)?;

@@ -43,6 +43,31 @@ impl<W: Waitable + ?Sized> Waitable for &W {
 /// After a timeout the list is empty.
 ///
 /// Mix kinds with trait objects: `wait(&[&conn as &dyn Waitable, &process], None)`.
+///
+/// # Errors
+///
+/// The [`io::Error`] of `poll(2)`, if it fails.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+/// use multiproc::Waitable;
+/// use std::time::Duration;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let (mut a, b) = Pipe::<u8>::duplex()?;
+/// let sleeper = Process::spawn(|| std::thread::sleep(Duration::from_secs(60)))?;
+/// let objects: [&dyn Waitable; 2] = [&b, &sleeper];
+/// assert!(wait(&objects, Some(Duration::ZERO))?.is_empty());
+/// a.send(&1)?;
+/// assert_eq!(wait(&objects, None)?, [0]);
+/// sleeper.kill()?;
+/// let _ = sleeper.join();
+/// assert_eq!(wait(&objects, None)?, [0, 1]);
+/// # Ok(())
+/// # }
+/// ```
 pub fn wait<W: Waitable>(objects: &[W], timeout: Option<Duration>) -> io::Result<Vec<usize>> {
     let deadline = timeout.and_then(crate::util::deadline);
     ready(objects, deadline)

@@ -111,6 +111,19 @@ impl CurrentProcess {
 }
 
 /// The process this code runs in (Python's `current_process()`).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// assert_eq!(current_process().name(), "MainProcess");
+/// let p = Process::spawn(|| current_process().name().to_string())?;
+/// assert_eq!(p.join()?, p.name());
+/// # Ok(())
+/// # }
+/// ```
 pub fn current_process() -> CurrentProcess {
     let me = identity();
     CurrentProcess {
@@ -146,11 +159,36 @@ impl ParentProcess {
 }
 
 /// The parent of this process, or `None` in the main process (Python's `parent_process()`).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// assert!(parent_process().is_none());
+/// let p = Process::spawn(|| {
+///     let parent = parent_process().expect("a child has a parent");
+///     (parent.pid(), parent.name().to_string(), parent.is_alive())
+/// })?;
+/// let me = current_process();
+/// assert_eq!(p.join()?, (me.pid(), "MainProcess".to_string(), true));
+/// # Ok(())
+/// # }
+/// ```
 pub fn parent_process() -> Option<ParentProcess> {
     identity().parent.clone()
 }
 
-/// The number of CPUs this process may run on (Python's `cpu_count()`, less any affinity mask).
+/// The number of CPUs this process may run on (Python's `cpu_count()`, less any affinity mask:
+/// Python 3.13's `process_cpu_count()`); at least 1.
+///
+/// # Examples
+///
+/// ```
+/// let workers = multiproc::cpu_count();
+/// assert!(workers >= 1);
+/// ```
 pub fn cpu_count() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }

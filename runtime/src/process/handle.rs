@@ -16,6 +16,22 @@ use std::time::{Duration, Instant};
 ///
 /// Dropping the handle without joining is allowed: the child keeps running (unless daemonic and
 /// this process exits) and is reaped in the background, so no zombie is left.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let p = Process::from_fn(|| 1 + 1).name("adder").start()?;
+/// assert_eq!(p.name(), "adder");
+/// assert!(!p.daemon());
+/// assert_eq!(p.join()?, 2);
+/// assert_eq!(p.exitcode(), Some(0));
+/// assert!(!p.is_alive());
+/// # Ok(())
+/// # }
+/// ```
 pub struct ProcessHandle<R> {
     core: Arc<ChildCore>,
     output: PhantomData<fn() -> R>,
@@ -61,17 +77,72 @@ impl<R> ProcessHandle<R> {
 
     /// Asks the process to end with `SIGTERM` (Python's `terminate()`); its exit code becomes
     /// `-15`. Nothing happens if it has already ended.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the signal could not be sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let p = Process::spawn(|| std::thread::sleep(Duration::from_secs(60)))?;
+    /// assert!(p.is_alive());
+    /// p.terminate()?;
+    /// let _ = p.join();
+    /// assert!(!p.is_alive());
+    /// assert_eq!(p.exitcode(), Some(-15));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn terminate(&self) -> Result<(), Error> {
         Ok(self.core.signal(libc::SIGTERM)?)
     }
 
-    /// Ends the process with `SIGKILL` (Python's `kill()`); its exit code becomes `-9`.
+    /// Ends the process with `SIGKILL` (Python's `kill()`); its exit code becomes `-9`. Nothing
+    /// happens if it has already ended.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the signal could not be sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let p = Process::spawn(|| std::thread::sleep(Duration::from_secs(60)))?;
+    /// p.kill()?;
+    /// assert!(matches!(p.join(), Err(multiproc::Error::Signaled { signal: 9, .. })));
+    /// assert_eq!(p.exitcode(), Some(-9));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn kill(&self) -> Result<(), Error> {
         Ok(self.core.signal(libc::SIGKILL)?)
     }
 
     /// A descriptor that becomes readable when the process ends (Python's `sentinel`), for
     /// `poll` or `multiproc::wait`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let p = Process::spawn(|| ())?;
+    /// let ready = wait(&[p.sentinel()], Some(Duration::from_secs(10)))?;
+    /// assert_eq!(ready, [0]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn sentinel(&self) -> BorrowedFd<'_> {
         self.core.sentinel()
     }
@@ -79,6 +150,26 @@ impl<R> ProcessHandle<R> {
     /// Releases the process's resources (Python's `close()`). It is an error while the process
     /// still runs, and the handle comes back in the error; once closed, the handle is gone, so
     /// no use after close can compile.
+    ///
+    /// # Errors
+    ///
+    /// [`CloseError`], holding the handle, while the process still runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let p = Process::spawn(|| std::thread::sleep(Duration::from_secs(60)))?;
+    /// let p = p.close().unwrap_err().into_handle(); // still running: refused
+    /// p.kill()?;
+    /// let _ = p.join();
+    /// assert!(p.close().is_ok());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn close(self) -> Result<(), CloseError<R>> {
         match self.core.try_reap() {
             Ok(Some(_)) => Ok(()),
@@ -90,10 +181,36 @@ impl<R> ProcessHandle<R> {
 impl<R: DeserializeOwned> ProcessHandle<R> {
     /// Waits for the process to end and returns what its task returned (Python's `join()`).
     ///
-    /// It may be called again: each call returns the result anew. Errors:
-    /// [`Error::Panicked`] with the panic message if the task panicked; [`Error::Exited`] if the
-    /// process exited with a code (and no result); [`Error::Signaled`] if a signal killed it;
-    /// [`Error::Task`] if the result could not be encoded in the child.
+    /// The end of the child happens before `join` returns: every write the child made to shared
+    /// memory ([`Value`](crate::Value), [`Array`](crate::Array),
+    /// [`SharedMemory`](crate::SharedMemory)) is visible to the caller once `join` returns, as
+    /// `std::thread::JoinHandle::join` promises for a thread. It may be called again: each call
+    /// returns the result anew (Python's `join` may be called again too).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Panicked`] with the panic message if the task panicked.
+    /// - [`Error::Exited`] if the process exited with a code (and no result).
+    /// - [`Error::Signaled`] if a signal killed it.
+    /// - [`Error::Task`] if the result could not be encoded in the child;
+    ///   [`Error::Codec`] if it could not be decoded here.
+    /// - [`Error::Io`] if waiting for the process failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::prelude::*;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let ok = Process::spawn(|| 6 * 7)?;
+    /// assert_eq!(ok.join()?, 42);
+    /// assert_eq!(ok.join()?, 42); // again
+    ///
+    /// let failed = Process::spawn(|| -> u32 { panic!("boom") })?;
+    /// assert!(matches!(failed.join(), Err(multiproc::Error::Panicked { message, .. }) if message == "boom"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn join(&self) -> Result<R, Error> {
         let status = self
             .core
@@ -103,7 +220,30 @@ impl<R: DeserializeOwned> ProcessHandle<R> {
     }
 
     /// Waits at most `timeout` (Python's `join(timeout)`): `Ok(None)` if the process still runs
-    /// then, otherwise what [`join`](ProcessHandle::join) returns. A zero timeout polls.
+    /// then, otherwise what [`join`](ProcessHandle::join) returns, with the same happens-before
+    /// guarantee. A zero timeout polls.
+    ///
+    /// # Errors
+    ///
+    /// As [`join`](ProcessHandle::join), once the process has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let p = Process::spawn(|| std::thread::sleep(Duration::from_secs(60)))?;
+    /// assert_eq!(p.join_timeout(Duration::from_millis(10))?, None); // still running
+    /// p.kill()?;
+    /// assert!(matches!(
+    ///     p.join_timeout(Duration::from_secs(10)),
+    ///     Err(multiproc::Error::Signaled { signal: 9, .. })
+    /// ));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn join_timeout(&self, timeout: Duration) -> Result<Option<R>, Error> {
         match self.core.wait(crate::util::deadline(timeout))? {
             None => Ok(None),

@@ -21,6 +21,13 @@ use serde::Serialize;
 /// A process to start: its target, and optionally a name and the daemon flag (Python's
 /// `multiprocessing.Process` before `start()`).
 ///
+/// The target is a task bound to its arguments (`task!(f, ..)`), a task given its arguments
+/// with [`args`](Process::args), a [`Run`](crate::Run) value, or a closure
+/// ([`spawn`](Process::spawn)). Nothing happens until [`start`](Process::start), which returns
+/// the [`ProcessHandle`].
+///
+/// # Examples
+///
 /// ```
 /// use multiproc::prelude::*;
 ///
@@ -44,8 +51,26 @@ pub struct Process<C> {
 }
 
 impl<C> Process<C> {
-    /// A process that will run `target`: a [`Call`] (`task!(f, ..)`), a [`TaskRef`] (`task!(f)`,
-    /// then [`args`](Process::args)), or a value whose type has `#[process_task] impl Run`.
+    /// A process that will run `target` (Python's `Process(target=f, args=..)`): a [`Call`]
+    /// (`task!(f, ..)`), a [`TaskRef`] (`task!(f)`, then [`args`](Process::args)), or a value
+    /// whose type has `#[process_task] impl Run`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::prelude::*;
+    ///
+    /// #[process_task]
+    /// fn double(x: i32) -> i32 {
+    ///     x * 2
+    /// }
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let p = Process::new(task!(double, 21)).start()?;
+    /// assert_eq!(p.join()?, 42);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(target: C) -> Self {
         Process {
             target,
@@ -54,7 +79,21 @@ impl<C> Process<C> {
         }
     }
 
-    /// Names the process (Python's `name=`); by default `Process-N`.
+    /// Names the process (Python's `name=`); by default `Process-N` for the N-th child this
+    /// process starts. The child sees it as [`current_process().name()`](current_process).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::prelude::*;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let p = Process::from_fn(|| current_process().name().to_string()).name("reporter").start()?;
+    /// assert_eq!(p.name(), "reporter");
+    /// assert_eq!(p.join()?, "reporter");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -63,6 +102,24 @@ impl<C> Process<C> {
     /// Makes the process daemonic or not (Python's `daemon=`); by default, the flag of the
     /// process that starts it. A daemonic process is terminated when its parent exits normally
     /// and killed when its parent dies any other way, and cannot start children of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::prelude::*;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// // A daemonic process may not start children (Python's rule).
+    /// let p = Process::from_fn(|| {
+    ///     matches!(Process::spawn(|| ()), Err(multiproc::Error::DaemonicParent))
+    /// })
+    /// .daemon(true)
+    /// .start()?;
+    /// assert!(p.daemon());
+    /// assert!(p.join()?);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn daemon(mut self, daemon: bool) -> Self {
         self.daemon = Some(daemon);
         self
@@ -71,7 +128,27 @@ impl<C> Process<C> {
 
 impl<T: Task> Process<TaskRef<T>> {
     /// Binds the task's positional arguments, a tuple (Python's `args=(..)`). Parameters with a
-    /// `#[default]` may be left off the end.
+    /// `#[default]` may be left off the end. A tuple of the wrong types or length does not
+    /// compile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::prelude::*;
+    ///
+    /// #[process_task]
+    /// fn greet(greeting: String, #[default(1)] times: usize) -> String {
+    ///     greeting.repeat(times)
+    /// }
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let twice = Process::new(task!(greet)).args(("hi ".to_string(), 2)).start()?;
+    /// let once = Process::new(task!(greet)).args(("hi ".to_string(),)).start()?;
+    /// assert_eq!(twice.join()?, "hi hi ");
+    /// assert_eq!(once.join()?, "hi ");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn args<A>(self, args: A) -> Process<Call<T>>
     where
         T: TakesArgs<A>,
@@ -89,24 +166,89 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Serialize + DeserializeOwned + Send + 'static,
 {
-    /// A process that runs a closure. Only the fork start method can run a closure, since the
-    /// child must inherit it in memory.
+    /// A process that runs a closure, to be named or made daemonic before
+    /// [`start`](Process::start) (Python's `Process(target=lambda: ..)`, which only the fork
+    /// start method accepts). Only fork can run a closure, since the child must inherit it in
+    /// memory; its result must be a serde type, as it travels back to the parent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::prelude::*;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let words = vec!["a", "bb", "ccc"];
+    /// let p = Process::from_fn(move || words.iter().map(|w| w.len()).sum::<usize>())
+    ///     .name("counter")
+    ///     .start()?;
+    /// assert_eq!(p.join()?, 6);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_fn(body: F) -> Self {
         Process::new(FnTarget(body))
     }
 
-    /// Starts a process that runs a closure (as `std::thread::spawn` starts a thread).
+    /// Starts a process that runs a closure (as `std::thread::spawn` starts a thread); the
+    /// same as `Process::from_fn(body).start()`.
+    ///
+    /// The child works on its own copy of the captured values: what it changes in them the
+    /// parent never sees, unless they live in shared memory ([`Value`](crate::Value) and its
+    /// kin) or travel back as the result.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Process::start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::prelude::*;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let mut count = 1;
+    /// let p = Process::spawn(move || {
+    ///     count += 1; // the child's copy
+    ///     count
+    /// })?;
+    /// assert_eq!(p.join()?, 2);
+    /// assert_eq!(count, 1); // the parent's is untouched
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn spawn(body: F) -> Result<ProcessHandle<R>, Error> {
         Process::from_fn(body).start()
     }
 }
 
 impl<C: Target> Process<C> {
-    /// Starts the process (Python's `start()`).
+    /// Starts the process (Python's `start()`): forks a child that runs the target and sends
+    /// its result back, and returns its handle at once.
     ///
-    /// Errors: [`Error::DaemonicParent`] in a daemonic process; [`Error::DuplicateTask`] or
-    /// [`Error::UnknownTask`] if the task's name is not registered exactly once;
-    /// [`Error::Io`] if the system refuses a process or a pipe.
+    /// # Errors
+    ///
+    /// - [`Error::DaemonicParent`] when called in a daemonic process.
+    /// - [`Error::DuplicateTask`] if two tasks are registered under the target's name (two
+    ///   functions of one name in one module path); [`Error::UnknownTask`] if none is.
+    /// - [`Error::Io`] if the system refuses a process (`fork`), a pipe or a pidfd.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::prelude::*;
+    ///
+    /// #[process_task]
+    /// fn hello() -> String {
+    ///     "hello".to_string()
+    /// }
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let handle = Process::new(task!(hello)).start()?;
+    /// assert!(handle.pid() > 0);
+    /// assert_eq!(handle.join()?, "hello");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn start(self) -> Result<ProcessHandle<C::Output>, Error> {
         fork::start_fork(self.target, self.name, self.daemon).map(ProcessHandle::new)
     }
@@ -139,6 +281,22 @@ impl ActiveChild {
 
 /// The children of this process that still run (Python's `active_children()`); as in Python,
 /// it reaps those that have finished.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+/// use std::time::Duration;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let p = Process::spawn(|| std::thread::sleep(Duration::from_secs(60)))?;
+/// assert!(active_children().iter().any(|c| c.pid() == p.pid()));
+/// p.kill()?;
+/// let _ = p.join();
+/// assert!(!active_children().iter().any(|c| c.pid() == p.pid()));
+/// # Ok(())
+/// # }
+/// ```
 pub fn active_children() -> Vec<ActiveChild> {
     children::active()
         .iter()
@@ -155,6 +313,24 @@ pub fn active_children() -> Vec<ActiveChild> {
 /// In a child process it joins the child's own children, flushes stdout and stderr, and leaves
 /// with `_exit`, so the parent's `exitcode()` is `code`. In the main process it is
 /// `std::process::exit`.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+///
+/// #[process_task]
+/// fn quit(code: i32) {
+///     multiproc::exit(code)
+/// }
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let p = Process::new(task!(quit, 3)).start()?;
+/// assert!(matches!(p.join(), Err(multiproc::Error::Exited { code: 3, .. })));
+/// assert_eq!(p.exitcode(), Some(3));
+/// # Ok(())
+/// # }
+/// ```
 pub fn exit(code: i32) -> ! {
     if current::is_child() {
         fork::exit_child(code)

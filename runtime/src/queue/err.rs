@@ -4,7 +4,25 @@
 use crate::wire::CodecError;
 use std::fmt;
 
-/// Why [`put`](super::Queue::put) failed; the item is given back.
+/// Why [`put`](super::Queue::put) failed; the item is given back (Python raises `ValueError`
+/// for a closed queue and reports encode errors later, on its feeder thread).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::queue::PutError;
+/// use multiproc::Queue;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let q = Queue::new()?;
+/// q.close();
+/// match q.put(String::from("kept")) {
+///     Err(PutError::Closed(item)) => assert_eq!(item, "kept"),
+///     other => panic!("expected Closed, got {other:?}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub enum PutError<T> {
     /// This handle was closed with `close` (Python: `ValueError: Queue is closed`).
@@ -48,7 +66,22 @@ pub enum GetError {
     Corrupt,
 }
 
-/// Why [`try_get`](super::Queue::try_get) failed.
+/// Why [`try_get`](super::Queue::try_get) failed (Python's `queue.Empty`, or another reason).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::queue::TryGetError;
+/// use multiproc::Queue;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let q = Queue::<u8>::new()?;
+/// let e = q.try_get().unwrap_err();
+/// assert_eq!(e, TryGetError::Empty);
+/// assert!(e.is_empty() && !e.is_closed());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TryGetError {
     /// Nothing to take (Python's `queue.Empty`).
@@ -78,6 +111,23 @@ pub struct TaskDoneError;
 
 /// Any queue error without its item: what the crate's [`Error::Queue`](crate::Error::Queue)
 /// holds, so that `?` works in functions returning [`multiproc::Result`](crate::Result).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::queue::QueueError;
+/// use multiproc::{Error, Queue};
+///
+/// fn drain(q: &Queue<u32>) -> multiproc::Result<u32> {
+///     Ok(q.try_get()?) // a TryGetError becomes Error::Queue
+/// }
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let q = Queue::new()?;
+/// assert!(matches!(drain(&q), Err(Error::Queue(QueueError::Empty))));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum QueueError {

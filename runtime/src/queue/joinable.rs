@@ -13,6 +13,32 @@ use std::time::Duration;
 ///
 /// The count of unfinished items lives in the queue's shared memory: it rises with each put and
 /// falls with each `task_done`, whichever process calls them.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+///
+/// #[process_task]
+/// fn consume(q: JoinableQueue<u32>, n: usize) {
+///     for _ in 0..n {
+///         let _item = q.get().expect("get");
+///         q.task_done().expect("task_done");
+///     }
+/// }
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let q = JoinableQueue::new()?;
+/// for i in 0..3 {
+///     q.put(i)?;
+/// }
+/// let consumer = Process::new(task!(consume, q.clone(), 3)).start()?;
+/// q.join(); // returns once the consumer has marked all three done
+/// assert!(q.is_empty());
+/// consumer.join()?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct JoinableQueue<T> {
@@ -34,6 +60,25 @@ impl<T> JoinableQueue<T> {
 
     /// Marks one item taken from the queue as processed (Python's `task_done()`). Calling it
     /// more times than items were put is a [`TaskDoneError`].
+    ///
+    /// # Errors
+    ///
+    /// [`TaskDoneError`] if every item put has already been marked done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::JoinableQueue;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let q = JoinableQueue::new()?;
+    /// q.put("job".to_string())?;
+    /// q.get()?;
+    /// q.task_done()?;
+    /// assert!(q.task_done().is_err()); // one item, one task_done
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
         if self.queue.ring().task_done() {
             Ok(())
@@ -48,6 +93,23 @@ impl<T> JoinableQueue<T> {
     }
 
     /// Waits at most `timeout` for every item to be marked done; whether they all were.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::JoinableQueue;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let q = JoinableQueue::new()?;
+    /// q.put(1)?;
+    /// assert!(!q.join_timeout(Duration::from_millis(10)));
+    /// q.get()?;
+    /// q.task_done()?;
+    /// assert!(q.join_timeout(Duration::ZERO));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         self.queue.ring().join(crate::util::deadline(timeout))
     }

@@ -9,6 +9,24 @@ use serde::{Deserialize, Serialize};
 /// A queue with only `put`, `get`, `is_empty` and `close` (Python's
 /// `multiprocessing.SimpleQueue`). It is the same shared ring as [`Queue`], without a limit on
 /// the number of items, so it is as fast; it exists for code that mirrors Python's.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let q = SimpleQueue::new()?;
+/// let child = {
+///     let q = q.clone();
+///     Process::spawn(move || q.put("from the child".to_string()).is_ok())?
+/// };
+/// assert_eq!(q.get()?, "from the child");
+/// assert!(child.join()?);
+/// assert!(q.is_empty());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct SimpleQueue<T> {

@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 /// queue consistent: the item it was putting is not there, the item it was getting is still
 /// there, and the others go on.
 ///
+/// # Examples
+///
 /// ```
 /// use multiproc::prelude::*;
 ///
@@ -35,8 +37,8 @@ use std::time::{Duration, Instant};
 /// # fn main() -> multiproc::Result<()> {
 /// let q = Queue::new()?;
 /// let p = Process::new(task!(produce, q.clone())).start()?;
-/// for _ in 0..3 {
-///     println!("{}", q.get()?);
+/// for i in 0..3 {
+///     assert_eq!(q.get()?, format!("item {i}"));
 /// }
 /// p.join()?;
 /// # Ok(())
@@ -78,12 +80,35 @@ impl Deadlines {
 
 impl<T> Queue<T> {
     /// A queue with no limit on the number of items (Python's `Queue()`).
+    ///
+    /// # Errors
+    ///
+    /// A [`ShmError`] if its shared memory cannot be made.
     pub fn new() -> Result<Queue<T>, ShmError> {
         Self::bounded(0)
     }
 
     /// A queue of at most `maxsize` items (Python's `Queue(maxsize)`); 0 means no limit, as in
     /// Python.
+    ///
+    /// # Errors
+    ///
+    /// A [`ShmError`] if its shared memory cannot be made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Queue;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let q = Queue::bounded(1)?;
+    /// q.put("a")?;
+    /// assert!(q.is_full());
+    /// assert!(q.try_put("b").unwrap_err().is_full());
+    /// assert_eq!((q.qsize(), q.maxsize()), (1, 1));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn bounded(maxsize: usize) -> Result<Queue<T>, ShmError> {
         let maxsize = u32::try_from(maxsize).unwrap_or(u32::MAX);
         Ok(Queue::from_ring(Ring::new(maxsize)?))
@@ -101,7 +126,23 @@ impl<T> Queue<T> {
         &self.ring
     }
 
-    /// The number of items in the queue now (Python's `qsize()`).
+    /// The number of items in the queue now (Python's `qsize()`), the queue's length; by the
+    /// time the caller looks, another process may have changed it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Queue;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let q = Queue::new()?;
+    /// assert!(q.is_empty());
+    /// q.put(1u8)?;
+    /// q.put(2u8)?;
+    /// assert_eq!(q.qsize(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn qsize(&self) -> usize {
         self.ring.len()
     }
@@ -126,6 +167,23 @@ impl<T> Queue<T> {
     /// gets are then errors. Handles in other processes are not affected, and nothing already
     /// put is lost: there is no feeder thread to flush, so Python's `join_thread()` and
     /// `cancel_join_thread()` have nothing to do here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Queue;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let q = Queue::new()?;
+    /// let clone = q.clone();
+    /// q.close();
+    /// let refused = clone.put(5).unwrap_err();
+    /// assert!(refused.is_closed());
+    /// assert_eq!(refused.into_inner(), 5); // the item comes back
+    /// assert!(q.get().unwrap_err().is_closed());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
     }
@@ -145,6 +203,25 @@ enum NotPut<T> {
 impl<T: Serialize> Queue<T> {
     /// Puts an item, waiting for room in a bounded queue (Python's `put(obj)`). On error the
     /// item comes back and the queue is unchanged.
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::Closed`] after [`close`](Queue::close); [`PutError::Encode`] if the item
+    /// cannot be encoded; [`PutError::TooLarge`] if its encoding is larger than the queue's
+    /// shared memory ([`RING_BYTES`](super::RING_BYTES)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Queue;
+    ///
+    /// fn main() -> multiproc::Result<()> {
+    ///     let q = Queue::new()?;
+    ///     q.put(vec![1, 2, 3])?; // `?` turns a PutError into multiproc::Error
+    ///     assert_eq!(q.get()?, [1, 2, 3]);
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn put(&self, mut item: T) -> Result<(), PutError<T>> {
         loop {
             match self.put_by(item, Deadlines::FOREVER) {
@@ -158,6 +235,27 @@ impl<T: Serialize> Queue<T> {
 
     /// Puts an item if there is room now (Python's `put_nowait(obj)`); a full queue is a
     /// [`TryPutError::Full`] error.
+    ///
+    /// # Errors
+    ///
+    /// [`TryPutError::Full`] when the queue is full now; [`TryPutError::Put`] for the reasons
+    /// of [`put`](Queue::put).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Queue;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let q = Queue::bounded(1)?;
+    /// q.try_put('x')?;
+    /// match q.try_put('y') {
+    ///     Err(e) if e.is_full() => assert_eq!(e.into_inner(), 'y'),
+    ///     other => panic!("expected a full queue, got {other:?}"),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
         self.put_by(item, Deadlines::now()).map_err(|e| match e {
             NotPut::Full(item) => TryPutError::Full(item),
@@ -166,6 +264,26 @@ impl<T: Serialize> Queue<T> {
     }
 
     /// Puts an item, waiting at most `timeout` for room (Python's `put(obj, timeout=t)`).
+    ///
+    /// # Errors
+    ///
+    /// [`PutTimeoutError::Timeout`] if the queue stayed full for the whole timeout;
+    /// [`PutTimeoutError::Put`] for the reasons of [`put`](Queue::put).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Queue;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let q = Queue::bounded(1)?;
+    /// q.put_timeout(1, Duration::from_millis(10))?;
+    /// let e = q.put_timeout(2, Duration::from_millis(10)).unwrap_err();
+    /// assert!(e.is_timeout());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
         self.put_by(item, Deadlines::after(timeout))
             .map_err(|e| match e {
@@ -195,6 +313,16 @@ impl<T: Serialize> Queue<T> {
 
 impl<T: DeserializeOwned> Queue<T> {
     /// Takes the next item, waiting for one (Python's `get()`).
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::Closed`] after [`close`](Queue::close); [`GetError::Decode`] if the item is
+    /// not a `T` (it is taken off the queue); [`GetError::Corrupt`] if the shared memory holds
+    /// no valid item.
+    ///
+    /// # Examples
+    ///
+    /// See [`put`](Queue::put) and the type's example.
     pub fn get(&self) -> Result<T, GetError> {
         loop {
             match self.get_by(Deadlines::FOREVER) {
@@ -206,11 +334,49 @@ impl<T: DeserializeOwned> Queue<T> {
     }
 
     /// Takes the next item if there is one now (Python's `get_nowait()`).
+    ///
+    /// # Errors
+    ///
+    /// [`TryGetError::Empty`] when the queue is empty now; [`TryGetError::Get`] for the reasons
+    /// of [`get`](Queue::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Queue;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let q = Queue::<u32>::new()?;
+    /// assert!(q.try_get().unwrap_err().is_empty());
+    /// q.put(9)?;
+    /// assert_eq!(q.try_get()?, 9);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn try_get(&self) -> Result<T, TryGetError> {
         self.get_by(Deadlines::now())
     }
 
     /// Takes the next item, waiting at most `timeout` (Python's `get(timeout=t)`).
+    ///
+    /// # Errors
+    ///
+    /// [`GetTimeoutError::Timeout`] if nothing arrived in time; [`GetTimeoutError::Get`] for
+    /// the reasons of [`get`](Queue::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Queue;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let q = Queue::<String>::new()?;
+    /// let e = q.get_timeout(Duration::from_millis(10)).unwrap_err();
+    /// assert!(e.is_timeout());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
         self.get_by(Deadlines::after(timeout)).map_err(|e| match e {
             TryGetError::Empty => GetTimeoutError::Timeout,

@@ -40,11 +40,29 @@ unsafe impl crate::shm::SharedState for State {}
 /// parties wait breaks the barrier: every waiter gets [`SyncError::BrokenBarrier`], and so does
 /// every later wait until `reset`.
 ///
+/// # Examples
+///
 /// ```
-/// use multiproc::sync::Barrier;
+/// use multiproc::prelude::*;
+/// use std::time::Duration;
+///
+/// #[process_task]
+/// fn meet(barrier: Barrier) -> u32 {
+///     barrier.wait().expect("wait")
+/// }
+///
 /// # fn main() -> multiproc::Result<()> {
-/// let barrier = Barrier::new(1)?;
-/// assert_eq!(barrier.wait()?, 0);
+/// let barrier = Barrier::new(2)?.timeout(Duration::from_secs(10));
+/// let child = Process::new(task!(meet, barrier.clone())).start()?;
+/// let mine = barrier.wait()?;
+/// let theirs = child.join()?;
+/// assert_eq!(mine + theirs, 1); // indices 0 and 1, one each
+///
+/// barrier.abort();
+/// assert!(barrier.broken());
+/// assert_eq!(barrier.wait(), Err(multiproc::sync::SyncError::BrokenBarrier));
+/// barrier.reset();
+/// assert!(!barrier.broken());
 /// # Ok(())
 /// # }
 /// ```
@@ -58,7 +76,13 @@ pub struct Barrier {
 }
 
 impl Barrier {
-    /// A barrier for `parties` (at least 1) with no action and no default timeout.
+    /// A barrier for `parties` (at least 1) with no action and no default timeout (Python's
+    /// `Barrier(parties)`).
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::NoParties`] for zero parties; [`SyncError::SharedMemory`] if its shared
+    /// memory cannot be made.
     pub fn new(parties: u32) -> Result<Barrier, SyncError> {
         if parties == 0 {
             return Err(SyncError::NoParties);
@@ -99,7 +123,13 @@ impl Barrier {
         self.state.phase.load(Ordering::Acquire) & BROKEN != 0
     }
 
-    /// Waits for all parties, at most the default timeout; this party's index.
+    /// Waits for all parties, at most the default timeout; this party's index (Python's
+    /// `wait()`).
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::BrokenBarrier`] if the barrier is or becomes broken (an abort, a reset, a
+    /// timeout of any party, or an action that panicked).
     pub fn wait(&self) -> Result<u32, SyncError> {
         self.wait_until(self.timeout.and_then(crate::util::deadline))
     }

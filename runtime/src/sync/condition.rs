@@ -109,12 +109,39 @@ impl AnyLock {
 /// return without a notify (another waiter's notify racing with it, a signal): check the
 /// condition in a loop, or use [`wait_for`](Condition::wait_for), as Python advises.
 ///
+/// # Examples
+///
 /// ```
-/// use multiproc::sync::Condition;
+/// use multiproc::prelude::*;
+/// use std::time::Duration;
+///
+/// #[process_task]
+/// fn produce(cond: Condition, count: Value<u32>) {
+///     let _held = cond.lock().expect("lock");
+///     count.set(1);
+///     cond.notify_all().expect("notify");
+/// }
+///
 /// # fn main() -> multiproc::Result<()> {
 /// let cond = Condition::new()?;
+/// let count = Value::new(0u32)?;
 /// let _held = cond.lock()?;
-/// cond.notify_all()?;
+/// let child = Process::new(task!(produce, cond.clone(), count.clone())).start()?;
+/// // The wait releases the lock, so the child can take it and notify.
+/// assert!(cond.wait_for(|| count.get() == 1, Some(Duration::from_secs(10)))?);
+/// drop(_held);
+/// child.join()?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Waiting or notifying without the lock is an error:
+///
+/// ```
+/// use multiproc::sync::{Condition, SyncError};
+/// # fn main() -> multiproc::Result<()> {
+/// let cond = Condition::new()?;
+/// assert_eq!(cond.notify_all(), Err(SyncError::NotHeld));
 /// # Ok(())
 /// # }
 /// ```
@@ -126,6 +153,21 @@ pub struct Condition {
 }
 
 /// Holds a [`Condition`]'s lock until dropped (Python's `with cond:`).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::sync::Condition;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let cond = Condition::new()?;
+/// let held = cond.lock()?;
+/// cond.notify(1)?; // allowed: the lock is held
+/// drop(held);
+/// assert!(!cond.get_lock().is_locked());
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 #[derive(Debug)]
 pub struct ConditionGuard<'a> {

@@ -18,12 +18,18 @@ unsafe impl crate::shm::SharedState for State {}
 
 /// A flag shared between processes, initially clear (Python's `multiprocessing.Event()`).
 ///
+/// # Examples
+///
 /// ```
 /// use multiproc::sync::Event;
+/// use std::time::Duration;
 /// # fn main() -> multiproc::Result<()> {
 /// let ready = Event::new()?;
+/// assert!(!ready.wait_timeout(Duration::from_millis(10)));
 /// ready.set();
-/// assert!(ready.wait());
+/// assert!(ready.is_set() && ready.wait());
+/// ready.clear();
+/// assert!(!ready.is_set());
 /// # Ok(())
 /// # }
 /// ```
@@ -33,7 +39,11 @@ pub struct Event {
 }
 
 impl Event {
-    /// A new, clear event.
+    /// A new, clear event (Python's `Event()`).
+    ///
+    /// # Errors
+    ///
+    /// A [`ShmError`] if its shared memory cannot be made.
     pub fn new() -> Result<Event, ShmError> {
         Ok(Event {
             state: Shared::new()?,

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 /// [`acquire`](Lock::acquire) / [`release`](Lock::release). If the holding process dies, the
 /// next acquirer gets the lock with [`OwnerDied`].
 ///
+/// # Examples
+///
 /// ```
 /// use multiproc::sync::Lock;
 /// # fn main() -> multiproc::Result<()> {
@@ -33,6 +35,22 @@ pub struct Lock {
 }
 
 /// Holds a [`Lock`] until dropped (Python's `with lock:` block).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::sync::Lock;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let lock = Lock::new()?;
+/// {
+///     let _guard = lock.lock()?;
+///     assert!(lock.is_locked());
+/// }
+/// assert!(!lock.is_locked()); // released at the end of the block
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 #[derive(Debug)]
 pub struct LockGuard<'a> {
@@ -57,6 +75,11 @@ impl Lock {
 
     /// Acquires the lock, waiting as long as it takes; `Err(OwnerDied)` carries the guard when
     /// the previous holder died holding it.
+    ///
+    /// # Errors
+    ///
+    /// [`OwnerDied`], holding the guard, if the previous holder died with the lock (see its
+    /// example).
     #[inline]
     pub fn lock(&self) -> LockResult<LockGuard<'_>> {
         match self.acquire_until(None) {
@@ -66,6 +89,25 @@ impl Lock {
     }
 
     /// Acquires the lock if it is free now (Python's `acquire(block=False)`).
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::WouldBlock`] if it is held, even by this process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::sync::Lock;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let lock = Lock::new()?;
+    /// let held = lock.try_lock()?;
+    /// assert!(lock.try_lock().is_err());
+    /// drop(held);
+    /// assert!(lock.try_lock().is_ok());
+    /// # Ok(())
+    /// # }
+    /// ```
     #[inline]
     pub fn try_lock(&self) -> TryLockResult<LockGuard<'_>> {
         if raw::try_acquire(&self.word, owner::process()) {
@@ -76,6 +118,11 @@ impl Lock {
     }
 
     /// Acquires the lock, waiting at most `timeout` (Python's `acquire(timeout=..)`).
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::WouldBlock`] if the timeout passed; [`TryLockError::OwnerDied`], holding
+    /// the guard, if the previous holder died with the lock.
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<LockGuard<'_>> {
         guard_for(
             self.acquire_until(crate::util::deadline(timeout)),
@@ -86,6 +133,25 @@ impl Lock {
     /// Python's `acquire(block=True, timeout=None)`: whether the lock was acquired. When its
     /// holder had died, returns [`SyncError::OwnerDied`] *with the lock held*: release it when
     /// done, as after `Ok(true)`.
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::OwnerDied`], with the lock held, if its holder had died.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::sync::Lock;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let lock = Lock::new()?;
+    /// assert!(lock.acquire(true, None)?);
+    /// assert!(!lock.acquire(false, None)?); // not re-entrant
+    /// assert!(lock.is_locked());
+    /// lock.release()?;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[inline]
     pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool, SyncError> {
         let acquired = if block {
@@ -104,6 +170,10 @@ impl Lock {
 
     /// Releases the lock, whoever acquired it (Python's `release()`); releasing an unlocked
     /// lock is [`SyncError::NotLocked`].
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::NotLocked`] if the lock is not held.
     #[inline]
     pub fn release(&self) -> Result<(), SyncError> {
         match raw::release(&self.word) {

@@ -30,6 +30,18 @@ use std::fmt;
 
 /// What a synchronisation operation can fail with (Python raises these as `ValueError`,
 /// `AssertionError`, `RuntimeError` and `BrokenBarrierError`).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::sync::{Lock, SyncError};
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let lock = Lock::new()?;
+/// assert_eq!(lock.release(), Err(SyncError::NotLocked));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum SyncError {
@@ -77,6 +89,33 @@ pub enum SyncError {
 /// The lock was acquired, but its previous holder died holding it (the `PoisonError` of
 /// `std::sync`): what it protected may be half-updated. Carries the guard, so the caller can
 /// check, repair and go on: `lock().unwrap_or_else(OwnerDied::into_inner)`.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+/// use multiproc::sync::OwnerDied;
+///
+/// #[process_task]
+/// fn die_holding(lock: Lock) {
+///     std::mem::forget(lock.lock()); // never released
+///     multiproc::exit(1)
+/// }
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let lock = Lock::new()?;
+/// let child = Process::new(task!(die_holding, lock.clone())).start()?;
+/// let _ = child.join();
+/// match lock.lock() {
+///     Err(died) => {
+///         assert_eq!(died.pid(), child.pid() as u32);
+///         let _guard = died.into_inner(); // the lock is ours now: check the data, go on
+///     }
+///     Ok(_) => panic!("the dead holder should have been reported"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub struct OwnerDied<G> {
     guard: G,
     pid: u32,

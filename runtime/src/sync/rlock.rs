@@ -27,14 +27,18 @@ unsafe impl crate::shm::SharedState for State {}
 /// the owner may release it ([`SyncError::NotOwner`] otherwise). If the owning thread's process
 /// dies, the next acquirer gets it with [`OwnerDied`].
 ///
+/// # Examples
+///
 /// ```
 /// use multiproc::sync::RLock;
 /// # fn main() -> multiproc::Result<()> {
 /// let lock = RLock::new()?;
 /// let outer = lock.lock()?;
 /// let inner = lock.lock()?; // the owner may take it again
+/// assert!(lock.is_mine());
 /// drop(inner);
 /// drop(outer);
+/// assert!(!lock.is_locked());
 /// # Ok(())
 /// # }
 /// ```
@@ -140,6 +144,27 @@ impl RLock {
 
     /// Releases one level (Python's `release()`); [`SyncError::NotOwner`] if this thread does
     /// not own the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::NotOwner`] if this thread does not own the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::sync::{RLock, SyncError};
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let lock = RLock::new()?;
+    /// assert_eq!(lock.release(), Err(SyncError::NotOwner));
+    /// assert!(lock.acquire(true, None)?);
+    /// assert!(lock.acquire(true, None)?);
+    /// lock.release()?;
+    /// lock.release()?;
+    /// assert!(!lock.is_locked());
+    /// # Ok(())
+    /// # }
+    /// ```
     #[inline]
     pub fn release(&self) -> Result<(), SyncError> {
         if !self.is_mine() {

@@ -20,11 +20,19 @@ unsafe impl crate::shm::SharedState for State {}
 
 /// A semaphore shared between processes (Python's `multiprocessing.Semaphore(value)`).
 ///
+/// # Examples
+///
 /// ```
 /// use multiproc::sync::Semaphore;
 /// # fn main() -> multiproc::Result<()> {
 /// let slots = Semaphore::new(2)?;
-/// let _slot = slots.lock(); // at most two holders at once
+/// let a = slots.lock(); // at most two holders at once
+/// let _b = slots.lock();
+/// assert!(slots.try_lock().is_none());
+/// drop(a);
+/// assert_eq!(slots.get_value(), 1);
+/// slots.release(); // a plain Semaphore may go past its initial value
+/// assert_eq!(slots.get_value(), 2);
 /// # Ok(())
 /// # }
 /// ```
@@ -35,6 +43,21 @@ pub struct Semaphore {
 
 /// Holds one unit of a [`Semaphore`] or [`BoundedSemaphore`] until dropped (Python's
 /// `with sem:`).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::sync::Semaphore;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let sem = Semaphore::new(1)?;
+/// let unit = sem.lock();
+/// assert_eq!(sem.get_value(), 0);
+/// drop(unit);
+/// assert_eq!(sem.get_value(), 1);
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "the unit is released as soon as the guard is dropped"]
 #[derive(Debug)]
 pub struct SemaphoreGuard<'a> {
@@ -130,6 +153,20 @@ impl Semaphore {
 /// A semaphore that refuses to be released past its initial value (Python's
 /// `multiprocessing.BoundedSemaphore(value)`): such a release is
 /// [`SyncError::TooManyReleases`].
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::sync::{BoundedSemaphore, SyncError};
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let sem = BoundedSemaphore::new(1)?;
+/// assert!(sem.acquire(true, None));
+/// sem.release()?;
+/// assert_eq!(sem.release(), Err(SyncError::TooManyReleases { initial: 1 }));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BoundedSemaphore {
     semaphore: Semaphore,
@@ -165,7 +202,11 @@ impl BoundedSemaphore {
         self.semaphore.acquire(block, timeout)
     }
 
-    /// Gives a unit back; past the initial value, [`SyncError::TooManyReleases`].
+    /// Gives a unit back (Python's `release()`).
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::TooManyReleases`] past the initial value; the count is unchanged.
     pub fn release(&self) -> Result<(), SyncError> {
         let count = &self.semaphore.state.count;
         let mut c = count.load(Ordering::Relaxed);

@@ -18,7 +18,26 @@ use std::marker::PhantomData;
 /// A function made runnable in another process by `#[process_task]`.
 ///
 /// The macro implements this for a marker type named after the function; users do not implement
-/// it by hand.
+/// it by hand. Python needs no such trait: it pickles a function by its qualified name, which
+/// [`NAME`](Task::NAME) is here.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+/// use multiproc::task::Task;
+///
+/// #[process_task]
+/// fn shout(word: String) -> String {
+///     word.to_uppercase()
+/// }
+///
+/// fn name_of<T: Task>(_: multiproc::TaskRef<T>) -> &'static str {
+///     T::NAME
+/// }
+///
+/// assert!(name_of(task!(shout)).ends_with("::shout"));
+/// ```
 pub trait Task: Sized + 'static {
     /// The registered name: the function's module path and name, e.g. `my_crate::jobs::square`.
     const NAME: &'static str;
@@ -98,13 +117,62 @@ pub trait OneArg: Task {
 ///
 /// Put `#[process_task]` on the `impl Run for MyType` block; then `Process::new(my_value)` runs
 /// `my_value.run()` in a child process. The value travels to the child, so it must be serde.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Quitter {
+///     code: i32,
+/// }
+///
+/// #[process_task]
+/// impl Run for Quitter {
+///     fn run(self) {
+///         multiproc::exit(self.code)
+///     }
+/// }
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let p = Process::new(Quitter { code: 4 }).name("quitter").start()?;
+/// assert!(p.join().is_err());
+/// assert_eq!(p.exitcode(), Some(4));
+/// # Ok(())
+/// # }
+/// ```
 pub trait Run: Serialize + DeserializeOwned + Send + 'static {
     /// The body of the process (Python's `Process.run`).
     fn run(self);
 }
 
 /// Something a [`Process`](crate::Process) can run in a child: a [`Call`], a [`TaskRef`] of a
-/// task whose parameters all have defaults, a [`Run`] value, or a closure.
+/// task whose parameters all have defaults, a [`Run`] value, or a closure (Python's `target=`).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+/// use multiproc::Target;
+///
+/// #[process_task]
+/// fn seven(#[default(7)] n: u8) -> u8 {
+///     n
+/// }
+///
+/// // Any target can be handed to a function that starts it.
+/// fn run_in_child<C: Target>(target: C) -> multiproc::Result<C::Output> {
+///     Process::new(target).start()?.join()
+/// }
+///
+/// # fn main() -> multiproc::Result<()> {
+/// assert_eq!(run_in_child(task!(seven))?, 7); // every parameter has a default
+/// assert_eq!(run_in_child(task!(seven, 8))?, 8);
+/// # Ok(())
+/// # }
+/// ```
 pub trait Target: Send + 'static {
     /// What the child sends back to `join`.
     type Output: Serialize + DeserializeOwned + Send + 'static;
@@ -116,7 +184,24 @@ pub trait Target: Send + 'static {
 
 /// The task `T` with no arguments bound: what `task!(f)` gives.
 ///
-/// Bind arguments with [`TaskRef::bind`] or `Process::args`; pass it unbound to `Pool::map`.
+/// Bind arguments with [`TaskRef::bind`] or `Process::args`; pass it unbound to `Pool::map`
+/// (Python's `target=f` and `pool.map(f, ..)`).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+///
+/// #[process_task]
+/// fn add(a: u32, b: u32) -> u32 {
+///     a + b
+/// }
+///
+/// let unbound = task!(add);
+/// assert!(unbound.name().ends_with("::add"));
+/// let call = unbound.bind((2, 3));
+/// assert_eq!(call.run(), 5);
+/// ```
 pub struct TaskRef<T>(PhantomData<fn() -> T>);
 
 impl<T: Task> TaskRef<T> {
@@ -171,7 +256,28 @@ impl<T: Task + TakesArgs<()>> Target for TaskRef<T> {
     }
 }
 
-/// The task `T` bound to its arguments: what `task!(f, ..)` gives.
+/// The task `T` bound to its arguments: what `task!(f, ..)` gives (Python's `target=f` with
+/// `args=` and `kwargs=`).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+///
+/// #[process_task]
+/// fn area(width: u32, height: u32) -> u32 {
+///     width * height
+/// }
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let call = task!(area, width = 3, height = 4);
+/// assert_eq!((call.args().width, call.args().height), (3, 4));
+/// let in_child = Process::new(call).start()?;
+/// assert_eq!(in_child.join()?, 12);
+/// assert_eq!(task!(area, 5, 6).run(), 30); // or run here, in this process
+/// # Ok(())
+/// # }
+/// ```
 pub struct Call<T: Task> {
     args: T::Args,
 }
