@@ -43,7 +43,6 @@ pub use async_result::{AsyncResult, Callbacks};
 pub use imap::IMap;
 
 use crate::error::Error;
-use crate::sys::mem::{self, Prefault};
 use crate::task::registry;
 use crate::task::{Call, OneArg, TakesArgs, Task, TaskRef};
 use crate::wire;
@@ -196,12 +195,10 @@ fn next_chunk<T: Task>(
 /// the input tells how many follow: the arguments of one task pack to similar sizes, so a chunk's
 /// buffer grows once rather than by doubling, each step a fresh allocation, page faults and a
 /// copy. Only a hint: room too large to allocate (a huge first item) is not made, and the buffer
-/// grows as the items come. Fresh room is prefaulted (the `chunk_args` use).
+/// grows as the items come.
 fn reserve_like_first(out: &mut Vec<u8>, more: usize) {
-    let before = out.capacity();
-    if out.try_reserve(out.len().saturating_mul(more)).is_ok() && out.capacity() > before {
-        mem::prefault_fresh(Prefault::ChunkArgs, out.spare_capacity_mut());
-    }
+    // Room that cannot be made now is made as the items come.
+    let _ = out.try_reserve(out.len().saturating_mul(more));
 }
 
 /// Sends chunk `index` of a job (`count` calls of `task`, packed in `bytes`) to the pool, or

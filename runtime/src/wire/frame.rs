@@ -163,8 +163,6 @@ impl ReadBuf {
             self.start = 0;
             if self.buf.len() < room {
                 self.buf.reserve_exact(room - self.buf.len());
-                let fresh = self.buf.spare_capacity_mut();
-                sys::mem::prefault_fresh(sys::mem::Prefault::ReadBuffer, fresh);
                 self.buf.resize(room, 0);
             }
         }
