@@ -286,12 +286,15 @@ fn ring_resident_kib(pid: i32) -> usize {
 }
 
 /// Why a worker's ring cannot be seen prefaulted here, if it cannot: the prefault switch
-/// (`MULTIPROC_PREFAULT=0`) turns it off, or the kernel lacks
+/// (`MULTIPROC_PREFAULT`, `0` or a list with `-ring`) turns it off, or the kernel lacks
 /// `MADV_POPULATE_WRITE` (Linux before 5.14 fails it with `EINVAL`).
 fn ring_prefault_unavailable() -> Option<String> {
     let switch = std::env::var("MULTIPROC_PREFAULT").unwrap_or_default();
-    if switch.trim() == "0" {
-        return Some("MULTIPROC_PREFAULT=0 turns prefaulting off".to_owned());
+    if switch
+        .split(',')
+        .any(|word| matches!(word.trim(), "0" | "-ring"))
+    {
+        return Some(format!("MULTIPROC_PREFAULT={switch} turns `ring` off"));
     }
     // A page of the heap, page-aligned, as madvise wants.
     let layout = std::alloc::Layout::from_size_align(4096, 4096).unwrap();

@@ -137,15 +137,17 @@ const ONE_ROW: &str = "MULTIPROC_BENCH_ROW";
 /// Each row is then measured once plainly and once under each set, in the same interleaved rounds,
 /// and printed once more per set, its label followed by the set in brackets (the CPython and C
 /// columns repeat). `prefault` stands for prefaulting (`MULTIPROC_PREFAULT`, see
-/// `runtime/src/sys/mem.rs`) off, so that one run compares it on and off:
+/// `runtime/src/sys/mem.rs`) all off, then each use off in turn, so that one run compares them:
 ///
 /// ```text
 /// MULTIPROC_BENCH_ENV=prefault ONLY='Pool(2)' cargo bench --bench compare
 /// ```
 const VARIANTS: &str = "MULTIPROC_BENCH_ENV";
 
-/// What `prefault` in [`VARIANTS`] stands for: prefaulting off.
-const PREFAULT_VARIANTS: &str = "MULTIPROC_PREFAULT=0";
+/// What `prefault` in [`VARIANTS`] stands for: every use of prefaulting off, then each one off
+/// (the names of `Prefault` in `runtime/src/sys/mem.rs`).
+const PREFAULT_VARIANTS: &str =
+    "MULTIPROC_PREFAULT=0;MULTIPROC_PREFAULT=-result_vector;MULTIPROC_PREFAULT=-ring";
 
 /// Environment for our side of a row: `NAME=VALUE` pairs, and how they are shown.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,8 @@
 //! Pool rows: many tiny tasks through `map` and `apply_async`, one task's round trip, the
 //! speedup of CPU-bound tasks on two workers, and a pool's start-up, as the kit measures them.
 //!
-//! To see what prefaulting buys on these rows (see `runtime/src/sys/mem.rs`), measure them with
-//! it on and off, side by side in one run:
+//! To see what each use of prefaulting buys on these rows (see `runtime/src/sys/mem.rs`), measure
+//! them with it on, all off, and each use off, side by side in one run:
 //! `MULTIPROC_BENCH_ENV=prefault ONLY='Pool(2)' cargo bench --bench compare`.
 
 use crate::harness::{median, scaled, Ref, Row};

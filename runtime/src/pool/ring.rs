@@ -20,6 +20,7 @@
 
 use crate::shm::{Mirror, Shared, SharedState, ShmError};
 use crate::sys::futex;
+use crate::sys::mem::Prefault;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -106,13 +107,13 @@ impl Ring {
         self.data.as_ptr().wrapping_add(offset(pos))
     }
 
-    /// Worker side: prefaults all of the ring's pages as the worker starts (the one use of
-    /// prefaulting, see [`crate::sys::mem`]). The ring is the worker's for life and its first [`RING_BYTES`] of results
+    /// Worker side: prefaults all of the ring's pages as the worker starts (the `ring` use of
+    /// [`Prefault`]). The ring is the worker's for life and its first [`RING_BYTES`] of results
     /// pass through every page, so mapping them in one call here, before any task, spares those
     /// results a page fault per page, where the call costs less than the faults it replaces. The
     /// pool's start takes that much longer instead.
     pub(crate) fn prefault(&self) {
-        self.data.prefault_first_view();
+        self.data.prefault_first_view(Prefault::Ring);
     }
 
     /// Worker side: records that the chunk `seq` is about to run.
@@ -461,7 +462,7 @@ mod tests {
 
     #[test]
     fn a_worker_maps_every_page_of_its_ring_in_one_go() {
-        if let Some(why) = crate::sys::mem::unavailable() {
+        if let Some(why) = crate::sys::mem::unavailable(Prefault::Ring) {
             eprintln!("skipped: {why}");
             return;
         }

@@ -3,6 +3,7 @@
 //! even a span that wraps around the end, so its reader can decode a message where it lies.
 
 use super::ShmError;
+use crate::sys::mem::Prefault;
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
 
@@ -60,11 +61,11 @@ impl Mirror {
         self.len
     }
 
-    /// Prefaults every page of the first view into this process now, for writing, in
+    /// For `by`, prefaults every page of the first view into this process now, for writing, in
     /// one system call: the pages a writer would otherwise fault in one at a time (only a hint,
     /// as [`prefault_pages`](crate::sys::mem::prefault_pages)).
-    pub(crate) fn prefault_first_view(&self) {
-        crate::sys::mem::prefault_pages(self.ptr.as_ptr(), self.len);
+    pub(crate) fn prefault_first_view(&self, by: Prefault) {
+        crate::sys::mem::prefault_pages(by, self.ptr.as_ptr(), self.len);
     }
 }
 
