@@ -351,3 +351,69 @@ fn errors_say_what_happened_through_predicates() -> multiproc::Result<()> {
     assert!(matches!(as_crate_error, multiproc::Error::Queue(ref e) if e.is_closed()));
     Ok(())
 }
+
+#[process_task]
+fn put_blocking(q: Queue<u8>, item: u8) {
+    q.put(item).expect("put");
+}
+
+#[process_task]
+fn get_blocking(q: Queue<u8>, out: Queue<u8>) {
+    out.put(q.get().expect("get")).expect("put");
+}
+
+/// Waits until `child` has had time to block in its call (it cannot say so itself).
+fn let_it_block() {
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+#[test]
+fn try_put_and_put_timeout_keep_their_time_while_another_process_waits_in_put(
+) -> multiproc::Result<()> {
+    let q = Queue::bounded(1)?;
+    q.put(1u8)?;
+    let child = Process::new(task!(put_blocking, q.clone(), 2)).start()?;
+    let_it_block();
+    let start = Instant::now();
+    assert!(matches!(q.try_put(3), Err(TryPutError::Full(3))));
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+    let start = Instant::now();
+    assert!(q
+        .put_timeout(4, Duration::from_millis(100))
+        .unwrap_err()
+        .is_timeout());
+    assert!(about(start.elapsed(), 100), "{:?}", start.elapsed());
+    assert_eq!(q.get()?, 1);
+    child.join()?;
+    assert_eq!(q.get()?, 2, "the blocked put went in once there was room");
+    Ok(())
+}
+
+#[test]
+fn try_get_and_get_timeout_keep_their_time_while_another_process_waits_in_get(
+) -> multiproc::Result<()> {
+    let (q, out) = (Queue::new()?, Queue::new()?);
+    let child = Process::new(task!(get_blocking, q.clone(), out.clone())).start()?;
+    let_it_block();
+    let start = Instant::now();
+    assert!(q.try_get().unwrap_err().is_empty());
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+    let start = Instant::now();
+    assert!(q
+        .get_timeout(Duration::from_millis(100))
+        .unwrap_err()
+        .is_timeout());
+    assert!(about(start.elapsed(), 100), "{:?}", start.elapsed());
+    q.put(7)?;
+    assert_eq!(out.get()?, 7, "the blocked get took the item");
+    child.join()?;
+    Ok(())
+}

@@ -116,6 +116,13 @@ pub(crate) enum PopError {
     Corrupt,
 }
 
+/// What one look under a side lock came to: done (with its result), or a word to wait on and
+/// the function that was not called yet, for the next look.
+enum Attempt<R, F> {
+    Done(R),
+    Wait(u64, F),
+}
+
 /// A handle to a ring; clones and deserialised copies share it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Ring {
@@ -148,6 +155,10 @@ impl Ring {
     /// Puts a frame of `len` bytes, which `fill` writes straight into shared memory, waiting
     /// for the put lock until `lock_deadline` and then for room until `deadline` (`None`: no
     /// limit). If `fill` fails, nothing is put and its error is returned.
+    ///
+    /// The lock is held only to look for room and to write: a putter waits for room without
+    /// it, so that another putter's `try_put` or `put_timeout` is never held up by one that
+    /// waits, in this process or another.
     pub(crate) fn push<E>(
         &self,
         len: usize,
@@ -160,62 +171,22 @@ impl Ring {
             return Err(PushError::TooLarge);
         }
         let state = &*self.state;
-        if raw::acquire(&state.put_lock, owner::process(), lock_deadline) == raw::Acquired::No {
-            return Err(PushError::Full);
-        }
-        // SAFETY: this thread holds the put lock until the release below.
-        let result = unsafe { self.push_locked(fill, need, deadline) };
-        raw::release(&state.put_lock);
-        result
-    }
-
-    /// Puts the frame once there is room (see [`push`](Ring::push)).
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the put lock, so that no other putter in any process writes the free
-    /// space at the same time.
-    unsafe fn push_locked<E>(
-        &self,
-        fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
-        need: usize,
-        deadline: Option<Instant>,
-    ) -> Result<Result<(), E>, PushError> {
-        let state = &*self.state;
+        let mut fill = fill;
         let mut may_escape = false;
-        let mut fresh = false;
         loop {
-            let (puts, tail) = unpack(state.tail.load(Ordering::Relaxed));
-            let head_word = if fresh {
-                let word = state.head.load(Ordering::Acquire);
-                state.seen_head.store(word, Ordering::Relaxed);
-                word
-            } else {
-                state.seen_head.load(Ordering::Relaxed)
-            };
-            let (gets, head) = unpack(head_word);
-            let count = puts.wrapping_sub(gets);
-            let room = self.maxsize == 0 || count < self.maxsize;
-            let view = View {
-                tail,
-                head,
-                empty: count == 0,
-                need,
-                wrapped_at: state.wrapped_at.load(Ordering::Relaxed),
-                may_escape,
-            };
-            // A stale `head` only understates the free space; look again before going cold.
-            let at = room.then(|| self.place(&view)).flatten();
-            let hot = at.is_some_and(|at| at != tail || at + need <= HOT_BYTES);
-            if let Some(at) = at.filter(|_| hot || fresh) {
-                // SAFETY: the caller holds the put lock (this function's contract), and `place`
-                // chose `at` for the frame.
-                return Ok(unsafe { self.commit(fill, puts, &view, at) });
+            if raw::acquire(&state.put_lock, owner::process(), lock_deadline) == raw::Acquired::No {
+                return Err(PushError::Full);
             }
-            if !fresh {
-                fresh = true;
-                continue;
-            }
+            // SAFETY: this thread holds the put lock until the release below.
+            let attempt = unsafe { self.try_push_locked(fill, need, may_escape) };
+            raw::release(&state.put_lock);
+            let head_word = match attempt {
+                Attempt::Done(result) => return Ok(result),
+                Attempt::Wait(word, unused) => {
+                    fill = unused;
+                    word
+                }
+            };
             let escape_at = Instant::now() + ESCAPE_AFTER;
             let wait_until = deadline.map_or(escape_at, |d| d.min(escape_at));
             if !wait_for_change(
@@ -229,6 +200,52 @@ impl Ring {
                 }
                 may_escape = true;
             }
+        }
+    }
+
+    /// Puts the frame if there is room now, with `fill`; otherwise gives `fill` back with the
+    /// `head` word it saw, to wait for a change of.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the put lock, so that no other putter in any process writes the free
+    /// space at the same time.
+    unsafe fn try_push_locked<E, F: FnOnce(&mut [u8]) -> Result<(), E>>(
+        &self,
+        fill: F,
+        need: usize,
+        may_escape: bool,
+    ) -> Attempt<Result<(), E>, F> {
+        let state = &*self.state;
+        let (puts, tail) = unpack(state.tail.load(Ordering::Relaxed));
+        // A stale `head` only understates the free space; look again before going cold.
+        let mut head_word = state.seen_head.load(Ordering::Relaxed);
+        let mut fresh = false;
+        loop {
+            let (gets, head) = unpack(head_word);
+            let count = puts.wrapping_sub(gets);
+            let room = self.maxsize == 0 || count < self.maxsize;
+            let view = View {
+                tail,
+                head,
+                empty: count == 0,
+                need,
+                wrapped_at: state.wrapped_at.load(Ordering::Relaxed),
+                may_escape,
+            };
+            let at = room.then(|| self.place(&view)).flatten();
+            let hot = at.is_some_and(|at| at != tail || at + need <= HOT_BYTES);
+            if let Some(at) = at.filter(|_| hot || fresh) {
+                // SAFETY: the caller holds the put lock (this function's contract), and `place`
+                // chose `at` for the frame.
+                return Attempt::Done(unsafe { self.commit(fill, puts, &view, at) });
+            }
+            if fresh {
+                return Attempt::Wait(head_word, fill);
+            }
+            fresh = true;
+            head_word = state.head.load(Ordering::Acquire);
+            state.seen_head.store(head_word, Ordering::Relaxed);
         }
     }
 
@@ -338,6 +355,9 @@ impl Ring {
 
     /// Takes the next frame and passes its payload to `take`, waiting for the get lock until
     /// `lock_deadline` and then for a frame until `deadline`.
+    ///
+    /// As for [`push`](Ring::push), the lock is held only to look and to take: a getter waits
+    /// for a frame without it, so that another getter's `try_get` is never held up by it.
     pub(crate) fn pop<R>(
         &self,
         lock_deadline: Option<Instant>,
@@ -345,47 +365,54 @@ impl Ring {
         take: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, PopError> {
         let state = &*self.state;
-        if raw::acquire(&state.get_lock, owner::process(), lock_deadline) == raw::Acquired::No {
-            return Err(PopError::Empty);
+        let mut take = take;
+        loop {
+            if raw::acquire(&state.get_lock, owner::process(), lock_deadline) == raw::Acquired::No {
+                return Err(PopError::Empty);
+            }
+            // SAFETY: this thread holds the get lock until the release below.
+            let attempt = unsafe { self.try_pop_locked(take) };
+            raw::release(&state.get_lock);
+            match attempt {
+                Attempt::Done(result) => return result,
+                Attempt::Wait(tail_word, unused) => {
+                    take = unused;
+                    if !wait_for_change(&state.tail, tail_word, &state.getters_waiting, deadline) {
+                        return Err(PopError::Empty);
+                    }
+                }
+            }
         }
-        // SAFETY: this thread holds the get lock until the release below.
-        let result = unsafe { self.pop_locked(deadline, take) };
-        raw::release(&state.get_lock);
-        result
     }
 
-    /// Takes the next frame once there is one (see [`pop`](Ring::pop)).
+    /// Takes the next frame if there is one now, with `take`; otherwise gives `take` back with
+    /// the `tail` word it saw, to wait for a change of.
     ///
     /// # Safety
     ///
     /// The caller holds the get lock, so that no other getter in any process reads or frees the
     /// frames at `head` at the same time.
-    unsafe fn pop_locked<R>(
+    unsafe fn try_pop_locked<R, F: FnOnce(&[u8]) -> R>(
         &self,
-        deadline: Option<Instant>,
-        take: impl FnOnce(&[u8]) -> R,
-    ) -> Result<R, PopError> {
+        take: F,
+    ) -> Attempt<Result<R, PopError>, F> {
         let state = &*self.state;
+        let (gets, head) = unpack(state.head.load(Ordering::Relaxed));
+        // A stale `tail` only understates what was put; look again before waiting.
+        let mut tail_word = state.seen_tail.load(Ordering::Relaxed);
         let mut fresh = false;
         loop {
-            let (gets, head) = unpack(state.head.load(Ordering::Relaxed));
-            let tail_word = if fresh {
-                let word = state.tail.load(Ordering::Acquire);
-                state.seen_tail.store(word, Ordering::Relaxed);
-                word
-            } else {
-                state.seen_tail.load(Ordering::Relaxed)
-            };
             let (puts, _) = unpack(tail_word);
             if puts != gets {
                 // SAFETY: the caller holds the get lock (this function's contract).
-                return unsafe { self.take_at(head, gets, take) };
+                return Attempt::Done(unsafe { self.take_at(head, gets, take) });
             }
-            // A stale `tail` only understates what was put; look again before waiting.
-            if fresh && !wait_for_change(&state.tail, tail_word, &state.getters_waiting, deadline) {
-                return Err(PopError::Empty);
+            if fresh {
+                return Attempt::Wait(tail_word, take);
             }
             fresh = true;
+            tail_word = state.tail.load(Ordering::Acquire);
+            state.seen_tail.store(tail_word, Ordering::Relaxed);
         }
     }
 
