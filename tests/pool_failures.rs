@@ -71,9 +71,7 @@ fn wait_for_pid(path: &Path) -> i32 {
 #[test]
 fn a_panic_fails_only_its_task_and_map_reports_after_all_chunks() {
     let pool = Pool::new(2).unwrap();
-    let before: Vec<i32> = (0..4)
-        .map(|_| pool.apply(task!(pid).bind(())).unwrap())
-        .collect();
+    let before: Vec<i32> = (0..4).map(|_| pool.apply(task!(pid)).unwrap()).collect();
     let start = Instant::now();
     let err = pool
         .starmap_chunked(task!(fail_on), (0..8).map(|x| (x, 0)), 1)
@@ -96,14 +94,14 @@ fn a_panic_fails_only_its_task_and_map_reports_after_all_chunks() {
     assert!(matches!(one.get(), Err(Error::Panicked { .. })));
     assert_eq!(two.get().unwrap(), 4);
     // No worker was lost to the panics.
-    let after = pool.apply(task!(pid).bind(())).unwrap();
+    let after = pool.apply(task!(pid)).unwrap();
     assert!(before.contains(&after));
 }
 
 #[test]
 fn an_unencodable_result_fails_only_its_task() {
     let pool = Pool::new(1).unwrap();
-    let bad = pool.apply_async(task!(unencodable).bind(()));
+    let bad = pool.apply_async(task!(unencodable));
     let good = pool.apply_async(task!(square, 5));
     match bad.get() {
         Err(Error::Task { failure, .. }) => {
@@ -161,9 +159,8 @@ fn a_killed_worker_fails_the_task_it_held_and_is_replaced() {
     assert!(start.elapsed() < Duration::from_secs(5));
     let naps: Vec<u64> = others.into_iter().map(|r| r.get().unwrap()).collect();
     assert_eq!(naps, (0..20).collect::<Vec<u64>>());
-    let pids: std::collections::HashSet<i32> = (0..6)
-        .map(|_| pool.apply(task!(pid).bind(())).unwrap())
-        .collect();
+    let pids: std::collections::HashSet<i32> =
+        (0..6).map(|_| pool.apply(task!(pid)).unwrap()).collect();
     assert!(!pids.contains(&pid));
     assert_eq!(pool.map(task!(square), 0..100).unwrap().len(), 100);
 }
@@ -316,14 +313,14 @@ fn a_worker_maps_its_ring_as_it_starts_unless_it_is_renewed_soon() {
         return;
     }
     let pool = Pool::new(1).unwrap();
-    let worker = pool.apply(task!(pid).bind(())).unwrap();
+    let worker = pool.apply(task!(pid)).unwrap();
     assert_eq!(ring_resident_kib(worker), 256);
     let renewed = Pool::builder()
         .processes(1)
         .maxtasksperchild(100)
         .build()
         .unwrap();
-    let worker = renewed.apply(task!(pid).bind(())).unwrap();
+    let worker = renewed.apply(task!(pid)).unwrap();
     assert!(ring_resident_kib(worker) < 256);
 }
 
@@ -347,16 +344,15 @@ fn initializer_runs_once_per_worker_and_maxtasksperchild_renews_workers() {
         .maxtasksperchild(1)
         .build()
         .unwrap();
-    let pids: std::collections::HashSet<i32> = (0..4)
-        .map(|_| pool.apply(task!(pid).bind(())).unwrap())
-        .collect();
+    let pids: std::collections::HashSet<i32> =
+        (0..4).map(|_| pool.apply(task!(pid)).unwrap()).collect();
     assert_eq!(pids.len(), 4);
 }
 
 #[test]
 fn workers_are_daemonic_and_a_child_process_may_run_its_own_pool() {
     let pool = Pool::new(1).unwrap();
-    assert!(pool.apply(task!(try_start_child).bind(())).unwrap());
+    assert!(pool.apply(task!(try_start_child)).unwrap());
     let child = Process::spawn(|| {
         let inner = Pool::new(2).expect("pool in a child");
         inner
@@ -373,7 +369,7 @@ fn workers_are_daemonic_and_a_child_process_may_run_its_own_pool() {
 fn a_failing_initializer_fails_the_work_instead_of_hanging() {
     let pool = Pool::builder()
         .processes(1)
-        .initializer(task!(broken_init).bind(()))
+        .initializer(task!(broken_init))
         .build()
         .unwrap();
     let start = Instant::now();

@@ -426,8 +426,7 @@ fn a_timeout_too_large_for_a_deadline_waits_instead_of_panicking() -> multiproc:
         7
     }
     assert_eq!(
-        pool.apply_async(task!(seven).bind(()))
-            .get_timeout(Duration::MAX)?,
+        pool.apply_async(task!(seven)).get_timeout(Duration::MAX)?,
         7
     );
     Ok(())

@@ -439,7 +439,7 @@ pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use sharedctypes::{Array, RawArray, RawValue, Value};
 pub use shm::SharedMemory;
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
-pub use task::{Call, Run, Target, Task, TaskRef};
+pub use task::{Call, IntoCall, Run, Target, Task, TaskRef};
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

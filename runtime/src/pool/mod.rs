@@ -44,7 +44,7 @@ pub use imap::IMap;
 
 use crate::error::Error;
 use crate::task::registry;
-use crate::task::{Call, OneArg, TakesArgs, Task, TaskRef};
+use crate::task::{Call, IntoCall, OneArg, TakesArgs, Task, TaskRef};
 use crate::wire;
 use async_result::Cell;
 use chunk::{ChunkFailure, Job, Part, Sink};
@@ -81,20 +81,12 @@ impl PoolBuilder {
         self
     }
 
-    /// A task each worker runs once as it starts (Python's `initializer` and `initargs`).
+    /// A task each worker runs once as it starts (Python's `initializer` and `initargs`):
+    /// a bound call, or `task!(f)` for a task without parameters.
     /// If it panics, the worker exits with code 1 and the tasks waiting for it fail with
     /// [`Error::Exited`]; a new worker is tried after a short pause.
-    pub fn initializer<T: Task>(mut self, call: Call<T>) -> Self {
-        self.initializer = Some(
-            registry::lookup(T::NAME)
-                .map_err(Error::from)
-                .and_then(|entry| {
-                    Ok(EncodedCall {
-                        entry,
-                        args: wire::encode(call.args())?,
-                    })
-                }),
-        );
+    pub fn initializer(mut self, call: impl IntoCall) -> Self {
+        self.initializer = Some(encode_call(call.into_call()));
         self
     }
 
@@ -189,6 +181,18 @@ fn next_chunk<T: Task>(
         }
         bytes => Some((count, bytes.map_err(Error::from))),
     }
+}
+
+/// The output of the task a call to [`Pool::apply`] runs.
+type Output<C> = <<C as IntoCall>::Task as Task>::Output;
+
+/// A call looked up and encoded for a worker to run (the pool's initializer).
+fn encode_call<T: Task>(call: Call<T>) -> Result<EncodedCall, Error> {
+    let entry = registry::lookup(T::NAME)?;
+    Ok(EncodedCall {
+        entry,
+        args: wire::encode(call.args())?,
+    })
 }
 
 /// Makes room in `out`, which holds one task's packed arguments, for `more` like them, as far as
@@ -344,19 +348,28 @@ impl Pool {
         }
     }
 
-    /// Runs one call in a worker and waits for its result (Python's `apply`).
-    pub fn apply<T: Task>(&self, call: Call<T>) -> Result<T::Output, Error> {
+    /// Runs one call in a worker and waits for its result (Python's `apply`): a bound call,
+    /// or `task!(f)` for a task without parameters (see [`IntoCall`]).
+    pub fn apply<C: IntoCall>(&self, call: C) -> Result<Output<C>, Error> {
         self.apply_async(call).get()
     }
 
     /// Starts one call in a worker (Python's `apply_async`). A pool that is not running gives a
     /// result whose `get` is [`PoolError::NotRunning`].
-    pub fn apply_async<T: Task>(&self, call: Call<T>) -> AsyncResult<T::Output> {
+    pub fn apply_async<C: IntoCall>(&self, call: C) -> AsyncResult<Output<C>> {
         self.apply_async_with(call, Callbacks::new())
     }
 
     /// [`apply_async`](Pool::apply_async) with Python's `callback` and `error_callback`.
-    pub fn apply_async_with<T: Task>(
+    pub fn apply_async_with<C: IntoCall>(
+        &self,
+        call: C,
+        callbacks: Callbacks<Output<C>>,
+    ) -> AsyncResult<Output<C>> {
+        self.apply_call(call.into_call(), callbacks)
+    }
+
+    fn apply_call<T: Task>(
         &self,
         call: Call<T>,
         callbacks: Callbacks<T::Output>,

@@ -256,6 +256,56 @@ impl<T: Task + TakesArgs<()>> Target for TaskRef<T> {
     }
 }
 
+/// What [`Pool::apply`](crate::Pool::apply) and its kin take: a bound [`Call`], or the
+/// [`TaskRef`] of a task without parameters, as `task!(f)` gives it (Python's
+/// `pool.apply(f)`).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+///
+/// #[process_task]
+/// fn answer() -> u32 {
+///     42
+/// }
+///
+/// #[process_task]
+/// fn double(x: u32) -> u32 {
+///     2 * x
+/// }
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let pool = Pool::new(1)?;
+/// assert_eq!(pool.apply(task!(answer))?, 42);
+/// assert_eq!(pool.apply(task!(double, 4))?, 8);
+/// # Ok(())
+/// # }
+/// ```
+pub trait IntoCall {
+    /// The task called.
+    type Task: Task;
+
+    /// The call, with its arguments bound.
+    fn into_call(self) -> Call<Self::Task>;
+}
+
+impl<T: Task> IntoCall for Call<T> {
+    type Task = T;
+
+    fn into_call(self) -> Call<T> {
+        self
+    }
+}
+
+impl<T: Task + TakesArgs<()>> IntoCall for TaskRef<T> {
+    type Task = T;
+
+    fn into_call(self) -> Call<T> {
+        self.bind(())
+    }
+}
+
 /// The task `T` bound to its arguments: what `task!(f, ..)` gives (Python's `target=f` with
 /// `args=` and `kwargs=`).
 ///
