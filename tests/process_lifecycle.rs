@@ -254,3 +254,12 @@ fn waiting_survives_interrupting_signals() -> multiproc::Result<()> {
     timed.kill()?;
     Ok(())
 }
+
+#[test]
+fn exit_is_in_the_prelude_and_sets_the_exit_code() -> multiproc::Result<()> {
+    // `exit` unqualified: from `multiproc::prelude::*`.
+    let child = Process::spawn(|| -> u32 { exit(7) })?;
+    assert!(matches!(child.join(), Err(Error::Exited { code: 7, .. })));
+    assert_eq!(child.exitcode(), Some(7));
+    Ok(())
+}

@@ -195,7 +195,7 @@ fn a_semaphore_admits_its_value_and_a_release_in_a_child_wakes_the_parent() {
         let sem = sem.clone();
         Process::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));
-            sem.release();
+            sem.release().unwrap();
         })
         .unwrap()
     };
@@ -203,8 +203,8 @@ fn a_semaphore_admits_its_value_and_a_release_in_a_child_wakes_the_parent() {
     assert!(sem.acquire(true, Some(Duration::from_secs(10))));
     assert!(start.elapsed() < Duration::from_secs(5));
     child.join().unwrap();
-    sem.release();
-    sem.release();
+    sem.release().unwrap();
+    sem.release().unwrap();
     {
         let _unit = sem.lock();
         assert_eq!(sem.get_value(), 1);
@@ -217,6 +217,22 @@ fn a_semaphore_admits_its_value_and_a_release_in_a_child_wakes_the_parent() {
     assert!(about(start.elapsed(), Duration::from_millis(200)));
     drop(a);
     assert!(sem.lock_timeout(Duration::from_millis(200)).is_some());
+}
+
+#[test]
+fn a_semaphore_refuses_a_release_past_u32_max_instead_of_wrapping() {
+    let sem = Semaphore::new(u32::MAX).unwrap();
+    let err = sem.release().unwrap_err();
+    assert_eq!(err, SyncError::SemaphoreOverflow);
+    assert!(err.to_string().contains("released too many times"));
+    assert_eq!(sem.get_value(), u32::MAX, "the value is unchanged, not 0");
+    let unit = sem.lock();
+    assert_eq!(sem.get_value(), u32::MAX - 1);
+    sem.release().unwrap();
+    drop(unit); // the value is u32::MAX again: this unit is dropped, the count does not wrap
+    assert_eq!(sem.get_value(), u32::MAX);
+    assert!(sem.acquire(false, None));
+    assert_eq!(sem.get_value(), u32::MAX - 1);
 }
 
 #[test]

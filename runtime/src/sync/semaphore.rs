@@ -31,11 +31,22 @@ unsafe impl crate::shm::SharedState for State {}
 /// assert!(slots.try_lock().is_none());
 /// drop(a);
 /// assert_eq!(slots.get_value(), 1);
-/// slots.release(); // a plain Semaphore may go past its initial value
+/// slots.release()?; // a plain Semaphore may go past its initial value
 /// assert_eq!(slots.get_value(), 2);
 /// # Ok(())
 /// # }
 /// ```
+///
+/// # Dead processes
+///
+/// A semaphore does not know who holds its units. A process that dies (killed, or exits)
+/// holding units never gives them back: the value stays that much lower for good, and with none
+/// left the others wait for ever. CPython loses them the same way. Wait with
+/// [`lock_timeout`](Semaphore::lock_timeout) or [`acquire`](Semaphore::acquire)'s timeout where
+/// a holder may die, and [`release`](Semaphore::release) the lost units from the process that
+/// [`join`](crate::ProcessHandle::join)ed the dead one if you know how many it held. (A
+/// [`Lock`](crate::sync::Lock) has one holder and is handed on with
+/// [`OwnerDied`](crate::sync::OwnerDied) instead.)
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Semaphore {
     state: Shared<State>,
@@ -66,7 +77,9 @@ pub struct SemaphoreGuard<'a> {
 
 impl Drop for SemaphoreGuard<'_> {
     fn drop(&mut self) {
-        self.semaphore.add_one();
+        // Only if other releases took the value to u32::MAX meanwhile does this fail; the unit
+        // is then dropped rather than wrap the count to zero.
+        let _ = self.semaphore.add_one();
     }
 }
 
@@ -106,9 +119,28 @@ impl Semaphore {
         self.take(deadline)
     }
 
-    /// Gives a unit back (Python's `release()`).
-    pub fn release(&self) {
-        self.add_one();
+    /// Gives a unit back (Python's `release()`). A plain semaphore may go past its initial
+    /// value, up to `u32::MAX`.
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::SemaphoreOverflow`] if the value is already `u32::MAX`; it is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::sync::{Semaphore, SyncError};
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let sem = Semaphore::new(u32::MAX - 1)?;
+    /// sem.release()?;
+    /// assert_eq!(sem.release(), Err(SyncError::SemaphoreOverflow));
+    /// assert_eq!(sem.get_value(), u32::MAX);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn release(&self) -> Result<(), SyncError> {
+        self.add_one()
     }
 
     /// The units left (Python's `get_value()`).
@@ -138,9 +170,14 @@ impl Semaphore {
         }
     }
 
-    fn add_one(&self) {
-        self.state.count.fetch_add(1, Ordering::SeqCst);
+    /// Adds a unit unless the value is `u32::MAX`, and wakes a sleeper.
+    fn add_one(&self) -> Result<(), SyncError> {
+        self.state
+            .count
+            .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |c| c.checked_add(1))
+            .map_err(|_| SyncError::SemaphoreOverflow)?;
         self.wake_one();
+        Ok(())
     }
 
     fn wake_one(&self) {
