@@ -236,6 +236,31 @@ fn a_semaphore_refuses_a_release_past_u32_max_instead_of_wrapping() {
 }
 
 #[test]
+fn a_killed_holders_semaphore_unit_is_lost_as_in_cpython() {
+    let sem = Semaphore::new(2).unwrap();
+    let child = {
+        let sem = sem.clone();
+        Process::spawn(move || {
+            let _unit = sem.lock();
+            std::thread::sleep(Duration::from_secs(60));
+        })
+        .unwrap()
+    };
+    assert!(eventually(Duration::from_secs(10), || sem.get_value() == 1));
+    child.kill().unwrap();
+    assert!(child.join().is_err());
+    assert_eq!(
+        sem.get_value(),
+        1,
+        "the dead holder's unit is not given back"
+    );
+    let _mine = sem.lock();
+    assert!(sem.lock_timeout(Duration::from_millis(100)).is_none());
+    sem.release().unwrap(); // whoever joined the dead holder may give its unit back
+    assert!(sem.try_lock().is_some());
+}
+
+#[test]
 fn a_bounded_semaphore_refuses_a_release_past_its_initial_value() {
     let sem = BoundedSemaphore::new(1).unwrap();
     assert_eq!(
@@ -333,6 +358,52 @@ fn a_barrier_gives_each_party_a_distinct_index() {
     assert_eq!(indices, vec![0, 1, 2]);
     assert_eq!(barrier.n_waiting(), 0);
     assert!(!barrier.broken());
+}
+
+#[test]
+fn a_party_killed_while_waiting_still_counts_and_a_timeout_still_works() {
+    let kill_a_waiter = |barrier: &Barrier| {
+        let child = {
+            let barrier = barrier.clone();
+            Process::spawn(move || barrier.wait()).unwrap()
+        };
+        assert!(eventually(Duration::from_secs(10), || barrier.n_waiting() == 1));
+        child.kill().unwrap();
+        assert!(child.join().is_err());
+    };
+
+    // Two parties: the dead waiter's arrival stands, so the round trips without it.
+    let two = Barrier::new(2).unwrap();
+    kill_a_waiter(&two);
+    assert_eq!(two.n_waiting(), 1, "the dead party is still counted");
+    assert_eq!(two.wait_timeout(Duration::from_secs(10)), Ok(1));
+    assert!(!two.broken());
+
+    // Three parties: the round cannot fill; a timed wait breaks the barrier instead of hanging.
+    let three = Barrier::new(3).unwrap();
+    kill_a_waiter(&three);
+    let start = Instant::now();
+    assert_eq!(
+        three.wait_timeout(Duration::from_millis(200)),
+        Err(SyncError::BrokenBarrier)
+    );
+    assert!(about(start.elapsed(), Duration::from_millis(200)));
+    assert!(three.broken());
+    three.reset();
+    assert_eq!(three.n_waiting(), 0, "reset forgets the dead party");
+    let child = {
+        let three = three.clone();
+        Process::spawn(move || three.wait_timeout(Duration::from_secs(10))).unwrap()
+    };
+    let other = {
+        let three = three.clone();
+        Process::spawn(move || three.wait_timeout(Duration::from_secs(10))).unwrap()
+    };
+    let mut indices = vec![three.wait_timeout(Duration::from_secs(10)).unwrap()];
+    indices.push(child.join().unwrap().unwrap());
+    indices.push(other.join().unwrap().unwrap());
+    indices.sort();
+    assert_eq!(indices, vec![0, 1, 2], "usable again after reset");
 }
 
 #[test]
