@@ -38,14 +38,68 @@ fn a_child_holds_the_lock_and_the_parent_sees_it_held() {
 #[test]
 fn a_child_releases_a_lock_the_parent_acquired() {
     let lock = Lock::new().unwrap();
-    assert!(lock.acquire(true, None).unwrap());
+    lock.acquire().unwrap();
     let child = {
         let lock = lock.clone();
         Process::spawn(move || lock.release()).unwrap()
     };
     child.join().unwrap().unwrap();
-    assert!(lock.acquire(false, None).unwrap());
+    assert!(lock.try_acquire().unwrap());
     lock.release().unwrap();
+}
+
+#[test]
+fn lock_acquire_has_pythons_forms_without_arguments() {
+    let lock = Lock::new().unwrap();
+    lock.acquire().unwrap(); // Python's lock.acquire()
+    assert!(
+        !lock.try_acquire().unwrap(),
+        "acquire(block=False) on a held lock"
+    );
+    let start = Instant::now();
+    assert!(!lock.acquire_timeout(Duration::from_millis(200)).unwrap());
+    assert!(about(start.elapsed(), Duration::from_millis(200)));
+    let child = {
+        let lock = lock.clone();
+        Process::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            lock.release()
+        })
+        .unwrap()
+    };
+    lock.acquire().unwrap(); // blocks until the child releases
+    child.join().unwrap().unwrap();
+    lock.release().unwrap();
+
+    // A holder killed with the lock: acquire() reports it, with the lock now held.
+    let holder = {
+        let lock = lock.clone();
+        Process::spawn(move || {
+            lock.acquire().unwrap();
+            std::thread::sleep(Duration::from_secs(60));
+        })
+        .unwrap()
+    };
+    assert!(eventually(Duration::from_secs(10), || lock.is_locked()));
+    holder.kill().unwrap();
+    let _ = holder.join();
+    assert_eq!(
+        lock.acquire(),
+        Err(SyncError::OwnerDied {
+            pid: holder.pid() as u32
+        })
+    );
+    assert!(lock.is_locked());
+    lock.release().unwrap();
+
+    let rlock = RLock::new().unwrap();
+    rlock.acquire().unwrap();
+    assert!(rlock.try_acquire().unwrap());
+    assert!(rlock.acquire_timeout(Duration::from_millis(10)).unwrap());
+    for _ in 0..3 {
+        rlock.release().unwrap();
+    }
+    assert_eq!(rlock.release(), Err(SyncError::NotOwner));
 }
 
 #[test]
@@ -65,9 +119,7 @@ fn lock_timeout_returns_after_about_its_time() {
     ));
     assert!(about(start.elapsed(), Duration::from_millis(200)));
     let start = Instant::now();
-    assert!(!lock
-        .acquire(true, Some(Duration::from_millis(200)))
-        .unwrap());
+    assert!(!lock.acquire_timeout(Duration::from_millis(200)).unwrap());
     assert!(about(start.elapsed(), Duration::from_millis(200)));
 }
 
@@ -184,12 +236,12 @@ fn an_rlock_held_by_a_killed_process_goes_to_the_next_acquirer() {
 #[test]
 fn a_semaphore_admits_its_value_and_a_release_in_a_child_wakes_the_parent() {
     let sem = Semaphore::new(2).unwrap();
-    assert!(sem.acquire(true, None));
-    assert!(sem.acquire(false, None));
-    assert!(!sem.acquire(false, None));
+    sem.acquire();
+    assert!(sem.try_acquire());
+    assert!(!sem.try_acquire());
     assert_eq!(sem.get_value(), 0);
     let start = Instant::now();
-    assert!(!sem.acquire(true, Some(Duration::from_millis(200))));
+    assert!(!sem.acquire_timeout(Duration::from_millis(200)));
     assert!(about(start.elapsed(), Duration::from_millis(200)));
     let child = {
         let sem = sem.clone();
@@ -200,7 +252,7 @@ fn a_semaphore_admits_its_value_and_a_release_in_a_child_wakes_the_parent() {
         .unwrap()
     };
     let start = Instant::now();
-    assert!(sem.acquire(true, Some(Duration::from_secs(10))));
+    assert!(sem.acquire_timeout(Duration::from_secs(10)));
     assert!(start.elapsed() < Duration::from_secs(5));
     child.join().unwrap();
     sem.release().unwrap();
@@ -231,7 +283,7 @@ fn a_semaphore_refuses_a_release_past_u32_max_instead_of_wrapping() {
     sem.release().unwrap();
     drop(unit); // the value is u32::MAX again: this unit is dropped, the count does not wrap
     assert_eq!(sem.get_value(), u32::MAX);
-    assert!(sem.acquire(false, None));
+    assert!(sem.try_acquire());
     assert_eq!(sem.get_value(), u32::MAX - 1);
 }
 
@@ -267,7 +319,7 @@ fn a_bounded_semaphore_refuses_a_release_past_its_initial_value() {
         sem.release(),
         Err(SyncError::TooManyReleases { initial: 1 })
     );
-    assert!(sem.acquire(false, None));
+    assert!(sem.try_acquire());
     assert_eq!(sem.get_value(), 0);
     sem.release().unwrap();
     assert_eq!(sem.get_value(), 1);

@@ -109,14 +109,40 @@ impl Semaphore {
             .then(|| SemaphoreGuard { semaphore: self })
     }
 
-    /// Python's `acquire(block=True, timeout=None)`: whether a unit was taken.
-    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> bool {
-        let deadline = if block {
-            timeout.and_then(crate::util::deadline)
-        } else {
-            Some(Instant::now())
-        };
-        self.take(deadline)
+    /// Takes a unit, waiting as long as it takes (Python's `acquire()`); give it back with
+    /// [`release`](Semaphore::release). [`try_acquire`](Semaphore::try_acquire) and
+    /// [`acquire_timeout`](Semaphore::acquire_timeout) are Python's `acquire(block=False)` and
+    /// `acquire(timeout=..)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::sync::Semaphore;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let sem = Semaphore::new(2)?;
+    /// sem.acquire();
+    /// assert!(sem.try_acquire());
+    /// assert!(!sem.acquire_timeout(Duration::from_millis(10))); // none left
+    /// sem.release()?;
+    /// assert_eq!(sem.get_value(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn acquire(&self) {
+        self.take(None);
+    }
+
+    /// Takes a unit if one is left now (Python's `acquire(block=False)`): whether it did.
+    pub fn try_acquire(&self) -> bool {
+        self.take(Some(Instant::now()))
+    }
+
+    /// Takes a unit, waiting at most `timeout` (Python's `acquire(timeout=..)`): whether it
+    /// did.
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        self.take(crate::util::deadline(timeout))
     }
 
     /// Gives a unit back (Python's `release()`). A plain semaphore may go past its initial
@@ -198,7 +224,7 @@ impl Semaphore {
 ///
 /// # fn main() -> multiproc::Result<()> {
 /// let sem = BoundedSemaphore::new(1)?;
-/// assert!(sem.acquire(true, None));
+/// sem.acquire();
 /// sem.release()?;
 /// assert_eq!(sem.release(), Err(SyncError::TooManyReleases { initial: 1 }));
 /// # Ok(())
@@ -234,9 +260,20 @@ impl BoundedSemaphore {
         self.semaphore.lock_timeout(timeout)
     }
 
-    /// Python's `acquire(block=True, timeout=None)`: whether a unit was taken.
-    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> bool {
-        self.semaphore.acquire(block, timeout)
+    /// Takes a unit, waiting as long as it takes (Python's `acquire()`).
+    pub fn acquire(&self) {
+        self.semaphore.acquire()
+    }
+
+    /// Takes a unit if one is left now (Python's `acquire(block=False)`): whether it did.
+    pub fn try_acquire(&self) -> bool {
+        self.semaphore.try_acquire()
+    }
+
+    /// Takes a unit, waiting at most `timeout` (Python's `acquire(timeout=..)`): whether it
+    /// did.
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        self.semaphore.acquire_timeout(timeout)
     }
 
     /// Gives a unit back (Python's `release()`).
