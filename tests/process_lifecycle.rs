@@ -254,3 +254,43 @@ fn waiting_survives_interrupting_signals() -> multiproc::Result<()> {
     timed.kill()?;
     Ok(())
 }
+
+#[test]
+fn exit_is_in_the_prelude_and_sets_the_exit_code() -> multiproc::Result<()> {
+    // `exit` unqualified: from `multiproc::prelude::*`.
+    let child = Process::spawn(|| -> u32 { exit(7) })?;
+    assert!(matches!(child.join(), Err(Error::Exited { code: 7, .. })));
+    assert_eq!(child.exitcode(), Some(7));
+    Ok(())
+}
+
+#[test]
+fn current_process_displays_as_pythons_repr_in_the_parent_and_in_children() -> multiproc::Result<()>
+{
+    let me = current_process();
+    let pid = std::process::id();
+    assert_eq!(
+        me.to_string(),
+        format!("<Process name='MainProcess' pid={pid} parent=None started>")
+    );
+
+    let child = Process::spawn(|| current_process().to_string())?;
+    let child_pid = child.pid();
+    let name = child.name().to_string();
+    assert!(name.starts_with("Process-"));
+    assert_eq!(
+        child.join()?,
+        format!("<Process name='{name}' pid={child_pid} parent={pid} started>")
+    );
+
+    let daemon = Process::from_fn(|| current_process().to_string())
+        .name("it's")
+        .daemon(true)
+        .start()?;
+    let daemon_pid = daemon.pid();
+    assert_eq!(
+        daemon.join()?,
+        format!("<Process name=\"it's\" pid={daemon_pid} parent={pid} started daemon>")
+    );
+    Ok(())
+}

@@ -38,14 +38,68 @@ fn a_child_holds_the_lock_and_the_parent_sees_it_held() {
 #[test]
 fn a_child_releases_a_lock_the_parent_acquired() {
     let lock = Lock::new().unwrap();
-    assert!(lock.acquire(true, None).unwrap());
+    lock.acquire().unwrap();
     let child = {
         let lock = lock.clone();
         Process::spawn(move || lock.release()).unwrap()
     };
     child.join().unwrap().unwrap();
-    assert!(lock.acquire(false, None).unwrap());
+    assert!(lock.try_acquire().unwrap());
     lock.release().unwrap();
+}
+
+#[test]
+fn lock_acquire_has_pythons_forms_without_arguments() {
+    let lock = Lock::new().unwrap();
+    lock.acquire().unwrap(); // Python's lock.acquire()
+    assert!(
+        !lock.try_acquire().unwrap(),
+        "acquire(block=False) on a held lock"
+    );
+    let start = Instant::now();
+    assert!(!lock.acquire_timeout(Duration::from_millis(200)).unwrap());
+    assert!(about(start.elapsed(), Duration::from_millis(200)));
+    let child = {
+        let lock = lock.clone();
+        Process::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            lock.release()
+        })
+        .unwrap()
+    };
+    lock.acquire().unwrap(); // blocks until the child releases
+    child.join().unwrap().unwrap();
+    lock.release().unwrap();
+
+    // A holder killed with the lock: acquire() reports it, with the lock now held.
+    let holder = {
+        let lock = lock.clone();
+        Process::spawn(move || {
+            lock.acquire().unwrap();
+            std::thread::sleep(Duration::from_secs(60));
+        })
+        .unwrap()
+    };
+    assert!(eventually(Duration::from_secs(10), || lock.is_locked()));
+    holder.kill().unwrap();
+    let _ = holder.join();
+    assert_eq!(
+        lock.acquire(),
+        Err(SyncError::OwnerDied {
+            pid: holder.pid() as u32
+        })
+    );
+    assert!(lock.is_locked());
+    lock.release().unwrap();
+
+    let rlock = RLock::new().unwrap();
+    rlock.acquire().unwrap();
+    assert!(rlock.try_acquire().unwrap());
+    assert!(rlock.acquire_timeout(Duration::from_millis(10)).unwrap());
+    for _ in 0..3 {
+        rlock.release().unwrap();
+    }
+    assert_eq!(rlock.release(), Err(SyncError::NotOwner));
 }
 
 #[test]
@@ -65,9 +119,7 @@ fn lock_timeout_returns_after_about_its_time() {
     ));
     assert!(about(start.elapsed(), Duration::from_millis(200)));
     let start = Instant::now();
-    assert!(!lock
-        .acquire(true, Some(Duration::from_millis(200)))
-        .unwrap());
+    assert!(!lock.acquire_timeout(Duration::from_millis(200)).unwrap());
     assert!(about(start.elapsed(), Duration::from_millis(200)));
 }
 
@@ -184,27 +236,27 @@ fn an_rlock_held_by_a_killed_process_goes_to_the_next_acquirer() {
 #[test]
 fn a_semaphore_admits_its_value_and_a_release_in_a_child_wakes_the_parent() {
     let sem = Semaphore::new(2).unwrap();
-    assert!(sem.acquire(true, None));
-    assert!(sem.acquire(false, None));
-    assert!(!sem.acquire(false, None));
+    sem.acquire();
+    assert!(sem.try_acquire());
+    assert!(!sem.try_acquire());
     assert_eq!(sem.get_value(), 0);
     let start = Instant::now();
-    assert!(!sem.acquire(true, Some(Duration::from_millis(200))));
+    assert!(!sem.acquire_timeout(Duration::from_millis(200)));
     assert!(about(start.elapsed(), Duration::from_millis(200)));
     let child = {
         let sem = sem.clone();
         Process::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));
-            sem.release();
+            sem.release().unwrap();
         })
         .unwrap()
     };
     let start = Instant::now();
-    assert!(sem.acquire(true, Some(Duration::from_secs(10))));
+    assert!(sem.acquire_timeout(Duration::from_secs(10)));
     assert!(start.elapsed() < Duration::from_secs(5));
     child.join().unwrap();
-    sem.release();
-    sem.release();
+    sem.release().unwrap();
+    sem.release().unwrap();
     {
         let _unit = sem.lock();
         assert_eq!(sem.get_value(), 1);
@@ -220,13 +272,54 @@ fn a_semaphore_admits_its_value_and_a_release_in_a_child_wakes_the_parent() {
 }
 
 #[test]
+fn a_semaphore_refuses_a_release_past_u32_max_instead_of_wrapping() {
+    let sem = Semaphore::new(u32::MAX).unwrap();
+    let err = sem.release().unwrap_err();
+    assert_eq!(err, SyncError::SemaphoreOverflow);
+    assert!(err.to_string().contains("released too many times"));
+    assert_eq!(sem.get_value(), u32::MAX, "the value is unchanged, not 0");
+    let unit = sem.lock();
+    assert_eq!(sem.get_value(), u32::MAX - 1);
+    sem.release().unwrap();
+    drop(unit); // the value is u32::MAX again: this unit is dropped, the count does not wrap
+    assert_eq!(sem.get_value(), u32::MAX);
+    assert!(sem.try_acquire());
+    assert_eq!(sem.get_value(), u32::MAX - 1);
+}
+
+#[test]
+fn a_killed_holders_semaphore_unit_is_lost_as_in_cpython() {
+    let sem = Semaphore::new(2).unwrap();
+    let child = {
+        let sem = sem.clone();
+        Process::spawn(move || {
+            let _unit = sem.lock();
+            std::thread::sleep(Duration::from_secs(60));
+        })
+        .unwrap()
+    };
+    assert!(eventually(Duration::from_secs(10), || sem.get_value() == 1));
+    child.kill().unwrap();
+    assert!(child.join().is_err());
+    assert_eq!(
+        sem.get_value(),
+        1,
+        "the dead holder's unit is not given back"
+    );
+    let _mine = sem.lock();
+    assert!(sem.lock_timeout(Duration::from_millis(100)).is_none());
+    sem.release().unwrap(); // whoever joined the dead holder may give its unit back
+    assert!(sem.try_lock().is_some());
+}
+
+#[test]
 fn a_bounded_semaphore_refuses_a_release_past_its_initial_value() {
     let sem = BoundedSemaphore::new(1).unwrap();
     assert_eq!(
         sem.release(),
         Err(SyncError::TooManyReleases { initial: 1 })
     );
-    assert!(sem.acquire(false, None));
+    assert!(sem.try_acquire());
     assert_eq!(sem.get_value(), 0);
     sem.release().unwrap();
     assert_eq!(sem.get_value(), 1);
@@ -317,6 +410,52 @@ fn a_barrier_gives_each_party_a_distinct_index() {
     assert_eq!(indices, vec![0, 1, 2]);
     assert_eq!(barrier.n_waiting(), 0);
     assert!(!barrier.broken());
+}
+
+#[test]
+fn a_party_killed_while_waiting_still_counts_and_a_timeout_still_works() {
+    let kill_a_waiter = |barrier: &Barrier| {
+        let child = {
+            let barrier = barrier.clone();
+            Process::spawn(move || barrier.wait()).unwrap()
+        };
+        assert!(eventually(Duration::from_secs(10), || barrier.n_waiting() == 1));
+        child.kill().unwrap();
+        assert!(child.join().is_err());
+    };
+
+    // Two parties: the dead waiter's arrival stands, so the round trips without it.
+    let two = Barrier::new(2).unwrap();
+    kill_a_waiter(&two);
+    assert_eq!(two.n_waiting(), 1, "the dead party is still counted");
+    assert_eq!(two.wait_timeout(Duration::from_secs(10)), Ok(1));
+    assert!(!two.broken());
+
+    // Three parties: the round cannot fill; a timed wait breaks the barrier instead of hanging.
+    let three = Barrier::new(3).unwrap();
+    kill_a_waiter(&three);
+    let start = Instant::now();
+    assert_eq!(
+        three.wait_timeout(Duration::from_millis(200)),
+        Err(SyncError::BrokenBarrier)
+    );
+    assert!(about(start.elapsed(), Duration::from_millis(200)));
+    assert!(three.broken());
+    three.reset();
+    assert_eq!(three.n_waiting(), 0, "reset forgets the dead party");
+    let child = {
+        let three = three.clone();
+        Process::spawn(move || three.wait_timeout(Duration::from_secs(10))).unwrap()
+    };
+    let other = {
+        let three = three.clone();
+        Process::spawn(move || three.wait_timeout(Duration::from_secs(10))).unwrap()
+    };
+    let mut indices = vec![three.wait_timeout(Duration::from_secs(10)).unwrap()];
+    indices.push(child.join().unwrap().unwrap());
+    indices.push(other.join().unwrap().unwrap());
+    indices.sort();
+    assert_eq!(indices, vec![0, 1, 2], "usable again after reset");
 }
 
 #[test]

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 #[process_task]
 fn twice(lock: RLock, i: u32) -> Result<(), SyncError> {
-    lock.acquire(true, None)?;
-    lock.acquire(true, None)?; // the owner may take it again
+    lock.acquire()?;
+    lock.acquire()?; // the owner may take it again
     println!("{i}:{} is running", std::process::id());
     std::thread::sleep(Duration::from_millis(10));
     println!("{i}:{} is done", std::process::id());

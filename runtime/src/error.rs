@@ -212,6 +212,18 @@ pub(crate) fn signal_name(signal: i32) -> &'static str {
         .unwrap_or("unknown signal")
 }
 
+/// `?` on [`ProcessHandle::close`](crate::ProcessHandle::close) while the process runs gives
+/// [`Error::StillRunning`] (Python's `ValueError: Cannot close a process while it is still
+/// running`). The handle inside is dropped: the process goes on, as after dropping any handle;
+/// use [`CloseError::into_handle`](crate::process::CloseError::into_handle) to keep it.
+impl<R> From<crate::process::CloseError<R>> for Error {
+    fn from(e: crate::process::CloseError<R>) -> Self {
+        Error::StillRunning {
+            pid: e.into_handle().pid(),
+        }
+    }
+}
+
 impl From<crate::task::registry::LookupError> for Error {
     fn from(e: crate::task::registry::LookupError) -> Self {
         use crate::task::registry::LookupError;

@@ -447,9 +447,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What the tutorials use: `use multiproc::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        active_children, cpu_count, current_process, parent_process, process_task, task, wait,
-        Array, Barrier, BoundedSemaphore, Condition, Connection, Event, JoinableQueue, Lock, Pipe,
-        Pool, Process, ProcessHandle, Queue, RLock, RawArray, RawValue, Run, Semaphore,
+        active_children, cpu_count, current_process, exit, parent_process, process_task, task,
+        wait, Array, Barrier, BoundedSemaphore, Condition, Connection, Event, JoinableQueue, Lock,
+        Pipe, Pool, Process, ProcessHandle, Queue, RLock, RawArray, RawValue, Run, Semaphore,
         SimpleQueue, Value,
     };
 }

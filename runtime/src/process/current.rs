@@ -7,6 +7,7 @@
 //! freshly forked child takes no lock another thread of the parent might have held.
 
 use std::borrow::Cow;
+use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 /// What a process knows of itself.
@@ -86,11 +87,85 @@ pub(crate) fn enter_child(identity: Box<Identity>) {
 }
 
 /// This process, as Python's `multiprocessing.current_process()` describes it.
+///
+/// Its [`Display`](fmt::Display) is Python's `repr`: `<Process name='MainProcess' pid=4242
+/// parent=None started>` in the main process, `<Process name='Process-1' pid=4243 parent=4242
+/// started daemon>` in a daemonic child (CPython 3.11 says `_MainProcess` for the main one and
+/// leaves out the pid in a child; both are always `started`).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let me = current_process();
+/// assert_eq!(
+///     me.to_string(),
+///     format!("<Process name='MainProcess' pid={} parent=None started>", me.pid())
+/// );
+/// let child = Process::spawn(|| current_process().to_string())?;
+/// let pid = child.pid();
+/// assert_eq!(
+///     child.join()?,
+///     format!("<Process name='Process-1' pid={pid} parent={} started>", me.pid())
+/// );
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrentProcess {
     name: String,
     pid: i32,
     daemon: bool,
+    parent: Option<i32>,
+}
+
+impl fmt::Display for CurrentProcess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<Process name={:?} pid={} parent=",
+            PyStr(&self.name),
+            self.pid
+        )?;
+        match self.parent {
+            Some(pid) => write!(f, "{pid}")?,
+            None => f.write_str("None")?,
+        }
+        f.write_str(" started")?;
+        if self.daemon {
+            f.write_str(" daemon")?;
+        }
+        f.write_str(">")
+    }
+}
+
+/// A name quoted as Python's `repr` of a `str` quotes it: in single quotes, unless it holds a
+/// single quote and no double one.
+struct PyStr<'a>(&'a str);
+
+impl fmt::Debug for PyStr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let quote = if self.0.contains('\'') && !self.0.contains('"') {
+            '"'
+        } else {
+            '\''
+        };
+        f.write_char(quote)?;
+        for c in self.0.chars() {
+            match c {
+                '\\' => f.write_str("\\\\")?,
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                c if c == quote => write!(f, "\\{c}")?,
+                c if c.is_control() => write!(f, "\\x{:02x}", c as u32)?,
+                c => f.write_char(c)?,
+            }
+        }
+        f.write_char(quote)
+    }
 }
 
 impl CurrentProcess {
@@ -130,6 +205,7 @@ pub fn current_process() -> CurrentProcess {
         name: me.name.to_string(),
         pid: std::process::id() as i32,
         daemon: me.daemon,
+        parent: me.parent.as_ref().map(ParentProcess::pid),
     }
 }
 

@@ -289,7 +289,29 @@ impl<R> fmt::Debug for ProcessHandle<R> {
     }
 }
 
-/// The error of [`ProcessHandle::close`] on a process that still runs; it gives the handle back.
+/// The error of [`ProcessHandle::close`] on a process that still runs; it gives the handle back
+/// (Python's `ValueError: Cannot close a process while it is still running`). `?` turns it into
+/// [`Error::StillRunning`](crate::Error::StillRunning), dropping the handle.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+/// use std::time::Duration;
+///
+/// fn close_now(p: ProcessHandle<()>) -> multiproc::Result<()> {
+///     p.close()?;
+///     Ok(())
+/// }
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let p = Process::spawn(|| std::thread::sleep(Duration::from_millis(300)))?;
+/// let pid = p.pid();
+/// let err = close_now(p).unwrap_err();
+/// assert!(matches!(err, multiproc::Error::StillRunning { pid: p } if p == pid));
+/// # Ok(())
+/// # }
+/// ```
 pub struct CloseError<R> {
     handle: ProcessHandle<R>,
 }

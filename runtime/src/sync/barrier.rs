@@ -66,6 +66,20 @@ unsafe impl crate::shm::SharedState for State {}
 /// # Ok(())
 /// # }
 /// ```
+///
+/// # Dead processes
+///
+/// The barrier counts arrivals, not processes, as CPython's does, and neither notices a party
+/// that dies:
+///
+/// - A party that dies *while waiting* stays counted for its round: when the others arrive, the
+///   round trips without it, and they go on as if it had been there.
+/// - A party that dies *before arriving* never arrives: the round cannot fill, and the others
+///   wait until their timeout (or the barrier's default one, see
+///   [`timeout`](Barrier::timeout)) breaks the barrier, or for ever without one. Give the
+///   barrier a timeout where a party may die; after the break, [`reset`](Barrier::reset) starts
+///   afresh with no one counted.
+/// - A process killed while it changes the count breaks the barrier rather than deadlock it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Barrier {
     state: Shared<State>,

@@ -62,11 +62,40 @@ impl AnyLock {
         }
     }
 
-    /// Python's `acquire(block=True, timeout=None)` on whichever lock this is.
-    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool, SyncError> {
+    /// Python's `acquire()` on whichever lock this is: waits as long as it takes (see
+    /// [`Lock::acquire`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::OwnerDied`], with the lock held, if its holder had died.
+    pub fn acquire(&self) -> Result<(), SyncError> {
         match self {
-            AnyLock::RLock(l) => l.acquire(block, timeout),
-            AnyLock::Lock(l) => l.acquire(block, timeout),
+            AnyLock::RLock(l) => l.acquire(),
+            AnyLock::Lock(l) => l.acquire(),
+        }
+    }
+
+    /// Python's `acquire(block=False)` on whichever lock this is: whether it was acquired.
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::OwnerDied`], with the lock held, if its holder had died.
+    pub fn try_acquire(&self) -> Result<bool, SyncError> {
+        match self {
+            AnyLock::RLock(l) => l.try_acquire(),
+            AnyLock::Lock(l) => l.try_acquire(),
+        }
+    }
+
+    /// Python's `acquire(timeout=..)` on whichever lock this is: whether it was acquired.
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::OwnerDied`], with the lock held, if its holder had died.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool, SyncError> {
+        match self {
+            AnyLock::RLock(l) => l.acquire_timeout(timeout),
+            AnyLock::Lock(l) => l.acquire_timeout(timeout),
         }
     }
 

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 /// Held by a process, not a thread: as in Python, any thread of any process may release it,
 /// and acquiring it twice from one process blocks. Use it through guards ([`lock`](Lock::lock),
 /// [`try_lock`](Lock::try_lock), [`lock_timeout`](Lock::lock_timeout)) or Python's
-/// [`acquire`](Lock::acquire) / [`release`](Lock::release). If the holding process dies, the
+/// [`acquire`](Lock::acquire) / [`release`](Lock::release) (with
+/// [`try_acquire`](Lock::try_acquire) and [`acquire_timeout`](Lock::acquire_timeout) for
+/// Python's `acquire(block=False)` and `acquire(timeout=..)`). If the holding process dies, the
 /// next acquirer gets the lock with [`OwnerDied`].
 ///
 /// # Examples
@@ -130,9 +132,13 @@ impl Lock {
         )
     }
 
-    /// Python's `acquire(block=True, timeout=None)`: whether the lock was acquired. When its
-    /// holder had died, returns [`SyncError::OwnerDied`] *with the lock held*: release it when
-    /// done, as after `Ok(true)`.
+    /// Acquires the lock, waiting as long as it takes (Python's `acquire()`); release it with
+    /// [`release`](Lock::release). When its holder had died, returns [`SyncError::OwnerDied`]
+    /// *with the lock held*: release it when done, as after `Ok(())`.
+    ///
+    /// Python's other forms are [`try_acquire`](Lock::try_acquire) (`acquire(block=False)`) and
+    /// [`acquire_timeout`](Lock::acquire_timeout) (`acquire(timeout=..)`); the guards of
+    /// [`lock`](Lock::lock) release by themselves.
     ///
     /// # Errors
     ///
@@ -145,27 +151,65 @@ impl Lock {
     ///
     /// # fn main() -> multiproc::Result<()> {
     /// let lock = Lock::new()?;
-    /// assert!(lock.acquire(true, None)?);
-    /// assert!(!lock.acquire(false, None)?); // not re-entrant
+    /// lock.acquire()?;
+    /// assert!(!lock.try_acquire()?); // not re-entrant
     /// assert!(lock.is_locked());
     /// lock.release()?;
     /// # Ok(())
     /// # }
     /// ```
     #[inline]
-    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool, SyncError> {
-        let acquired = if block {
-            self.acquire_until(timeout.and_then(crate::util::deadline))
-        } else if raw::try_acquire(&self.word, owner::process()) {
-            Acquired::Yes
-        } else {
-            Acquired::No
-        };
-        match acquired {
-            Acquired::Yes => Ok(true),
-            Acquired::No => Ok(false),
-            Acquired::FromDead(pid) => Err(SyncError::OwnerDied { pid }),
-        }
+    pub fn acquire(&self) -> Result<(), SyncError> {
+        acquired(self.acquire_until(None)).map(drop)
+    }
+
+    /// Acquires the lock if it is free now (Python's `acquire(block=False)`): whether it did.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` matches [`acquire`](Lock::acquire).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::sync::Lock;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let lock = Lock::new()?;
+    /// assert!(lock.try_acquire()?);
+    /// assert!(!lock.try_acquire()?);
+    /// lock.release()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Result<bool, SyncError> {
+        Ok(raw::try_acquire(&self.word, owner::process()))
+    }
+
+    /// Acquires the lock, waiting at most `timeout` (Python's `acquire(timeout=..)`): whether
+    /// it did. When its holder had died, returns [`SyncError::OwnerDied`] *with the lock held*.
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::OwnerDied`], with the lock held, if its holder had died.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::sync::Lock;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let lock = Lock::new()?;
+    /// assert!(lock.acquire_timeout(Duration::from_millis(10))?);
+    /// assert!(!lock.acquire_timeout(Duration::from_millis(10))?); // timed out
+    /// lock.release()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool, SyncError> {
+        acquired(self.acquire_until(crate::util::deadline(timeout)))
     }
 
     /// Releases the lock, whoever acquired it (Python's `release()`); releasing an unlocked
@@ -201,6 +245,15 @@ impl Lock {
     #[inline]
     pub(crate) fn acquire_until(&self, deadline: Option<Instant>) -> Acquired {
         raw::acquire(&self.word, owner::process(), deadline)
+    }
+}
+
+/// The Python-style result of an acquire: whether it did, or `OwnerDied` with the lock held.
+pub(crate) fn acquired(acquired: Acquired) -> Result<bool, SyncError> {
+    match acquired {
+        Acquired::Yes => Ok(true),
+        Acquired::No => Ok(false),
+        Acquired::FromDead(pid) => Err(SyncError::OwnerDied { pid }),
     }
 }
 

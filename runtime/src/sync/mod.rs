@@ -69,6 +69,11 @@ pub enum SyncError {
         /// The initial value.
         initial: u32,
     },
+    /// A `Semaphore` released while its value is already `u32::MAX` (Python's
+    /// `BoundedSemaphore` says "Semaphore released too many times"; a plain Python
+    /// `Semaphore` fails with `OverflowError` past `SEM_VALUE_MAX`).
+    #[error("semaphore released too many times (its value is already u32::MAX)")]
+    SemaphoreOverflow,
     /// A `Condition` waited on or notified without holding its lock (Python: "cannot wait on
     /// un-acquired lock").
     #[error("the condition's lock must be held to wait or notify")]

@@ -1,6 +1,6 @@
 //! `RLock`: a recursive lock shared between processes (Python's `multiprocessing.RLock`).
 
-use super::lock::guard_for;
+use super::lock::{acquired, guard_for};
 use super::raw::{self, Acquired};
 use super::{LockResult, OwnerDied, SyncError, TryLockError, TryLockResult};
 use crate::shm::{Block, Shared, ShmError};
@@ -127,19 +127,54 @@ impl RLock {
         )
     }
 
-    /// Python's `acquire(block=True, timeout=None)`: whether the lock was acquired. When its
-    /// owner had died, returns [`SyncError::OwnerDied`] *with the lock held*.
-    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool, SyncError> {
-        let deadline = if block {
-            timeout.and_then(crate::util::deadline)
-        } else {
-            Some(Instant::now())
-        };
-        match self.acquire_until(deadline) {
-            Acquired::Yes => Ok(true),
-            Acquired::No => Ok(false),
-            Acquired::FromDead(pid) => Err(SyncError::OwnerDied { pid }),
-        }
+    /// Acquires the lock, waiting as long as it takes, or one level more if this thread owns
+    /// it (Python's `acquire()`). When its owner had died, returns [`SyncError::OwnerDied`]
+    /// *with the lock held*.
+    ///
+    /// [`try_acquire`](RLock::try_acquire) and [`acquire_timeout`](RLock::acquire_timeout) are
+    /// Python's `acquire(block=False)` and `acquire(timeout=..)`.
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::OwnerDied`], with the lock held, if its owner had died.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::sync::RLock;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let lock = RLock::new()?;
+    /// lock.acquire()?;
+    /// lock.acquire()?; // the owner may take it again
+    /// lock.release()?;
+    /// lock.release()?; // as many releases as acquires
+    /// assert!(!lock.is_locked());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn acquire(&self) -> Result<(), SyncError> {
+        acquired(self.acquire_until(None)).map(drop)
+    }
+
+    /// Acquires the lock if it is free or already this thread's (Python's
+    /// `acquire(block=False)`): whether it did.
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::OwnerDied`], with the lock held, if its owner had died.
+    pub fn try_acquire(&self) -> Result<bool, SyncError> {
+        acquired(self.acquire_until(Some(Instant::now())))
+    }
+
+    /// Acquires the lock, waiting at most `timeout` (Python's `acquire(timeout=..)`): whether
+    /// it did.
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::OwnerDied`], with the lock held, if its owner had died.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool, SyncError> {
+        acquired(self.acquire_until(crate::util::deadline(timeout)))
     }
 
     /// Releases one level (Python's `release()`); [`SyncError::NotOwner`] if this thread does
@@ -157,8 +192,8 @@ impl RLock {
     /// # fn main() -> multiproc::Result<()> {
     /// let lock = RLock::new()?;
     /// assert_eq!(lock.release(), Err(SyncError::NotOwner));
-    /// assert!(lock.acquire(true, None)?);
-    /// assert!(lock.acquire(true, None)?);
+    /// lock.acquire()?;
+    /// assert!(lock.try_acquire()?);
     /// lock.release()?;
     /// lock.release()?;
     /// assert!(!lock.is_locked());

@@ -31,11 +31,22 @@ unsafe impl crate::shm::SharedState for State {}
 /// assert!(slots.try_lock().is_none());
 /// drop(a);
 /// assert_eq!(slots.get_value(), 1);
-/// slots.release(); // a plain Semaphore may go past its initial value
+/// slots.release()?; // a plain Semaphore may go past its initial value
 /// assert_eq!(slots.get_value(), 2);
 /// # Ok(())
 /// # }
 /// ```
+///
+/// # Dead processes
+///
+/// A semaphore does not know who holds its units. A process that dies (killed, or exits)
+/// holding units never gives them back: the value stays that much lower for good, and with none
+/// left the others wait for ever. CPython loses them the same way. Wait with
+/// [`lock_timeout`](Semaphore::lock_timeout) or [`acquire`](Semaphore::acquire)'s timeout where
+/// a holder may die, and [`release`](Semaphore::release) the lost units from the process that
+/// [`join`](crate::ProcessHandle::join)ed the dead one if you know how many it held. (A
+/// [`Lock`](crate::sync::Lock) has one holder and is handed on with
+/// [`OwnerDied`](crate::sync::OwnerDied) instead.)
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Semaphore {
     state: Shared<State>,
@@ -66,7 +77,9 @@ pub struct SemaphoreGuard<'a> {
 
 impl Drop for SemaphoreGuard<'_> {
     fn drop(&mut self) {
-        self.semaphore.add_one();
+        // Only if other releases took the value to u32::MAX meanwhile does this fail; the unit
+        // is then dropped rather than wrap the count to zero.
+        let _ = self.semaphore.add_one();
     }
 }
 
@@ -96,19 +109,64 @@ impl Semaphore {
             .then(|| SemaphoreGuard { semaphore: self })
     }
 
-    /// Python's `acquire(block=True, timeout=None)`: whether a unit was taken.
-    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> bool {
-        let deadline = if block {
-            timeout.and_then(crate::util::deadline)
-        } else {
-            Some(Instant::now())
-        };
-        self.take(deadline)
+    /// Takes a unit, waiting as long as it takes (Python's `acquire()`); give it back with
+    /// [`release`](Semaphore::release). [`try_acquire`](Semaphore::try_acquire) and
+    /// [`acquire_timeout`](Semaphore::acquire_timeout) are Python's `acquire(block=False)` and
+    /// `acquire(timeout=..)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::sync::Semaphore;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let sem = Semaphore::new(2)?;
+    /// sem.acquire();
+    /// assert!(sem.try_acquire());
+    /// assert!(!sem.acquire_timeout(Duration::from_millis(10))); // none left
+    /// sem.release()?;
+    /// assert_eq!(sem.get_value(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn acquire(&self) {
+        self.take(None);
     }
 
-    /// Gives a unit back (Python's `release()`).
-    pub fn release(&self) {
-        self.add_one();
+    /// Takes a unit if one is left now (Python's `acquire(block=False)`): whether it did.
+    pub fn try_acquire(&self) -> bool {
+        self.take(Some(Instant::now()))
+    }
+
+    /// Takes a unit, waiting at most `timeout` (Python's `acquire(timeout=..)`): whether it
+    /// did.
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        self.take(crate::util::deadline(timeout))
+    }
+
+    /// Gives a unit back (Python's `release()`). A plain semaphore may go past its initial
+    /// value, up to `u32::MAX`.
+    ///
+    /// # Errors
+    ///
+    /// [`SyncError::SemaphoreOverflow`] if the value is already `u32::MAX`; it is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::sync::{Semaphore, SyncError};
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let sem = Semaphore::new(u32::MAX - 1)?;
+    /// sem.release()?;
+    /// assert_eq!(sem.release(), Err(SyncError::SemaphoreOverflow));
+    /// assert_eq!(sem.get_value(), u32::MAX);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn release(&self) -> Result<(), SyncError> {
+        self.add_one()
     }
 
     /// The units left (Python's `get_value()`).
@@ -138,9 +196,14 @@ impl Semaphore {
         }
     }
 
-    fn add_one(&self) {
-        self.state.count.fetch_add(1, Ordering::SeqCst);
+    /// Adds a unit unless the value is `u32::MAX`, and wakes a sleeper.
+    fn add_one(&self) -> Result<(), SyncError> {
+        self.state
+            .count
+            .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |c| c.checked_add(1))
+            .map_err(|_| SyncError::SemaphoreOverflow)?;
         self.wake_one();
+        Ok(())
     }
 
     fn wake_one(&self) {
@@ -161,7 +224,7 @@ impl Semaphore {
 ///
 /// # fn main() -> multiproc::Result<()> {
 /// let sem = BoundedSemaphore::new(1)?;
-/// assert!(sem.acquire(true, None));
+/// sem.acquire();
 /// sem.release()?;
 /// assert_eq!(sem.release(), Err(SyncError::TooManyReleases { initial: 1 }));
 /// # Ok(())
@@ -197,9 +260,20 @@ impl BoundedSemaphore {
         self.semaphore.lock_timeout(timeout)
     }
 
-    /// Python's `acquire(block=True, timeout=None)`: whether a unit was taken.
-    pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> bool {
-        self.semaphore.acquire(block, timeout)
+    /// Takes a unit, waiting as long as it takes (Python's `acquire()`).
+    pub fn acquire(&self) {
+        self.semaphore.acquire()
+    }
+
+    /// Takes a unit if one is left now (Python's `acquire(block=False)`): whether it did.
+    pub fn try_acquire(&self) -> bool {
+        self.semaphore.try_acquire()
+    }
+
+    /// Takes a unit, waiting at most `timeout` (Python's `acquire(timeout=..)`): whether it
+    /// did.
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        self.semaphore.acquire_timeout(timeout)
     }
 
     /// Gives a unit back (Python's `release()`).
