@@ -10,6 +10,7 @@
 
 use super::{frame_len, HEADER_LEN};
 use crate::sys;
+use std::collections::TryReserveError;
 use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::BorrowedFd;
@@ -26,6 +27,9 @@ pub(crate) enum FrameError {
     /// The header announces a frame this process cannot hold in memory.
     #[error("cannot allocate {len} bytes for a frame")]
     TooLarge { len: u64 },
+    /// The header announces a frame longer than the reader accepts; it has been skipped.
+    #[error("a frame of {len} bytes is longer than the maximum of {max} bytes")]
+    TooLong { len: u64, max: u64 },
     /// A system call failed.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -85,8 +89,10 @@ impl ReadBuf {
         &self.buf[self.start..self.end]
     }
 
-    /// Reads the next frame, blocking until it has fully arrived.
-    pub(crate) fn next_frame(&mut self, file: &File) -> Result<Frame<'_>, FrameError> {
+    /// Reads the next frame, blocking until it has fully arrived. A frame whose header
+    /// announces more than `max` bytes is read and dropped, and is a [`FrameError::TooLong`]
+    /// error: the stream stays at a frame boundary.
+    pub(crate) fn next_frame(&mut self, file: &File, max: u64) -> Result<Frame<'_>, FrameError> {
         while self.buffered().len() < HEADER_LEN {
             if self.fill(file, HEADER_LEN)? == 0 {
                 return Err(match self.buffered().len() {
@@ -101,6 +107,11 @@ impl ReadBuf {
         let mut header = [0u8; HEADER_LEN];
         header.copy_from_slice(&self.buffered()[..HEADER_LEN]);
         let len = u64::from_le_bytes(header);
+        if len > max {
+            self.start += HEADER_LEN;
+            self.skip(file, len)?;
+            return Err(FrameError::TooLong { len, max });
+        }
         let total = usize::try_from(len)
             .ok()
             .and_then(|len| len.checked_add(HEADER_LEN))
@@ -122,18 +133,40 @@ impl ReadBuf {
         Ok(Frame::Buffered(&self.buf[frame_start..self.start]))
     }
 
-    /// Reads a frame of `len` bytes whose start may be buffered into an allocation of its own.
+    /// Reads and drops a payload of `len` bytes whose start may be buffered, a buffer's worth
+    /// at a time, so that however much a header announces, only what arrives is held.
+    fn skip(&mut self, file: &File, len: u64) -> Result<(), FrameError> {
+        let mut left = len;
+        loop {
+            let here = usize::try_from(left).map_or(self.buffered().len(), |left| {
+                left.min(self.buffered().len())
+            });
+            self.start += here;
+            left -= here as u64;
+            if left == 0 {
+                return Ok(());
+            }
+            if self.fill(file, CHUNK)? == 0 {
+                return Err(FrameError::Truncated {
+                    expected: len,
+                    received: len - left,
+                });
+            }
+        }
+    }
+
+    /// Reads a frame of `len` bytes whose start may be buffered into an allocation of its own,
+    /// which grows with the bytes that arrive (see [`grow`]) rather than to what the header
+    /// announces: a peer cannot make this process allocate memory it does not send.
     fn read_large(&mut self, mut file: &File, len: u64) -> Result<Vec<u8>, FrameError> {
         let size = usize::try_from(len).map_err(|_| FrameError::TooLarge { len })?;
-        let mut payload = Vec::new();
-        payload
-            .try_reserve_exact(size)
-            .map_err(|_| FrameError::TooLarge { len })?;
-        payload.extend_from_slice(self.buffered());
+        let mut payload = self.buffered().to_vec();
         self.start = self.end;
         let mut received = payload.len();
-        payload.resize(size, 0);
         while received < size {
+            if received == payload.len() {
+                grow(&mut payload, size).map_err(|_| FrameError::TooLarge { len })?;
+            }
             match file.read(&mut payload[received..]) {
                 Ok(0) => {
                     return Err(FrameError::Truncated {
@@ -149,8 +182,8 @@ impl ReadBuf {
         Ok(payload)
     }
 
-    /// Reads once into the buffer, making room for at least `want` buffered bytes; returns the
-    /// bytes read (0 at the end of the stream).
+    /// Reads once into the buffer, making room for more buffered bytes, up to `want` (see
+    /// [`grow`]); returns the bytes read (0 at the end of the stream).
     fn fill(&mut self, mut file: &File, want: usize) -> io::Result<usize> {
         if self.start == self.end {
             self.start = 0;
@@ -158,12 +191,13 @@ impl ReadBuf {
         }
         let room = want.max(CHUNK);
         if self.buf.len() < self.start + room {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
             if self.buf.len() < room {
-                self.buf.reserve_exact(room - self.buf.len());
-                self.buf.resize(room, 0);
+                grow(&mut self.buf, room).map_err(|_| io::ErrorKind::OutOfMemory)?;
             }
         }
         loop {
@@ -177,6 +211,16 @@ impl ReadBuf {
             }
         }
     }
+}
+
+/// Lengthens `buf` towards `target` bytes, at most doubling it (and by at least [`CHUNK`]): a
+/// buffer for a frame is then never more than about twice what has arrived of it, whatever its
+/// header announces, and the cost of the copies stays proportional to the bytes received.
+fn grow(buf: &mut Vec<u8>, target: usize) -> Result<(), TryReserveError> {
+    let len = target.min(buf.len().saturating_mul(2).max(CHUNK));
+    buf.try_reserve_exact(len.saturating_sub(buf.len()))?;
+    buf.resize(len, 0);
+    Ok(())
 }
 
 /// A frame assembled from pieces as they arrive, from a source read without blocking: until its
