@@ -190,15 +190,14 @@ impl ReadBuf {
             self.end = 0;
         }
         let room = want.max(CHUNK);
-        if self.buf.len() < self.start + room {
-            if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            }
-            if self.buf.len() < room {
-                grow(&mut self.buf, room).map_err(|_| io::ErrorKind::OutOfMemory)?;
-            }
+        if self.start > 0 && self.buf.len() < self.start + room {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        // The buffer grows only once full: by then the bytes it holds have arrived.
+        if self.end == self.buf.len() {
+            grow(&mut self.buf, room).map_err(|_| io::ErrorKind::OutOfMemory)?;
         }
         loop {
             match file.read(&mut self.buf[self.end..]) {
@@ -213,9 +212,10 @@ impl ReadBuf {
     }
 }
 
-/// Lengthens `buf` towards `target` bytes, at most doubling it (and by at least [`CHUNK`]): a
-/// buffer for a frame is then never more than about twice what has arrived of it, whatever its
-/// header announces, and the cost of the copies stays proportional to the bytes received.
+/// Lengthens `buf` towards `target` bytes, at most doubling it (or to [`CHUNK`] if shorter):
+/// grown only once full, a buffer for a frame is then never more than about twice what has
+/// arrived of it, whatever its header announces, and the copies cost in proportion to the bytes
+/// received.
 fn grow(buf: &mut Vec<u8>, target: usize) -> Result<(), TryReserveError> {
     let len = target.min(buf.len().saturating_mul(2).max(CHUNK));
     buf.try_reserve_exact(len.saturating_sub(buf.len()))?;
@@ -349,6 +349,58 @@ mod tests {
         out.extend_from_slice(piece);
         *source = rest;
         piece.len()
+    }
+
+    /// A reading end whose stream holds `bytes` and then ends.
+    fn stream_of(bytes: &[u8]) -> File {
+        let (read, write) = sys::pipe().unwrap();
+        File::from(write).write_all(bytes).unwrap();
+        File::from(read)
+    }
+
+    /// What a forged header claims: far more than a test sends.
+    const CLAIMED: u64 = 3 << 30;
+
+    #[test]
+    fn a_frame_past_the_maximum_is_skipped_and_the_next_is_read() {
+        for mut buf in [ReadBuf::default(), ReadBuf::in_place()] {
+            let mut stream = super::super::encode_frame(&vec![7u8; 100]).unwrap();
+            stream.extend(super::super::encode_frame(&vec![1u8; 3]).unwrap());
+            let file = stream_of(&stream);
+            let error = buf.next_frame(&file, 50).err().unwrap();
+            assert!(matches!(error, FrameError::TooLong { len: 101, max: 50 }));
+            let next = buf.next_frame(&file, 50).ok().unwrap();
+            assert_eq!(next.as_slice(), [3, 1, 1, 1]);
+        }
+    }
+
+    #[test]
+    fn a_buffer_grows_only_with_the_bytes_that_arrive() {
+        let mut stream = CLAIMED.to_le_bytes().to_vec();
+        stream.extend_from_slice(&[1; 1000]);
+        for mut buf in [ReadBuf::default(), ReadBuf::in_place()] {
+            let error = buf.next_frame(&stream_of(&stream), u64::MAX).err().unwrap();
+            assert!(matches!(
+                error,
+                FrameError::Truncated {
+                    expected: CLAIMED,
+                    received: 1000
+                }
+            ));
+            assert!(buf.buf.len() <= CHUNK, "{} bytes", buf.buf.len());
+        }
+    }
+
+    #[test]
+    fn growing_at_most_doubles_and_stops_at_the_target() {
+        let mut buf = Vec::new();
+        grow(&mut buf, CLAIMED as usize).unwrap();
+        assert_eq!(buf.len(), CHUNK);
+        grow(&mut buf, CLAIMED as usize).unwrap();
+        assert_eq!(buf.len(), 2 * CHUNK);
+        grow(&mut buf, 3 * CHUNK).unwrap();
+        grow(&mut buf, 3 * CHUNK).unwrap();
+        assert_eq!(buf.len(), 3 * CHUNK);
     }
 
     #[test]
