@@ -165,7 +165,10 @@ impl ReadBuf {
         let mut received = payload.len();
         while received < size {
             if received == payload.len() {
-                grow(&mut payload, size).map_err(|_| FrameError::TooLarge { len })?;
+                // A full pipe buffer can arrive in one read: a frame up to that size is read
+                // into one allocation, as its header announces.
+                grow(&mut payload, size, sys::LARGE_PIPE)
+                    .map_err(|_| FrameError::TooLarge { len })?;
             }
             match file.read(&mut payload[received..]) {
                 Ok(0) => {
@@ -197,7 +200,7 @@ impl ReadBuf {
         }
         // The buffer grows only once full: by then the bytes it holds have arrived.
         if self.end == self.buf.len() {
-            grow(&mut self.buf, room).map_err(|_| io::ErrorKind::OutOfMemory)?;
+            grow(&mut self.buf, room, CHUNK).map_err(|_| io::ErrorKind::OutOfMemory)?;
         }
         loop {
             match file.read(&mut self.buf[self.end..]) {
@@ -212,12 +215,12 @@ impl ReadBuf {
     }
 }
 
-/// Lengthens `buf` towards `target` bytes, at most doubling it (or to [`CHUNK`] if shorter):
+/// Lengthens `buf` towards `target` bytes, at most doubling it (or to `floor` if shorter):
 /// grown only once full, a buffer for a frame is then never more than about twice what has
-/// arrived of it, whatever its header announces, and the copies cost in proportion to the bytes
-/// received.
-fn grow(buf: &mut Vec<u8>, target: usize) -> Result<(), TryReserveError> {
-    let len = target.min(buf.len().saturating_mul(2).max(CHUNK));
+/// arrived of it (or `floor`), whatever its header announces, and the copies cost in proportion
+/// to the bytes received.
+fn grow(buf: &mut Vec<u8>, target: usize, floor: usize) -> Result<(), TryReserveError> {
+    let len = target.min(buf.len().saturating_mul(2).max(floor));
     buf.try_reserve_exact(len.saturating_sub(buf.len()))?;
     buf.resize(len, 0);
     Ok(())
@@ -394,12 +397,12 @@ mod tests {
     #[test]
     fn growing_at_most_doubles_and_stops_at_the_target() {
         let mut buf = Vec::new();
-        grow(&mut buf, CLAIMED as usize).unwrap();
+        grow(&mut buf, CLAIMED as usize, CHUNK).unwrap();
         assert_eq!(buf.len(), CHUNK);
-        grow(&mut buf, CLAIMED as usize).unwrap();
+        grow(&mut buf, CLAIMED as usize, CHUNK).unwrap();
         assert_eq!(buf.len(), 2 * CHUNK);
-        grow(&mut buf, 3 * CHUNK).unwrap();
-        grow(&mut buf, 3 * CHUNK).unwrap();
+        grow(&mut buf, 3 * CHUNK, CHUNK).unwrap();
+        grow(&mut buf, 3 * CHUNK, CHUNK).unwrap();
         assert_eq!(buf.len(), 3 * CHUNK);
     }
 
