@@ -249,10 +249,13 @@ impl PartialFrame {
     }
 
     /// Makes room at once for the whole frame, `total` bytes (header included), whose header the
-    /// reader has seen elsewhere.
+    /// reader has seen elsewhere. Room is only address space, which the bytes fill as they
+    /// arrive; if a header announces more than can be had, the frame grows as it arrives instead
+    /// of the process aborting.
     pub(crate) fn reserve(&mut self, total: usize) {
-        self.bytes
-            .reserve_exact(total.saturating_sub(self.bytes.len()));
+        let more = total.saturating_sub(self.bytes.len());
+        // Failing to reserve costs only the reallocations the reservation would have saved.
+        let _ = self.bytes.try_reserve_exact(more);
     }
 
     /// Whether nothing has been read yet.
@@ -426,6 +429,13 @@ mod tests {
         assert_eq!(frame.want(), 0);
         assert_eq!(frame.take(), stream[..first_len]);
         assert_eq!(source, &stream[first_len..], "the next frame is left alone");
+        assert!(frame.is_empty());
+    }
+
+    #[test]
+    fn reserving_for_a_header_past_the_address_space_does_not_abort() {
+        let mut frame = PartialFrame::default();
+        frame.reserve(usize::MAX);
         assert!(frame.is_empty());
     }
 
