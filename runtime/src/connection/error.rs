@@ -74,6 +74,16 @@ pub enum ConnectionError {
         /// The announced length.
         len: u64,
     },
+    /// The message is longer than the maximum given to
+    /// [`recv_bytes_max`](super::Connection::recv_bytes_max) (Python's `OSError("bad message
+    /// length")`); it has been read and dropped, and the connection is still usable.
+    #[error("bad message length: the message has {len} bytes, more than the maximum of {max}")]
+    MessageTooLong {
+        /// The message's length, from its header.
+        len: u64,
+        /// The maximum that was given.
+        max: usize,
+    },
     /// The value could not be encoded; nothing was sent and the connection is still usable.
     #[error("could not encode the message")]
     Encode(#[source] CodecError),
@@ -96,6 +106,10 @@ impl From<FrameError> for ConnectionError {
                 ConnectionError::Truncated { expected, received }
             }
             FrameError::TooLarge { len } => ConnectionError::TooLarge { len },
+            FrameError::TooLong { len, max } => ConnectionError::MessageTooLong {
+                len,
+                max: usize::try_from(max).unwrap_or(usize::MAX),
+            },
             FrameError::Io(e) => ConnectionError::Io(e),
         }
     }

@@ -242,8 +242,42 @@ impl<T> Connection<T> {
     /// [`ConnectionError::TooLarge`] or [`ConnectionError::Io`] if the message cannot be read.
     /// See [`send_bytes`](Connection::send_bytes) for an example.
     pub fn recv_bytes(&mut self) -> Result<Vec<u8>, ConnectionError> {
+        self.recv_bytes_max(usize::MAX)
+    }
+
+    /// Receives one message as bytes if it is at most `maxlength` bytes long (Python's
+    /// `recv_bytes(maxlength)`), blocking until it arrives. Use it to read from a peer you do
+    /// not trust to send messages of a reasonable size: a longer message is refused, and no
+    /// more memory than a read buffer is spent on it.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectionError::MessageTooLong`] if the message is longer than `maxlength` (Python
+    /// raises `OSError("bad message length")` and closes the connection; here the message is
+    /// read and dropped, and the next one can be received); the other errors of
+    /// [`recv_bytes`](Connection::recv_bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{ConnectionError, Pipe};
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let (mut reader, mut writer) = Pipe::<()>::simplex()?;
+    /// writer.send_bytes(b"far too long")?;
+    /// writer.send_bytes(b"short")?;
+    /// match reader.recv_bytes_max(8) {
+    ///     Err(ConnectionError::MessageTooLong { len, max }) => assert_eq!((len, max), (12, 8)),
+    ///     other => panic!("expected MessageTooLong, got {other:?}"),
+    /// }
+    /// assert_eq!(reader.recv_bytes_max(8)?, b"short");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn recv_bytes_max(&mut self, maxlength: usize) -> Result<Vec<u8>, ConnectionError> {
         let reader = self.reader()?;
-        Ok(reader.buf.next_frame(&reader.file)?.into_vec())
+        let max = u64::try_from(maxlength).unwrap_or(u64::MAX);
+        Ok(reader.buf.next_frame(&reader.file, max)?.into_vec())
     }
 
     /// Receives one message into `buf` and returns its length (Python's `recv_bytes_into`).
@@ -251,7 +285,7 @@ impl<T> Connection<T> {
     /// the whole message.
     pub fn recv_bytes_into(&mut self, buf: &mut [u8]) -> Result<usize, ConnectionError> {
         let reader = self.reader()?;
-        let frame = reader.buf.next_frame(&reader.file)?;
+        let frame = reader.buf.next_frame(&reader.file, u64::MAX)?;
         let message = frame.as_slice();
         match buf.get_mut(..message.len()) {
             Some(target) => {
@@ -352,7 +386,7 @@ impl<T: DeserializeOwned> Connection<T> {
     /// [`recv_bytes`](Connection::recv_bytes). See [`send`](Connection::send) for an example.
     pub fn recv(&mut self) -> Result<T, ConnectionError> {
         let reader = self.reader()?;
-        let frame = reader.buf.next_frame(&reader.file)?;
+        let frame = reader.buf.next_frame(&reader.file, u64::MAX)?;
         wire::decode(frame.as_slice()).map_err(ConnectionError::Decode)
     }
 }

@@ -44,13 +44,19 @@ impl WireFd {
     }
 
     /// A descriptor of this process for the same file, from the process `pid` that sent it.
+    /// The bytes may be forged, so the number is checked before any use: a negative one is an
+    /// error here, and one that is not open is an error of the duplication.
     fn open(&self, pid: i32) -> Result<OwnedFd, ConnectionError> {
+        if self.fd < 0 {
+            return Err(ConnectionError::Transfer(format!(
+                "{} is not a descriptor number",
+                self.fd
+            )));
+        }
         let fd = if pid == std::process::id() as i32 {
-            // SAFETY: the number was a descriptor of this very process when serialised; if it
-            // has been closed since, the identity check below rejects whatever it is now. The
-            // borrow lasts only for the duplication.
-            let borrowed = unsafe { BorrowedFd::borrow_raw(self.fd) };
-            borrowed.try_clone_to_owned()?
+            // Whatever the number is now, the identity check below rejects it if it is not the
+            // pipe that was sent.
+            sys::dup_number(self.fd)?
         } else {
             take_from(pid, self.fd)?
         };

@@ -79,7 +79,7 @@ fn run(config: WorkerConfig, tasks: OwnedFd, ring: &Ring) {
     let mut last: Option<&'static TaskEntry> = None;
     let mut done = 0u64;
     // The end of the task socket (the parent gone) or a frame that is not a chunk ends the worker.
-    while let Ok(frame) = input.next_frame(&tasks) {
+    while let Ok(frame) = input.next_frame(&tasks, u64::MAX) {
         let Ok((message, args)) = wire::decode_next::<ToWorker<'_>>(frame.as_slice()) else {
             return;
         };

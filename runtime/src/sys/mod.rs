@@ -73,6 +73,17 @@ pub(crate) fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> io::Result<OwnedF
     Ok(unsafe { OwnedFd::from_raw_fd(new as RawFd) })
 }
 
+/// A copy (close-on-exec) of whatever descriptor number `fd` of this process refers to now;
+/// `EBADF` if none. Unlike `BorrowedFd::try_clone_to_owned` it needs no proof that `fd` is
+/// open, so it suits a number that came from outside, which may be anything.
+pub(crate) fn dup_number(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes a descriptor number, which the kernel checks, and
+    // returns a new descriptor or -1; it touches no memory of ours.
+    let new = check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) }.into())?;
+    // SAFETY: the kernel just returned this descriptor, so it is open and owned by no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new as RawFd) })
+}
+
 /// Sends `signal` to the process behind `pidfd`; a process that already exited is not an error.
 pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
     // SAFETY: the descriptor is borrowed, so it stays open for the call; a null siginfo asks

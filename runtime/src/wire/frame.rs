@@ -10,6 +10,7 @@
 
 use super::{frame_len, HEADER_LEN};
 use crate::sys;
+use std::collections::TryReserveError;
 use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::BorrowedFd;
@@ -26,6 +27,9 @@ pub(crate) enum FrameError {
     /// The header announces a frame this process cannot hold in memory.
     #[error("cannot allocate {len} bytes for a frame")]
     TooLarge { len: u64 },
+    /// The header announces a frame longer than the reader accepts; it has been skipped.
+    #[error("a frame of {len} bytes is longer than the maximum of {max} bytes")]
+    TooLong { len: u64, max: u64 },
     /// A system call failed.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -85,8 +89,10 @@ impl ReadBuf {
         &self.buf[self.start..self.end]
     }
 
-    /// Reads the next frame, blocking until it has fully arrived.
-    pub(crate) fn next_frame(&mut self, file: &File) -> Result<Frame<'_>, FrameError> {
+    /// Reads the next frame, blocking until it has fully arrived. A frame whose header
+    /// announces more than `max` bytes is read and dropped, and is a [`FrameError::TooLong`]
+    /// error: the stream stays at a frame boundary.
+    pub(crate) fn next_frame(&mut self, file: &File, max: u64) -> Result<Frame<'_>, FrameError> {
         while self.buffered().len() < HEADER_LEN {
             if self.fill(file, HEADER_LEN)? == 0 {
                 return Err(match self.buffered().len() {
@@ -101,6 +107,11 @@ impl ReadBuf {
         let mut header = [0u8; HEADER_LEN];
         header.copy_from_slice(&self.buffered()[..HEADER_LEN]);
         let len = u64::from_le_bytes(header);
+        if len > max {
+            self.start += HEADER_LEN;
+            self.skip(file, len)?;
+            return Err(FrameError::TooLong { len, max });
+        }
         let total = usize::try_from(len)
             .ok()
             .and_then(|len| len.checked_add(HEADER_LEN))
@@ -122,18 +133,43 @@ impl ReadBuf {
         Ok(Frame::Buffered(&self.buf[frame_start..self.start]))
     }
 
-    /// Reads a frame of `len` bytes whose start may be buffered into an allocation of its own.
+    /// Reads and drops a payload of `len` bytes whose start may be buffered, a buffer's worth
+    /// at a time, so that however much a header announces, only what arrives is held.
+    fn skip(&mut self, file: &File, len: u64) -> Result<(), FrameError> {
+        let mut left = len;
+        loop {
+            let here = usize::try_from(left).map_or(self.buffered().len(), |left| {
+                left.min(self.buffered().len())
+            });
+            self.start += here;
+            left -= here as u64;
+            if left == 0 {
+                return Ok(());
+            }
+            if self.fill(file, CHUNK)? == 0 {
+                return Err(FrameError::Truncated {
+                    expected: len,
+                    received: len - left,
+                });
+            }
+        }
+    }
+
+    /// Reads a frame of `len` bytes whose start may be buffered into an allocation of its own,
+    /// which grows with the bytes that arrive (see [`grow`]) rather than to what the header
+    /// announces: a peer cannot make this process allocate memory it does not send.
     fn read_large(&mut self, mut file: &File, len: u64) -> Result<Vec<u8>, FrameError> {
         let size = usize::try_from(len).map_err(|_| FrameError::TooLarge { len })?;
-        let mut payload = Vec::new();
-        payload
-            .try_reserve_exact(size)
-            .map_err(|_| FrameError::TooLarge { len })?;
-        payload.extend_from_slice(self.buffered());
+        let mut payload = self.buffered().to_vec();
         self.start = self.end;
         let mut received = payload.len();
-        payload.resize(size, 0);
         while received < size {
+            if received == payload.len() {
+                // A full pipe buffer can arrive in one read: a frame up to that size is read
+                // into one allocation, as its header announces.
+                grow(&mut payload, size, sys::LARGE_PIPE)
+                    .map_err(|_| FrameError::TooLarge { len })?;
+            }
             match file.read(&mut payload[received..]) {
                 Ok(0) => {
                     return Err(FrameError::Truncated {
@@ -149,22 +185,22 @@ impl ReadBuf {
         Ok(payload)
     }
 
-    /// Reads once into the buffer, making room for at least `want` buffered bytes; returns the
-    /// bytes read (0 at the end of the stream).
+    /// Reads once into the buffer, making room for more buffered bytes, up to `want` (see
+    /// [`grow`]); returns the bytes read (0 at the end of the stream).
     fn fill(&mut self, mut file: &File, want: usize) -> io::Result<usize> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
         }
         let room = want.max(CHUNK);
-        if self.buf.len() < self.start + room {
+        if self.start > 0 && self.buf.len() < self.start + room {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
-            if self.buf.len() < room {
-                self.buf.reserve_exact(room - self.buf.len());
-                self.buf.resize(room, 0);
-            }
+        }
+        // The buffer grows only once full: by then the bytes it holds have arrived.
+        if self.end == self.buf.len() {
+            grow(&mut self.buf, room, CHUNK).map_err(|_| io::ErrorKind::OutOfMemory)?;
         }
         loop {
             match file.read(&mut self.buf[self.end..]) {
@@ -177,6 +213,17 @@ impl ReadBuf {
             }
         }
     }
+}
+
+/// Lengthens `buf` towards `target` bytes, at most doubling it (or to `floor` if shorter):
+/// grown only once full, a buffer for a frame is then never more than about twice what has
+/// arrived of it (or `floor`), whatever its header announces, and the copies cost in proportion
+/// to the bytes received.
+fn grow(buf: &mut Vec<u8>, target: usize, floor: usize) -> Result<(), TryReserveError> {
+    let len = target.min(buf.len().saturating_mul(2).max(floor));
+    buf.try_reserve_exact(len.saturating_sub(buf.len()))?;
+    buf.resize(len, 0);
+    Ok(())
 }
 
 /// A frame assembled from pieces as they arrive, from a source read without blocking: until its
@@ -202,10 +249,13 @@ impl PartialFrame {
     }
 
     /// Makes room at once for the whole frame, `total` bytes (header included), whose header the
-    /// reader has seen elsewhere.
+    /// reader has seen elsewhere. Room is only address space, which the bytes fill as they
+    /// arrive; if a header announces more than can be had, the frame grows as it arrives instead
+    /// of the process aborting.
     pub(crate) fn reserve(&mut self, total: usize) {
-        self.bytes
-            .reserve_exact(total.saturating_sub(self.bytes.len()));
+        let more = total.saturating_sub(self.bytes.len());
+        // Failing to reserve costs only the reallocations the reservation would have saved.
+        let _ = self.bytes.try_reserve_exact(more);
     }
 
     /// Whether nothing has been read yet.
@@ -307,6 +357,58 @@ mod tests {
         piece.len()
     }
 
+    /// A reading end whose stream holds `bytes` and then ends.
+    fn stream_of(bytes: &[u8]) -> File {
+        let (read, write) = sys::pipe().unwrap();
+        File::from(write).write_all(bytes).unwrap();
+        File::from(read)
+    }
+
+    /// What a forged header claims: far more than a test sends.
+    const CLAIMED: u64 = 3 << 30;
+
+    #[test]
+    fn a_frame_past_the_maximum_is_skipped_and_the_next_is_read() {
+        for mut buf in [ReadBuf::default(), ReadBuf::in_place()] {
+            let mut stream = super::super::encode_frame(&vec![7u8; 100]).unwrap();
+            stream.extend(super::super::encode_frame(&vec![1u8; 3]).unwrap());
+            let file = stream_of(&stream);
+            let error = buf.next_frame(&file, 50).err().unwrap();
+            assert!(matches!(error, FrameError::TooLong { len: 101, max: 50 }));
+            let next = buf.next_frame(&file, 50).ok().unwrap();
+            assert_eq!(next.as_slice(), [3, 1, 1, 1]);
+        }
+    }
+
+    #[test]
+    fn a_buffer_grows_only_with_the_bytes_that_arrive() {
+        let mut stream = CLAIMED.to_le_bytes().to_vec();
+        stream.extend_from_slice(&[1; 1000]);
+        for mut buf in [ReadBuf::default(), ReadBuf::in_place()] {
+            let error = buf.next_frame(&stream_of(&stream), u64::MAX).err().unwrap();
+            assert!(matches!(
+                error,
+                FrameError::Truncated {
+                    expected: CLAIMED,
+                    received: 1000
+                }
+            ));
+            assert!(buf.buf.len() <= CHUNK, "{} bytes", buf.buf.len());
+        }
+    }
+
+    #[test]
+    fn growing_at_most_doubles_and_stops_at_the_target() {
+        let mut buf = Vec::new();
+        grow(&mut buf, CLAIMED as usize, CHUNK).unwrap();
+        assert_eq!(buf.len(), CHUNK);
+        grow(&mut buf, CLAIMED as usize, CHUNK).unwrap();
+        assert_eq!(buf.len(), 2 * CHUNK);
+        grow(&mut buf, 3 * CHUNK, CHUNK).unwrap();
+        grow(&mut buf, 3 * CHUNK, CHUNK).unwrap();
+        assert_eq!(buf.len(), 3 * CHUNK);
+    }
+
     #[test]
     fn a_partial_frame_takes_its_own_bytes_only_as_they_arrive() {
         let mut stream = super::super::encode_frame(&vec![7u8; 100]).unwrap();
@@ -327,6 +429,13 @@ mod tests {
         assert_eq!(frame.want(), 0);
         assert_eq!(frame.take(), stream[..first_len]);
         assert_eq!(source, &stream[first_len..], "the next frame is left alone");
+        assert!(frame.is_empty());
+    }
+
+    #[test]
+    fn reserving_for_a_header_past_the_address_space_does_not_abort() {
+        let mut frame = PartialFrame::default();
+        frame.reserve(usize::MAX);
         assert!(frame.is_empty());
     }
 
