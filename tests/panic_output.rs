@@ -1,4 +1,6 @@
-//! A panic in a child is printed on the child's stderr, as Python prints a child's traceback.
+//! A panic in a child is printed on the child's stderr, as Python prints a child's traceback; a
+//! pool task's panic is not, as CPython's pool prints nothing for a task's exception: the caller
+//! gets it as its error.
 //!
 //! A test binary without libtest's harness: the harness captures the output of each test in
 //! memory, which a forked child would inherit, so the message would never reach a descriptor.
@@ -12,9 +14,22 @@ fn explode() -> u32 {
     panic!("the child panics: 42 is not enough")
 }
 
-/// Runs `body` with this process's stderr sent into a pipe; returns what was written there.
+#[process_task]
+fn refuse(x: u32) -> u32 {
+    panic!("the pool task refuses {x}")
+}
+
+/// Runs `body` with this process's stderr sent into a pipe; returns what was written there. A
+/// thread reads the pipe meanwhile, so that a writer never waits for room in it.
 fn capture_stderr(body: impl FnOnce()) -> String {
     let (mut reader, writer) = std::io::pipe().expect("a pipe");
+    let read = std::thread::spawn(move || {
+        let mut text = String::new();
+        reader
+            .read_to_string(&mut text)
+            .expect("read the captured stderr");
+        text
+    });
     // SAFETY: dup and dup2 on descriptors this process owns; the saved copy restores stderr.
     let saved = unsafe { libc::dup(2) };
     // SAFETY: as above.
@@ -26,14 +41,10 @@ fn capture_stderr(body: impl FnOnce()) -> String {
         libc::dup2(saved, 2);
         libc::close(saved);
     }
-    let mut text = String::new();
-    reader
-        .read_to_string(&mut text)
-        .expect("read the captured stderr");
-    text
+    read.join().expect("the reader")
 }
 
-fn main() {
+fn a_process_prints_its_panic() {
     let mut outcome = None;
     let stderr = capture_stderr(|| {
         let child = Process::new(task!(explode)).start().expect("start");
@@ -49,5 +60,30 @@ fn main() {
         stderr.contains("panicked at") && stderr.contains("the child panics: 42 is not enough"),
         "stderr was: {stderr}"
     );
-    println!("1 passed, 0 failed");
+}
+
+fn a_pool_task_panics_silently() {
+    let mut mapped = None;
+    let stderr = capture_stderr(|| {
+        let pool = Pool::builder().processes(2).build().expect("a pool");
+        mapped = Some(pool.map_chunked(task!(refuse), 0..20, 1));
+        pool.close();
+        // The workers hold the pipe's write end until they exit.
+        pool.join().expect("join");
+    });
+    let mapped = mapped.expect("the map ran");
+    assert!(
+        matches!(&mapped, Err(multiproc::Error::Panicked { message, .. }) if message.starts_with("the pool task refuses ")),
+        "{mapped:?}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("refuses"),
+        "stderr was: {stderr}"
+    );
+}
+
+fn main() {
+    a_process_prints_its_panic();
+    a_pool_task_panics_silently();
+    println!("2 passed, 0 failed");
 }

@@ -114,8 +114,12 @@ impl PoolBuilder {
         };
         let shared = Shared::start(processes, config)?;
         let for_thread = shared.clone();
+        // The result thread forks the replacement workers, which run on a copy of its stack: it
+        // gets a main thread's, where the first workers are usually forked, so that a task that
+        // runs in a first worker does not overflow the stack of a renewed one.
         let handler = std::thread::Builder::new()
             .name("multiproc-pool".to_owned())
+            .stack_size(crate::sys::main_stack_size())
             .spawn(move || handler::run(for_thread))?;
         Ok(Pool {
             shared,

@@ -285,6 +285,23 @@ pub(crate) fn signal_on_hangup(fd: BorrowedFd<'_>, signal: i32) -> io::Result<()
     Ok(())
 }
 
+/// The size of a main thread's stack: the process's stack limit (`ulimit -s`), or 8 MiB, the
+/// usual limit, when it is unlimited or unknown.
+pub(crate) fn main_stack_size() -> usize {
+    const USUAL: usize = 8 << 20;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` through the pointer, which points to one we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) } != 0
+        || limit.rlim_cur == libc::RLIM_INFINITY
+    {
+        return USUAL;
+    }
+    usize::try_from(limit.rlim_cur).unwrap_or(USUAL)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
