@@ -417,3 +417,90 @@ fn try_get_and_get_timeout_keep_their_time_while_another_process_waits_in_get(
     child.join()?;
     Ok(())
 }
+
+#[process_task]
+fn get_until_shutdown(q: Queue<u8>) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    loop {
+        match q.get() {
+            Ok(item) => got.push(item),
+            Err(e) => return (got, e.is_shutdown()),
+        }
+    }
+}
+
+#[process_task]
+fn put_until_shutdown(q: Queue<u8>) -> bool {
+    loop {
+        if let Err(e) = q.put(0) {
+            return e.is_shutdown();
+        }
+    }
+}
+
+#[test]
+fn a_shutdown_refuses_puts_and_lets_gets_drain_then_fail_in_every_process() -> multiproc::Result<()>
+{
+    let q = Queue::new()?;
+    q.put(1u8)?;
+    q.put(2)?;
+    q.shutdown(false);
+    let refused = q.put(3).unwrap_err();
+    assert!(refused.is_shutdown(), "{refused}");
+    assert_eq!(refused.to_string(), "the queue is shut down");
+    assert_eq!(refused.into_inner(), 3);
+    let child = Process::new(task!(get_until_shutdown, q.clone())).start()?;
+    assert_eq!(child.join()?, (vec![1, 2], true));
+    Ok(())
+}
+
+#[test]
+fn a_shutdown_wakes_a_get_blocked_in_another_process() -> multiproc::Result<()> {
+    let q = Queue::new()?;
+    let child = Process::new(task!(get_until_shutdown, q.clone())).start()?;
+    let_it_block();
+    q.put(7)?;
+    let start = Instant::now();
+    q.shutdown(false);
+    assert_eq!(child.join()?, (vec![7], true));
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    Ok(())
+}
+
+#[test]
+fn a_shutdown_fails_a_put_blocked_on_a_full_queue_in_another_process() -> multiproc::Result<()> {
+    let q = Queue::bounded(2)?;
+    let child = Process::new(task!(put_until_shutdown, q.clone())).start()?;
+    let_it_block();
+    assert_eq!(q.qsize(), 2, "the child fills the queue, then blocks");
+    let start = Instant::now();
+    q.shutdown(false);
+    assert!(
+        child.join()?,
+        "the blocked put failed with a shutdown error"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    Ok(())
+}
+
+#[test]
+fn an_immediate_shutdown_drops_what_is_left_and_releases_join() -> multiproc::Result<()> {
+    let q = JoinableQueue::new()?;
+    q.put(1u8)?;
+    q.put(2)?;
+    assert!(!q.join_timeout(Duration::from_millis(10)));
+    q.shutdown(true);
+    assert!(q.get().unwrap_err().is_shutdown());
+    assert_eq!(q.qsize(), 0, "what was left is dropped");
+    assert!(q.join_timeout(Duration::ZERO), "join returns");
+    assert!(q.put(3).unwrap_err().is_shutdown());
+    Ok(())
+}

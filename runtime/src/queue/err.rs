@@ -27,6 +27,9 @@ use std::fmt;
 pub enum PutError<T> {
     /// This handle was closed with `close` (Python: `ValueError: Queue is closed`).
     Closed(T),
+    /// The queue was shut down, by any handle in any process (Python 3.13's
+    /// `queue.ShutDown`).
+    ShutDown(T),
     /// The item could not be encoded; nothing was put and the queue is still usable (CPython
     /// reports this later, on its feeder thread).
     Encode(T, CodecError),
@@ -64,6 +67,10 @@ pub enum GetError {
     /// The queue's shared memory holds something that is not a frame; it cannot be used.
     #[error("the queue's shared memory is corrupt")]
     Corrupt,
+    /// The queue was shut down and nothing is left to take, or it was shut down at once
+    /// (Python 3.13's `queue.ShutDown`).
+    #[error("the queue is shut down")]
+    ShutDown,
 }
 
 /// Why [`try_get`](super::Queue::try_get) failed (Python's `queue.Empty`, or another reason).
@@ -134,6 +141,9 @@ pub enum QueueError {
     /// The handle was closed.
     #[error("the queue is closed")]
     Closed,
+    /// The queue was shut down.
+    #[error("the queue is shut down")]
+    ShutDown,
     /// An item could not be encoded.
     #[error("could not encode an item for the queue")]
     Encode(#[source] CodecError),
@@ -161,15 +171,17 @@ impl<T> PutError<T> {
     /// The item that was not put.
     pub fn into_inner(self) -> T {
         match self {
-            PutError::Closed(item) | PutError::Encode(item, _) | PutError::TooLarge(item, _) => {
-                item
-            }
+            PutError::Closed(item)
+            | PutError::ShutDown(item)
+            | PutError::Encode(item, _)
+            | PutError::TooLarge(item, _) => item,
         }
     }
 
     fn without_item(&self) -> QueueError {
         match self {
             PutError::Closed(_) => QueueError::Closed,
+            PutError::ShutDown(_) => QueueError::ShutDown,
             PutError::Encode(_, message) => QueueError::Encode(message.clone()),
             PutError::TooLarge(_, len) => QueueError::TooLarge(*len),
         }
@@ -276,6 +288,14 @@ macro_rules! predicates {
             /// Whether a timed operation's timeout passed.
             pub fn is_timeout(&self) -> bool {
                 matches!($to_queue(self), QueueError::Timeout)
+            }
+
+            /// Whether the queue was shut down (Python 3.13's `queue.ShutDown`).
+            pub fn is_shutdown(&self) -> bool {
+                matches!(
+                    $to_queue(self),
+                    QueueError::ShutDown | QueueError::Get(GetError::ShutDown)
+                )
             }
 
             /// Whether this handle was closed (Python's `ValueError: Queue is closed`).

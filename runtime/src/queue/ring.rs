@@ -72,7 +72,20 @@ pub(crate) struct RingState {
     _get_pad: [AtomicU32; 13],
     done: AtomicU64,
     joiners_waiting: AtomicU32,
+    /// [`OPEN`], [`SHUT_DOWN`] or [`SHUT_DOWN_NOW`]: Python's `shutdown()`, for every handle.
+    shutdown: AtomicU32,
 }
+
+/// The queue takes puts.
+const OPEN: u32 = 0;
+/// `shutdown()`: puts fail; gets take what is left, then fail.
+const SHUT_DOWN: u32 = 1;
+/// `shutdown(immediate=True)`: puts and gets fail; what was left is dropped and `join` returns.
+const SHUT_DOWN_NOW: u32 = 2;
+/// How often a sleeping putter, getter or joiner looks at the shutdown word: a shutdown wakes
+/// them, but a wake-up that comes just before one sleeps is missed (the words it sleeps on do
+/// not change), so the sleep is bounded.
+const SHUTDOWN_CHECK: Duration = Duration::from_millis(100);
 
 // SAFETY: every field is an atomic integer or an array of them, and all-zero is the state of an
 // empty ring: no frames, offsets 0, locks free, nobody waiting.
@@ -105,6 +118,8 @@ pub(crate) enum PushError {
     Full,
     /// The frame can never fit in the ring.
     TooLarge,
+    /// The queue was shut down.
+    ShutDown,
 }
 
 /// Why a get did not happen.
@@ -114,6 +129,8 @@ pub(crate) enum PopError {
     Empty,
     /// The ring holds a frame header that cannot be right (memory written by something else).
     Corrupt,
+    /// The queue was shut down, and nothing is left to take (or it was shut down at once).
+    ShutDown,
 }
 
 /// What one look under a side lock came to: done (with its result), or a word to wait on and
@@ -174,6 +191,9 @@ impl Ring {
         let mut fill = fill;
         let mut may_escape = false;
         loop {
+            if state.shutdown.load(Ordering::Acquire) != OPEN {
+                return Err(PushError::ShutDown);
+            }
             if raw::acquire(&state.put_lock, owner::process(), lock_deadline) == raw::Acquired::No {
                 return Err(PushError::Full);
             }
@@ -367,6 +387,9 @@ impl Ring {
         let state = &*self.state;
         let mut take = take;
         loop {
+            if state.shutdown.load(Ordering::Acquire) == SHUT_DOWN_NOW {
+                return Err(PopError::ShutDown);
+            }
             if raw::acquire(&state.get_lock, owner::process(), lock_deadline) == raw::Acquired::No {
                 return Err(PopError::Empty);
             }
@@ -377,7 +400,11 @@ impl Ring {
                 Attempt::Done(result) => return result,
                 Attempt::Wait(tail_word, unused) => {
                     take = unused;
-                    if !wait_for_change(&state.tail, tail_word, &state.getters_waiting, deadline) {
+                    if state.shutdown.load(Ordering::Acquire) != OPEN {
+                        return Err(PopError::ShutDown);
+                    }
+                    let waits = &state.getters_waiting;
+                    if !wait_bounded(&state.tail, tail_word, waits, deadline) {
                         return Err(PopError::Empty);
                     }
                 }
@@ -494,6 +521,27 @@ impl Ring {
         Ok(unsafe { std::slice::from_raw_parts(self.data.as_ptr().add(start), len) })
     }
 
+    /// Python's `shutdown(immediate)`, for every handle of the queue in every process: puts
+    /// fail from now on; gets take what is left and then fail, or, if `immediate`, fail at once,
+    /// and `join` returns. Sleepers are woken to see it.
+    pub(crate) fn shut_down(&self, immediate: bool) {
+        let state = &*self.state;
+        let to = if immediate { SHUT_DOWN_NOW } else { SHUT_DOWN };
+        state.shutdown.fetch_max(to, Ordering::SeqCst);
+        if immediate {
+            // Drop what is left, as if taken (Python empties the queue): `head` moves to `tail`
+            // under the get lock, so that no get is half-way through a frame.
+            raw::acquire(&state.get_lock, owner::process(), None);
+            state
+                .head
+                .store(state.tail.load(Ordering::Acquire), Ordering::SeqCst);
+            raw::release(&state.get_lock);
+        }
+        for word in [&state.head, &state.tail, &state.done] {
+            futex::wake_low_half(word, u32::MAX);
+        }
+    }
+
     /// Python's `task_done()`: one more put item is finished. `false` if every put item was
     /// already marked done.
     pub(crate) fn task_done(&self) -> bool {
@@ -525,14 +573,28 @@ impl Ring {
         loop {
             let done = state.done.load(Ordering::Acquire);
             let (puts, _) = unpack(state.tail.load(Ordering::Acquire));
-            if done as u32 == puts {
+            if done as u32 == puts || state.shutdown.load(Ordering::Acquire) == SHUT_DOWN_NOW {
                 return true;
             }
-            if !wait_for_change(&state.done, done, &state.joiners_waiting, deadline) {
+            if !wait_bounded(&state.done, done, &state.joiners_waiting, deadline) {
                 return false;
             }
         }
     }
+}
+
+/// [`wait_for_change`] for at most [`SHUTDOWN_CHECK`] at a time, until `deadline`: `true` when
+/// the caller should look again (the word changed, or may have, or the shutdown word is due a
+/// look), `false` once `deadline` has passed.
+fn wait_bounded(
+    word: &AtomicU64,
+    seen: u64,
+    waiting: &AtomicU32,
+    deadline: Option<Instant>,
+) -> bool {
+    let check_at = Instant::now() + SHUTDOWN_CHECK;
+    let until = deadline.map_or(check_at, |d| d.min(check_at));
+    wait_for_change(word, seen, waiting, Some(until)) || deadline.is_none_or(|d| Instant::now() < d)
 }
 
 /// Waits until `word` no longer holds `seen`, or until `deadline`; whether it changed (or may

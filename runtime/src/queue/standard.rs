@@ -191,6 +191,40 @@ impl<T> Queue<T> {
     fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
+
+    /// Shuts the queue down for every handle in every process (Python 3.13's
+    /// `shutdown(immediate)`): puts fail with a shutdown error from now on, and puts blocked on
+    /// a full queue fail too. Gets take the items left and then fail; with `immediate`, they fail
+    /// at once, the items left are dropped, and a [`JoinableQueue`](super::JoinableQueue)'s
+    /// `join` returns. Gets blocked on an empty queue fail within about 100 ms at most (at once,
+    /// unless the wake-up came just as they went to sleep).
+    ///
+    /// Unlike [`close`](Queue::close), which concerns this handle only, a shutdown is seen by
+    /// every handle, and it cannot be undone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Queue;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let q = Queue::new()?;
+    /// q.put(1)?;
+    /// q.shutdown(false);
+    /// assert!(q.put(2).unwrap_err().is_shutdown());
+    /// assert_eq!(q.get()?, 1); // what was left is still taken
+    /// assert!(q.get().unwrap_err().is_shutdown());
+    ///
+    /// let now = Queue::new()?;
+    /// now.put(1)?;
+    /// now.shutdown(true);
+    /// assert!(now.get().unwrap_err().is_shutdown()); // not even what was left
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn shutdown(&self, immediate: bool) {
+        self.ring.shut_down(immediate);
+    }
 }
 
 /// How an internal put ended, if not with the item in the queue.
@@ -307,6 +341,7 @@ impl<T: Serialize> Queue<T> {
             Ok(Err(e)) => Err(NotPut::Failed(PutError::Encode(item, e))),
             Err(PushError::Full) => Err(NotPut::Full(item)),
             Err(PushError::TooLarge) => Err(NotPut::Failed(PutError::TooLarge(item, len))),
+            Err(PushError::ShutDown) => Err(NotPut::Failed(PutError::ShutDown(item))),
         }
     }
 }
@@ -396,6 +431,7 @@ impl<T: DeserializeOwned> Queue<T> {
             Ok(Err(e)) => Err(GetError::Decode(e).into()),
             Err(PopError::Empty) => Err(TryGetError::Empty),
             Err(PopError::Corrupt) => Err(GetError::Corrupt.into()),
+            Err(PopError::ShutDown) => Err(GetError::ShutDown.into()),
         }
     }
 }
