@@ -41,7 +41,11 @@ fn every_public_error_type_converts_into_error() {
     converts::<CloseError<()>>();
     // `TaskFailure` only ever arrives inside `Error::Task`/`Error::Panicked`, with the pid of
     // the child it happened in; on its own it has no pid to convert with.
-    let _ = TaskFailure::Panicked(String::new());
+    let _ = TaskFailure::Panicked {
+        message: String::new(),
+        location: None,
+        backtrace: None,
+    };
 }
 
 /// Runs `f` and returns its error, which must be there.

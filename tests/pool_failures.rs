@@ -83,7 +83,7 @@ fn a_panic_fails_only_its_task_and_map_reports_after_all_chunks() {
         start.elapsed()
     );
     match err {
-        Error::Panicked { pid, message } => {
+        Error::Panicked { pid, message, .. } => {
             assert!(before.contains(&pid));
             assert!(message.contains("bad item 0"), "{message}");
         }

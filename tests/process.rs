@@ -128,7 +128,7 @@ fn exit_codes_follow_python() -> multiproc::Result<()> {
 
     let panicked = Process::new(task!(boom, "kaboom".to_string())).start()?;
     match panicked.join() {
-        Err(Error::Panicked { pid, message }) => {
+        Err(Error::Panicked { pid, message, .. }) => {
             assert_eq!(pid, panicked.pid());
             assert_eq!(message, "kaboom");
         }
@@ -227,6 +227,7 @@ fn a_result_that_cannot_be_encoded_is_reported() -> multiproc::Result<()> {
         Err(Error::Task {
             failure: TaskFailure::Encode(_),
             pid,
+            ..
         }) => assert_eq!(pid, p.pid()),
         other => panic!("expected an encoding failure, got {other:?}"),
     }

@@ -10,6 +10,7 @@ use crate::queue::{
     TryPutError,
 };
 use crate::sync::{OwnerDied, SyncError, TryLockError};
+use crate::wire::at;
 use std::io;
 
 /// # Examples
@@ -37,8 +38,12 @@ pub use crate::wire::CodecError;
 /// ```
 /// use multiproc::error::TaskFailure;
 ///
-/// let failure = TaskFailure::Panicked("boom".to_string());
-/// assert_eq!(failure.to_string(), "the task panicked: boom");
+/// let failure = TaskFailure::Panicked {
+///     message: "boom".to_string(),
+///     location: Some("src/main.rs:4:5".to_string()),
+///     backtrace: None,
+/// };
+/// assert_eq!(failure.to_string(), "the task panicked at src/main.rs:4:5: boom");
 /// ```
 pub use crate::wire::TaskFailure;
 
@@ -75,13 +80,30 @@ pub enum Error {
     /// A system call failed.
     #[error("system call failed: {0}")]
     Io(#[from] io::Error),
-    /// The task panicked in the child process; the message is the panic's.
-    #[error("the task panicked in process {pid}: {message}")]
+    /// The task panicked in the child process (Python re-raises the exception, with the remote
+    /// traceback attached).
+    ///
+    /// Displayed as ``task `NAME` panicked on item N in process PID at FILE:LINE:COL: MESSAGE``,
+    /// each part there when known, then the backtrace if the child had one.
+    #[error(
+        "{} panicked{} in process {pid}{}: {message}{}",
+        subject(*.task), on_item(*.item), at(.location), trace(.backtrace)
+    )]
     Panicked {
         /// The process in which it panicked.
         pid: i32,
         /// The panic message.
         message: String,
+        /// Where the task panicked, as `file:line:column` (`None` if the program replaced the
+        /// panic hook after its first child started).
+        location: Option<String>,
+        /// The backtrace of the panic, when `RUST_BACKTRACE` was set as the program started its
+        /// first child (`full` for the full form; read once, as std reads it).
+        backtrace: Option<String>,
+        /// The registered name of the task, when it ran in a pool.
+        task: Option<&'static str>,
+        /// For a map's task, the index in the input of the item it panicked on.
+        item: Option<usize>,
     },
     /// The child exited with a non-zero code (or with zero, but without a result) before
     /// sending its result.
@@ -101,12 +123,19 @@ pub enum Error {
         signal: i32,
     },
     /// The task ran but its arguments or result could not cross the process boundary.
-    #[error("task in process {pid} failed: {failure}")]
+    #[error(
+        "{} failed{} in process {pid}: {failure}",
+        subject(*.task), on_item(*.item)
+    )]
     Task {
         /// The process.
         pid: i32,
         /// What failed.
         failure: TaskFailure,
+        /// The registered name of the task, when it ran in a pool.
+        task: Option<&'static str>,
+        /// For a map's task, the index in the input of the item it failed on.
+        item: Option<usize>,
     },
     /// A value could not be encoded for another process, or bytes from another process could
     /// not be decoded as the expected type.
@@ -199,10 +228,53 @@ impl Error {
     /// The error for a failure reported by the child `pid`.
     pub(crate) fn from_task_failure(pid: i32, failure: TaskFailure) -> Self {
         match failure {
-            TaskFailure::Panicked(message) => Error::Panicked { pid, message },
-            failure => Error::Task { pid, failure },
+            TaskFailure::Panicked {
+                message,
+                location,
+                backtrace,
+            } => Error::Panicked {
+                pid,
+                message,
+                location,
+                backtrace,
+                task: None,
+                item: None,
+            },
+            failure => Error::Task {
+                pid,
+                failure,
+                task: None,
+                item: None,
+            },
         }
     }
+
+    /// This error, naming the pool task `name` (and the input item, for a map) it came from if
+    /// it is the failure of one call.
+    pub(crate) fn in_call(mut self, name: &'static str, index: Option<usize>) -> Self {
+        if let Error::Panicked { task, item, .. } | Error::Task { task, item, .. } = &mut self {
+            *task = Some(name);
+            *item = index;
+        }
+        self
+    }
+}
+
+/// Who failed: ``task `NAME` `` or "the task".
+fn subject(task: Option<&str>) -> String {
+    task.map_or_else(|| "the task".to_owned(), |name| format!("task `{name}`"))
+}
+
+/// ` on item N`, or nothing.
+fn on_item(item: Option<usize>) -> String {
+    item.map_or(String::new(), |item| format!(" on item {item}"))
+}
+
+/// The backtrace on the lines after the message, or nothing.
+fn trace(backtrace: &Option<String>) -> String {
+    backtrace
+        .as_ref()
+        .map_or(String::new(), |b| format!("\nstack backtrace:\n{b}"))
 }
 
 /// The conventional name of a signal, e.g. `SIGKILL`.

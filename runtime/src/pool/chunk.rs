@@ -161,51 +161,61 @@ pub(crate) fn decode_outcomes<T: Task>(
         Err(failure) => return (0..count).for_each(|_| each(Err(failure.to_error()))),
     };
     match wire::OutcomeReader::new(frame.outcomes()) {
-        Ok(mut reader) => read_outcomes::<T>(&mut reader, count, pid, each),
+        Ok(mut reader) => read_outcomes::<T>(&mut reader, count, pid, None, |_, one| each(one)),
         Err(e) => (0..count).for_each(|_| each(Err(e.clone().into()))),
     }
 }
 
 /// Decodes the outputs of a part of a chunk of task `T` onto the end of `values`, all at once
 /// when every call succeeded; returns the first failure if some did (`values` then misses their
-/// outputs).
+/// outputs), with the place in the part of the call that failed. `first_item` is the index in
+/// the input of the part's first call, for a map, whose failures then name their item.
 pub(crate) fn decode_values<T: Task>(
     count: u32,
     pid: i32,
+    first_item: Option<usize>,
     outcome: ChunkOutcome,
     values: &mut Vec<T::Output>,
-) -> Result<(), Error> {
-    let frame = outcome.map_err(|failure| failure.to_error())?;
-    let mut reader = wire::OutcomeReader::new(frame.outcomes())?;
+) -> Result<(), (u32, Error)> {
+    let frame = outcome.map_err(|failure| (0, failure.to_error()))?;
+    let mut reader = wire::OutcomeReader::new(frame.outcomes()).map_err(|e| (0, e.into()))?;
     let all = reader.take_all_values(|input| T::unpack_outputs(input, count as usize, values));
     if let Some(done) = all {
-        return done.map_err(Error::from);
+        return done.map_err(|e| (0, e.into()));
     }
     let mut first = Ok(());
-    read_outcomes::<T>(&mut reader, count, pid, |one| match one {
+    read_outcomes::<T>(&mut reader, count, pid, first_item, |call, one| match one {
         Ok(value) => values.push(value),
         Err(e) => {
             if first.is_ok() {
-                first = Err(e);
+                first = Err((call, e));
             }
         }
     });
     first
 }
 
-/// Calls `each` with the outcome of each of the `count` calls that `reader` holds, in order; a
-/// value that does not decode fails it and every call after it.
+/// Calls `each` with the place in the part and the outcome of each of the `count` calls that
+/// `reader` holds, in order; a value that does not decode fails it and every call after it. A
+/// call's failure names the task, and its item if the part's first is `first_item`.
 fn read_outcomes<T: Task>(
     reader: &mut wire::OutcomeReader<'_>,
     count: u32,
     pid: i32,
-    mut each: impl FnMut(Result<T::Output, Error>),
+    first_item: Option<usize>,
+    mut each: impl FnMut(u32, Result<T::Output, Error>),
 ) {
     for done in 0..count {
         match reader.next_outcome(T::unpack_output) {
-            Ok(one) => each(one.map_err(|failure| Error::from_task_failure(pid, failure))),
+            Ok(one) => each(
+                done,
+                one.map_err(|failure| {
+                    let item = first_item.map(|first| first + done as usize);
+                    Error::from_task_failure(pid, failure).in_call(T::NAME, item)
+                }),
+            ),
             Err(e) => {
-                (done..count).for_each(|_| each(Err(e.clone().into())));
+                (done..count).for_each(|call| each(call, Err(e.clone().into())));
                 return;
             }
         }

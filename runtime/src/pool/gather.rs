@@ -30,7 +30,40 @@ pub(crate) struct Gather<T: Task, Out> {
     /// the vector's pages then leaves the lock to it.
     delivering: AtomicBool,
     cell: Arc<Cell<Out>>,
-    finish: fn(Vec<T::Output>) -> Result<Out, Error>,
+    collect: Collect<T::Output, Out>,
+    /// The calls in each chunk but the last.
+    chunksize: usize,
+}
+
+/// How a job's outputs, in input order, become its result: a map's vector of them, whose
+/// failures name their item, or an apply's one output.
+pub(crate) struct Collect<R, Out> {
+    finish: fn(Vec<R>) -> Result<Out, Error>,
+    numbered: bool,
+}
+
+impl<R> Collect<R, Vec<R>> {
+    /// A map's outputs.
+    pub(crate) fn items() -> Self {
+        Collect {
+            finish: Ok,
+            numbered: true,
+        }
+    }
+}
+
+impl<R> Collect<R, R> {
+    /// An apply's output.
+    pub(crate) fn one() -> Self {
+        Collect {
+            finish: |mut outputs| {
+                outputs.pop().ok_or_else(|| {
+                    crate::wire::CodecError::Malformed("a task sent no result".to_owned()).into()
+                })
+            },
+            numbered: false,
+        }
+    }
 }
 
 /// The most values a gather makes room for before the first arrives.
@@ -46,7 +79,8 @@ struct Parts<R> {
     prefaulted: usize,
     /// Parts that arrived before their turn, by where they start.
     early: BTreeMap<(usize, u32), (Part, Vec<R>)>,
-    first_error: Option<Error>,
+    /// The failure of the earliest call that failed so far, by chunk and call.
+    first_error: Option<((usize, u32), Error)>,
     /// Chunks whose last part is in.
     delivered: usize,
     /// Whether the submitter waits on `progress` (a notification is a system call, so it is
@@ -123,19 +157,21 @@ impl<R> Parts<R> {
 }
 
 impl<T: Task, Out> Gather<T, Out> {
-    /// A gather of `len` values in all (room for at most [`PREALLOCATE`] is made at once; beyond
-    /// that the vector grows as values arrive).
+    /// A gather of `len` values in all, in chunks of `chunksize` (room for at most
+    /// [`PREALLOCATE`] is made at once; beyond that the vector grows as values arrive).
     pub(crate) fn new(
         cell: Arc<Cell<Out>>,
         len: usize,
-        finish: fn(Vec<T::Output>) -> Result<Out, Error>,
+        chunksize: usize,
+        collect: Collect<T::Output, Out>,
     ) -> Arc<Self> {
         Arc::new(Gather {
             parts: Mutex::new(Parts::with_capacity(len.min(PREALLOCATE))),
             progress: Condvar::new(),
             delivering: AtomicBool::new(false),
             cell,
-            finish,
+            collect,
+            chunksize,
         })
     }
 
@@ -176,11 +212,18 @@ impl<T: Task, Out> Gather<T, Out> {
         }
         parts.completed = true;
         let outcome = match parts.first_error.take() {
-            Some(error) => Err(error),
-            None => (self.finish)(std::mem::take(&mut parts.values)),
+            Some((_, error)) => Err(error),
+            None => (self.collect.finish)(std::mem::take(&mut parts.values)),
         };
         drop(parts);
         self.cell.complete(outcome);
+    }
+}
+
+impl<T: Task, Out> Gather<T, Out> {
+    /// The index in the input of the first call of `part`.
+    fn first_item(&self, part: Part) -> usize {
+        part.index * self.chunksize + part.first as usize
     }
 }
 
@@ -196,7 +239,8 @@ impl<T: Task, Out: Send> Sink for Gather<T, Out> {
         } else {
             Vec::with_capacity(part.count as usize)
         };
-        let error = decode_values::<T>(part.count, pid, outcome, &mut values).err();
+        let first_item = self.collect.numbered.then(|| self.first_item(part));
+        let error = decode_values::<T>(part.count, pid, first_item, outcome, &mut values).err();
         if in_turn {
             parts.values = values;
             parts.next = part.next();
@@ -204,8 +248,15 @@ impl<T: Task, Out: Send> Sink for Gather<T, Out> {
         } else {
             parts.early.insert((part.index, part.first), (part, values));
         }
-        if parts.first_error.is_none() {
-            parts.first_error = error;
+        if let Some((call, error)) = error {
+            let at = (part.index, part.first + call);
+            if parts
+                .first_error
+                .as_ref()
+                .is_none_or(|(first, _)| at < *first)
+            {
+                parts.first_error = Some((at, error));
+            }
         }
         if part.last {
             parts.delivered += 1;

@@ -48,7 +48,7 @@ use crate::task::{Call, IntoCall, OneArg, TakesArgs, Task, TaskRef};
 use crate::wire;
 use async_result::Cell;
 use chunk::{ChunkFailure, Job, Part, Sink};
-use gather::Gather;
+use gather::{Collect, Gather};
 use spare::Spare;
 use state::{Phase, Shared};
 use std::sync::{Arc, Mutex};
@@ -264,7 +264,8 @@ impl Pool {
     }
 
     /// Runs the arguments `args` of task `T` (`len` of them) in chunks of `chunksize` (default:
-    /// Python's formula) and completes the result with `finish` of the outputs, in input order.
+    /// Python's formula) and completes the result as `collect` says from the outputs, in input
+    /// order.
     /// Each chunk goes to the workers as soon as it is packed, and chunks are packed as `packing`
     /// says.
     fn submit<T: Task, Out: Send + 'static>(
@@ -273,7 +274,7 @@ impl Pool {
         mut args: impl Iterator<Item = T::Args>,
         chunksize: Option<usize>,
         callbacks: Callbacks<Out>,
-        finish: fn(Vec<T::Output>) -> Result<Out, Error>,
+        collect: Collect<T::Output, Out>,
         packing: Packing,
     ) -> AsyncResult<Out> {
         let cell = Cell::new(callbacks);
@@ -290,7 +291,7 @@ impl Pool {
                 return AsyncResult::new(cell);
             }
         };
-        let sink = Gather::<T, Out>::new(cell.clone(), len, finish);
+        let sink = Gather::<T, Out>::new(cell.clone(), len, chunksize, collect);
         // A paced job goes on after a `close` that comes while it feeds, as CPython's `map` does
         // (its whole input was handed over at the call).
         let feeder = match packing {
@@ -341,13 +342,15 @@ impl Pool {
         match items.size_hint() {
             (low, Some(high)) if low == high => {
                 let args = items.map(to_args);
-                self.submit::<T, _>(low, args, chunksize, callbacks, Ok, packing)
+                let collect = Collect::items();
+                self.submit::<T, _>(low, args, chunksize, callbacks, collect, packing)
             }
             _ => {
                 let items: Vec<I::Item> = items.collect();
                 let len = items.len();
                 let args = items.into_iter().map(to_args);
-                self.submit::<T, _>(len, args, chunksize, callbacks, Ok, packing)
+                let collect = Collect::items();
+                self.submit::<T, _>(len, args, chunksize, callbacks, collect, packing)
             }
         }
     }
@@ -379,12 +382,8 @@ impl Pool {
         callbacks: Callbacks<T::Output>,
     ) -> AsyncResult<T::Output> {
         let args = std::iter::once(call.into_args());
-        let finish = |mut outputs: Vec<T::Output>| {
-            outputs.pop().ok_or_else(|| {
-                crate::wire::CodecError::Malformed("a task sent no result".to_owned()).into()
-            })
-        };
-        self.submit::<T, _>(1, args, Some(1), callbacks, finish, Packing::AllAtOnce)
+        let collect = Collect::one();
+        self.submit::<T, _>(1, args, Some(1), callbacks, collect, Packing::AllAtOnce)
     }
 
     /// Calls a one-argument task on every item, in chunks, and returns the results in input

@@ -15,10 +15,8 @@ use crate::task::registry::{self, TaskEntry};
 use crate::wire;
 use crate::wire::frame::ReadBuf;
 use crate::Process;
-use std::cell::Cell;
 use std::fs::File;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -50,9 +48,6 @@ pub(crate) fn start(
     let _ = registry::lookup("");
     // Likewise the prefault switch: the worker must not read the environment.
     crate::sys::mem::read_switch();
-    // And the panic hook: setting one takes the hook's lock, which another thread of this
-    // process may hold (while it panics) at the fork.
-    install_quiet_hook();
     let config = config.clone();
     Process::from_fn(move || run(config, tasks, &ring))
         .daemon(true)
@@ -76,7 +71,7 @@ fn run(config: WorkerConfig, tasks: OwnedFd, ring: &Ring) {
     }
     // From here on a panic is a task's, which the caller gets as its error (the initializer's is
     // printed, as it ends the worker).
-    QUIET.set(true);
+    crate::task::panic::quiet_here();
     let tasks = File::from(tasks);
     let mut input = ReadBuf::in_place();
     let mut results = Vec::new();
@@ -112,33 +107,6 @@ fn run(config: WorkerConfig, tasks: OwnedFd, ring: &Ring) {
         // result: watching for it spares this worker a sleep and the caller a wake-up call.
         watch(Patience::POOL, None, || ring.is_posted_after(seq));
     }
-}
-
-thread_local! {
-    /// Whether a panic on this thread is a pool task's, to be left unprinted: the caller gets it
-    /// as its error, as CPython's pool prints nothing for a task's exception. Set only on a
-    /// worker's own thread; a thread a task starts prints its panics as usual.
-    static QUIET: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Installs, once per process, a panic hook that prints nothing for a pool task's panic and
-/// passes every other panic to the hook installed before it. Installed in the parent, so that a
-/// worker only sets a flag of its own thread: a hook set later by the program replaces it, and
-/// workers forked after that print their tasks' panics again.
-fn install_quiet_hook() {
-    // Not a `Once`: a child forked while another thread installs the hook would wait for it for
-    // ever if it built a pool. A worker forked meanwhile merely prints its tasks' panics.
-    static INSTALLED: AtomicBool = AtomicBool::new(false);
-    if INSTALLED.swap(true, Ordering::Relaxed) {
-        return;
-    }
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        // A thread being torn down has no flag left: it is not a worker's.
-        if !QUIET.try_with(Cell::get).unwrap_or(false) {
-            previous(info);
-        }
-    }));
 }
 
 /// Where a worker's results go: its ring, and the bell that wakes the parent.

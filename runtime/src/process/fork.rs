@@ -58,6 +58,7 @@ pub(crate) fn start_fork<T: Target>(
     // Read before the fork, so that the child never reads the environment, whose lock another
     // thread of this process may hold at the fork.
     sys::mem::read_switch();
+    crate::task::panic::prepare_fork();
     let daemon = daemon.unwrap_or_else(current::is_daemon);
     let identity = current::next_child(name, daemon);
     let Pipes {

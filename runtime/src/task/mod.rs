@@ -8,7 +8,10 @@
 
 pub(crate) mod bind;
 pub(crate) mod pack;
+pub(crate) mod panic;
 pub(crate) mod registry;
+
+pub(crate) use panic::catch_panic;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -404,19 +407,4 @@ where
     fn invoke(self) -> R {
         (self.0)()
     }
-}
-
-/// Runs `body`, turning a panic into [`TaskFailure::Panicked`] with the panic's message.
-pub(crate) fn catch_panic<R>(body: impl FnOnce() -> R) -> Result<R, crate::wire::TaskFailure> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
-        .map_err(|payload| crate::wire::TaskFailure::Panicked(panic_message(payload.as_ref())))
-}
-
-/// The message a panic was raised with.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic with a non-string payload".to_owned())
 }

@@ -38,15 +38,29 @@ impl CodecError {
 /// What failed inside a child while running a task, as sent back to the parent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum TaskFailure {
-    /// The task panicked; the panic message.
-    #[error("the task panicked: {0}")]
-    Panicked(String),
+    /// The task panicked (Python's exception with its traceback).
+    #[error("the task panicked{}: {message}", at(location))]
+    Panicked {
+        /// The panic message.
+        message: String,
+        /// Where it panicked, as `file:line:column`, when the panic hook saw it.
+        location: Option<String>,
+        /// The backtrace, when the child had `RUST_BACKTRACE` set.
+        backtrace: Option<String>,
+    },
     /// The arguments did not decode as the task's argument type.
     #[error("the task's arguments could not be decoded: {0}")]
     Decode(String),
     /// The result could not be encoded.
     #[error("the task's result could not be encoded: {0}")]
     Encode(String),
+}
+
+/// ` at LOCATION`, or nothing.
+pub(crate) fn at(location: &Option<String>) -> String {
+    location
+        .as_ref()
+        .map_or(String::new(), |l| format!(" at {l}"))
 }
 
 /// Bytes in a frame header: the payload length as a little-endian `u64`.
@@ -390,7 +404,11 @@ mod tests {
         for failed in [vec![], vec![1usize], vec![0, 2]] {
             let outcomes: Vec<Result<String, TaskFailure>> = (0..3)
                 .map(|i| match failed.contains(&i) {
-                    true => Err(TaskFailure::Panicked(format!("call {i}"))),
+                    true => Err(TaskFailure::Panicked {
+                        message: format!("call {i}"),
+                        location: None,
+                        backtrace: None,
+                    }),
                     false => Ok(format!("value {i}")),
                 })
                 .collect();
@@ -416,9 +434,12 @@ mod tests {
         let mut writer = OutcomeWriter::new(&mut out);
         assert_eq!(writer.written(), 0);
         writer.push(Ok(1u64), |v, out| Serde.put(v, out));
-        writer.push(Err(TaskFailure::Panicked("no".into())), |v: &u64, out| {
-            Serde.put(v, out)
-        });
+        let no = TaskFailure::Panicked {
+            message: "no".into(),
+            location: None,
+            backtrace: None,
+        };
+        writer.push(Err(no), |v: &u64, out| Serde.put(v, out));
         writer.push(Ok(u64::MAX), |v, out| Serde.put(v, out));
         // 1 encodes in one byte, u64::MAX in ten.
         assert_eq!(writer.written(), 11);
