@@ -93,7 +93,7 @@ fn an_apply_names_its_task_but_no_item() -> multiproc::Result<()> {
     let pool = Pool::new(1)?;
     let err = pool.apply(task!(explode, 8)).unwrap_err();
     assert!(
-        matches!(err, Error::Panicked { task: Some(name), item: None, .. } if name.ends_with("::explode"))
+        matches!(&err, Error::Panicked { task: Some(name), item: None, .. } if name.ends_with("::explode"))
     );
     assert!(err.to_string().starts_with("task `"), "{err}");
     Ok(())

@@ -5,6 +5,10 @@
 //! process (a panic, an exit code, a signal) is reported to the caller as a variant that names the
 //! process and the cause, never swallowed and never a panic in the caller.
 
+mod remote;
+
+pub use remote::RemoteError;
+
 use crate::queue::{
     GetError, GetTimeoutError, PutError, PutTimeoutError, QueueError, TaskDoneError, TryGetError,
     TryPutError,
@@ -87,7 +91,7 @@ pub enum Error {
     /// each part there when known, then the backtrace if the child had one.
     #[error(
         "{} panicked{} in process {pid}{}: {message}{}",
-        subject(*.task), on_item(*.item), at(.location), trace(.backtrace)
+        subject(.task.as_deref()), on_item(*.item), at(.location), trace(.backtrace)
     )]
     Panicked {
         /// The process in which it panicked.
@@ -101,7 +105,7 @@ pub enum Error {
         /// first child (`full` for the full form; read once, as std reads it).
         backtrace: Option<String>,
         /// The registered name of the task, when it ran in a pool.
-        task: Option<&'static str>,
+        task: Option<String>,
         /// For a map's task, the index in the input of the item it panicked on.
         item: Option<usize>,
     },
@@ -125,7 +129,7 @@ pub enum Error {
     /// The task ran but its arguments or result could not cross the process boundary.
     #[error(
         "{} failed{} in process {pid}: {failure}",
-        subject(*.task), on_item(*.item)
+        subject(.task.as_deref()), on_item(*.item)
     )]
     Task {
         /// The process.
@@ -133,7 +137,7 @@ pub enum Error {
         /// What failed.
         failure: TaskFailure,
         /// The registered name of the task, when it ran in a pool.
-        task: Option<&'static str>,
+        task: Option<String>,
         /// For a map's task, the index in the input of the item it failed on.
         item: Option<usize>,
     },
@@ -178,6 +182,11 @@ pub enum Error {
     /// A queue operation failed.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// An error that another process sent, as text: a task's `multiproc::Result` whose error
+    /// holds more than plain data (Python's `RemoteTraceback`). Plain errors (a panic, an exit
+    /// code, an OS error's number, a [`PoolError`]) arrive as their own variant.
+    #[error(transparent)]
+    Remote(RemoteError),
 }
 
 /// A pool rule that was broken, or a result that is not there.
@@ -194,7 +203,7 @@ pub enum Error {
 ///
 /// assert!(matches!(Pool::new(0), Err(Error::Pool(PoolError::NoProcesses))));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum PoolError {
     /// `Pool::new(0)` (Python: "Number of processes must be at least 1").
@@ -253,7 +262,7 @@ impl Error {
     /// it is the failure of one call.
     pub(crate) fn in_call(mut self, name: &'static str, index: Option<usize>) -> Self {
         if let Error::Panicked { task, item, .. } | Error::Task { task, item, .. } = &mut self {
-            *task = Some(name);
+            *task = Some(name.to_owned());
             *item = index;
         }
         self

@@ -168,27 +168,29 @@ pub(crate) fn decode_outcomes<T: Task>(
 
 /// Decodes the outputs of a part of a chunk of task `T` onto the end of `values`, all at once
 /// when every call succeeded; returns the first failure if some did (`values` then misses their
-/// outputs), with the place in the part of the call that failed. `first_item` is the index in
-/// the input of the part's first call, for a map, whose failures then name their item.
+/// outputs), with the place in the part of the call that failed (boxed: errors are rare and
+/// large). `first_item` is the index in the input of the part's first call, for a map, whose
+/// failures then name their item.
 pub(crate) fn decode_values<T: Task>(
     count: u32,
     pid: i32,
     first_item: Option<usize>,
     outcome: ChunkOutcome,
     values: &mut Vec<T::Output>,
-) -> Result<(), (u32, Error)> {
-    let frame = outcome.map_err(|failure| (0, failure.to_error()))?;
-    let mut reader = wire::OutcomeReader::new(frame.outcomes()).map_err(|e| (0, e.into()))?;
+) -> Result<(), Box<(u32, Error)>> {
+    let frame = outcome.map_err(|failure| Box::new((0, failure.to_error())))?;
+    let reader = wire::OutcomeReader::new(frame.outcomes());
+    let mut reader = reader.map_err(|e| Box::new((0, e.into())))?;
     let all = reader.take_all_values(|input| T::unpack_outputs(input, count as usize, values));
     if let Some(done) = all {
-        return done.map_err(|e| (0, e.into()));
+        return done.map_err(|e| Box::new((0, e.into())));
     }
     let mut first = Ok(());
     read_outcomes::<T>(&mut reader, count, pid, first_item, |call, one| match one {
         Ok(value) => values.push(value),
         Err(e) => {
             if first.is_ok() {
-                first = Err((call, e));
+                first = Err(Box::new((call, e)));
             }
         }
     });

@@ -248,7 +248,7 @@ impl<T: Task, Out: Send> Sink for Gather<T, Out> {
         } else {
             parts.early.insert((part.index, part.first), (part, values));
         }
-        if let Some((call, error)) = error {
+        if let Some((call, error)) = error.map(|boxed| *boxed) {
             let at = (part.index, part.first + call);
             if parts
                 .first_error
