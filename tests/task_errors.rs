@@ -179,6 +179,40 @@ fn a_starmap_names_the_item_that_panicked() -> multiproc::Result<()> {
     Ok(())
 }
 
+#[test]
+fn a_lazy_map_names_the_item_of_each_failure() -> multiproc::Result<()> {
+    let pool = Pool::new(2)?;
+    for ordered in [true, false] {
+        let results: Vec<_> = match ordered {
+            true => pool
+                .imap_chunked(task!(square_or_panic), 0..500, 7)
+                .collect(),
+            false => pool
+                .imap_unordered_chunked(task!(square_or_panic), 0..500, 7)
+                .collect(),
+        };
+        assert_eq!(results.len(), 500);
+        let mut failed: Vec<usize> = results
+            .iter()
+            .filter_map(|r| match r {
+                Ok(_) => None,
+                Err(Error::Panicked {
+                    item: Some(item),
+                    message,
+                    ..
+                }) => {
+                    assert_eq!(*message, format!("{item} is not welcome"));
+                    Some(*item)
+                }
+                Err(other) => panic!("expected a numbered panic, got {other:?}"),
+            })
+            .collect();
+        failed.sort();
+        assert_eq!(failed, [137, 400], "ordered: {ordered}");
+    }
+    Ok(())
+}
+
 /// Run by [`a_backtrace_comes_with_the_panic_under_rust_backtrace`] in a process of its own,
 /// with `RUST_BACKTRACE` set to 1 or 0: checks that a panic's backtrace is there or not.
 #[test]

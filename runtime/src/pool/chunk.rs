@@ -149,10 +149,12 @@ pub(crate) trait Sink: Send + Sync {
     fn deliver(&self, part: Part, pid: i32, outcome: ChunkOutcome);
 }
 
-/// Calls `each` with the outcome of every call of task `T` in a part of a chunk, in order.
+/// Calls `each` with the outcome of every call of task `T` in a part of a chunk, in order; a
+/// call's failure names its item, the part's first being the input's `first_item`.
 pub(crate) fn decode_outcomes<T: Task>(
     count: u32,
     pid: i32,
+    first_item: usize,
     outcome: ChunkOutcome,
     mut each: impl FnMut(Result<T::Output, Error>),
 ) {
@@ -161,7 +163,11 @@ pub(crate) fn decode_outcomes<T: Task>(
         Err(failure) => return (0..count).for_each(|_| each(Err(failure.to_error()))),
     };
     match wire::OutcomeReader::new(frame.outcomes()) {
-        Ok(mut reader) => read_outcomes::<T>(&mut reader, count, pid, None, |_, one| each(one)),
+        Ok(mut reader) => {
+            read_outcomes::<T>(&mut reader, count, pid, Some(first_item), |_, one| {
+                each(one)
+            })
+        }
         Err(e) => (0..count).for_each(|_| each(Err(e.clone().into()))),
     }
 }

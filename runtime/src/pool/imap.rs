@@ -28,12 +28,17 @@ struct Arrived<R> {
 struct Stream<T: Task> {
     arrived: Mutex<Arrived<T::Output>>,
     ready: Condvar,
+    /// The calls in each chunk but the last, which number a failure's item.
+    chunksize: usize,
 }
 
 impl<T: Task> Sink for Stream<T> {
     fn deliver(&self, part: Part, pid: i32, outcome: ChunkOutcome) {
         let mut values = VecDeque::with_capacity(part.count as usize);
-        decode_outcomes::<T>(part.count, pid, outcome, |one| values.push_back(one));
+        let first_item = part.index * self.chunksize + part.first as usize;
+        decode_outcomes::<T>(part.count, pid, first_item, outcome, |one| {
+            values.push_back(one)
+        });
         let mut arrived = lock(&self.arrived);
         let values = match arrived.partial.remove(&part.index) {
             Some(mut before) => {
@@ -75,10 +80,11 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
     pub(crate) fn new(pool: &Pool, input: I, chunksize: usize, ordered: bool) -> Self {
         let feeder = pool.shared.feeder();
         let running = feeder.is_some();
+        let size = chunksize.clamp(1, u32::MAX as usize);
         let mut imap = IMap {
             shared: pool.shared.clone(),
             input: Some(input),
-            chunksize: chunksize.clamp(1, u32::MAX as usize),
+            chunksize: size,
             window: WINDOW_PER_WORKER * pool.processes,
             ordered,
             sent: 0,
@@ -91,6 +97,7 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
                     partial: BTreeMap::new(),
                 }),
                 ready: Condvar::new(),
+                chunksize: size,
             }),
         };
         if chunksize == 0 {
