@@ -3,6 +3,10 @@
 //! item it failed on.
 
 use multiproc::pool::Callbacks;
+#[path = "support/unencodable.rs"]
+mod unencodable;
+
+use multiproc::error::TaskFailure;
 use multiproc::prelude::*;
 use multiproc::Error;
 use std::process::Command;
@@ -124,43 +128,64 @@ fn a_map_names_the_item_that_panicked() -> multiproc::Result<()> {
     Ok(())
 }
 
+/// The item a panic names, if `err` is a panic.
+fn panicked_item(err: &Error) -> Option<usize> {
+    match err {
+        Error::Panicked { item, .. } => *item,
+        _ => None,
+    }
+}
+
 #[test]
 fn a_map_reports_its_earliest_failing_item_whatever_the_chunks() -> multiproc::Result<()> {
     let pool = Pool::new(2)?;
     for chunksize in [1, 7, 64, 500] {
-        let err = pool
-            .map_chunked(task!(square_or_panic), 0..500, chunksize)
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Panicked {
-                    item: Some(137),
-                    ..
-                }
-            ),
-            "chunksize {chunksize}: {err}"
-        );
-        let err = pool
-            .map_async_with(
-                task!(square_or_panic),
-                0..500,
-                Some(chunksize),
-                Callbacks::new(),
-            )
-            .get()
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Panicked {
-                    item: Some(137),
-                    ..
-                }
-            ),
-            "chunksize {chunksize}: {err}"
-        );
+        let paced = pool.map_chunked(task!(square_or_panic), 0..500, chunksize);
+        let callbacks = Callbacks::new();
+        let all_at_once = pool
+            .map_async_with(task!(square_or_panic), 0..500, Some(chunksize), callbacks)
+            .get();
+        for err in [paced.unwrap_err(), all_at_once.unwrap_err()] {
+            assert_eq!(
+                panicked_item(&err),
+                Some(137),
+                "chunksize {chunksize}: {err}"
+            );
+        }
     }
+    Ok(())
+}
+
+/// Returns `x`, as a value that cannot be encoded if it is 42.
+#[process_task]
+fn refuse_42(x: u32) -> unencodable::Item {
+    match x {
+        42 => unencodable::Item::Bad(x),
+        _ => unencodable::Item::Good(x),
+    }
+}
+
+#[test]
+fn a_map_names_the_item_whose_result_did_not_encode() -> multiproc::Result<()> {
+    let pool = Pool::new(2)?;
+    let err = pool.map_chunked(task!(refuse_42), 0..100, 8).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Task {
+                item: Some(42),
+                task: Some(_),
+                failure: TaskFailure::Encode(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("::refuse_42` failed on item 42 in process "),
+        "{err}"
+    );
     Ok(())
 }
 

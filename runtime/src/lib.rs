@@ -259,10 +259,11 @@
 //!
 //! [`Error`] is the crate's error type, and [`Result`] its `Result`. A failure in a child is
 //! never swallowed and never a panic in the caller: a panic becomes [`Error::Panicked`] with
-//! its message, an exit code [`Error::Exited`], a signal [`Error::Signaled`], each naming the
+//! its message and location (Python's remote traceback), an exit code [`Error::Exited`], a signal [`Error::Signaled`], each naming the
 //! process. Each module returns its own precise error ([`ConnectionError`], the queue errors,
 //! [`sync::SyncError`], [`pool::PoolError`], [`shm::ShmError`]), and each converts into
-//! [`Error`], so `?` works across the whole API.
+//! [`Error`], so `?` works across the whole API, inside tasks too: a task may return
+//! [`Result`], and its error comes back to the caller ([`error::RemoteError`]).
 //!
 //! ```
 //! use multiproc::prelude::*;

@@ -161,8 +161,8 @@ impl<R> AsyncResult<R> {
     }
 
     /// Waits for the result and returns it (Python's `get()`): the task's value, or its error
-    /// ([`Error::Panicked`] with the panic message, [`Error::Signaled`] naming the worker that was
-    /// killed while it held the task, ...).
+    /// ([`Error::Panicked`] with the panic message and location, and for a map the item,
+    /// [`Error::Signaled`] naming the worker that was killed while it held the task, ...).
     pub fn get(self) -> Result<R, Error> {
         let (mut state, _) = self.wait_until(None);
         state.outcome.take().unwrap_or(Err(PoolError::Taken.into()))

@@ -189,12 +189,16 @@ impl<R: DeserializeOwned> ProcessHandle<R> {
     ///
     /// # Errors
     ///
-    /// - [`Error::Panicked`] with the panic message if the task panicked.
+    /// - [`Error::Panicked`] with the panic message and location (and backtrace, under
+    ///   `RUST_BACKTRACE`) if the task panicked.
     /// - [`Error::Exited`] if the process exited with a code (and no result).
     /// - [`Error::Signaled`] if a signal killed it.
     /// - [`Error::Task`] if the result could not be encoded in the child;
     ///   [`Error::Codec`] if it could not be decoded here.
     /// - [`Error::Io`] if waiting for the process failed.
+    ///
+    /// A task that returns a `Result` gives its own error as `Ok(Err(e))`: a serde error type of
+    /// its own as it was, a `multiproc::Error` as itself or as [`Error::Remote`].
     ///
     /// # Examples
     ///
