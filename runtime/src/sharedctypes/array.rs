@@ -187,6 +187,10 @@ impl<'de, T: Pod> Deserialize<'de> for RawArray<T> {
 /// While a guard lives, the accessors in other threads wait for it, and in the guard's own
 /// thread panic: read and write through the guard.
 ///
+/// An array takes its bytes and its lock's, in 64-byte lines of a shared arena (or a memfd of
+/// its own past 256 KiB); dropping it frees them for the next objects unless another process
+/// may still reach it (see the [module docs](super)).
+///
 /// ```
 /// use multiproc::sharedctypes::Array;
 /// # fn main() -> multiproc::Result<()> {

@@ -20,6 +20,17 @@
 //! `&mut`: that panics, as `RefCell` does on a double borrow. Reaching the raw form of a locked
 //! object ([`Value::get_obj`], [`Array::get_obj`]) is `unsafe`. Access one block as one type
 //! only: the atomics of two types of different widths over the same bytes would race.
+//!
+//! **What a shared object costs.** An object of up to 256 KiB (its data, plus its lock for the
+//! locked forms) takes whole 64-byte lines of a 1 MiB *arena*, a memfd shared with other small
+//! objects: a `Value<u64>` takes one line. Dropping the last handle to an object in this
+//! process frees its lines for the next objects, and returns each 4 KiB page left wholly free
+//! to the system, if no other process can reach it: it was made in this process, never sent
+//! to another (through a queue, a pipe, or as a task's argument), and this process has not
+//! forked since it was made. So a few objects kept out of many hold about a page each, and
+//! while any object of an arena lives, the arena keeps one file descriptor and 1 MiB of address
+//! space. An object alive across a fork, or sent, keeps its lines until its whole arena is
+//! dropped in every process that maps it. A larger object has a memfd of its own, freed with it.
 
 mod array;
 mod value;

@@ -125,6 +125,10 @@ impl<'de, T: Pod> Deserialize<'de> for RawValue<T> {
 /// dies holding the lock, the next `lock()` gets the guard inside
 /// [`TryLockError::OwnerDied`](crate::sync::TryLockError::OwnerDied).
 ///
+/// A `Value` of up to 8 bytes takes one 64-byte line of shared memory, its lock included;
+/// dropping it frees the line for the next objects unless another process may still reach it
+/// (see the [module docs](super)).
+///
 /// ```
 /// use multiproc::prelude::*;
 ///

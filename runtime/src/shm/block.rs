@@ -1,48 +1,88 @@
 //! Blocks: pieces of shared segments, so that thousands of small objects share a few mappings.
 //!
-//! Each thread carves small blocks out of its current *arena*, a 1 MiB segment, with a bump
-//! pointer; a block larger than a quarter of that gets a segment of its own. A block holds its
-//! segment alive, and a segment is unmapped when its last block is dropped in this process, so
-//! memory is returned a whole arena at a time (blocks are not reused one by one: the pattern of
-//! `Value`s and locks made at start-up and kept, the usual one, loses nothing). The arena is
-//! per thread and per process: a forked child never allocates from the arena it inherited, whose
-//! free space its parent still hands out.
+//! A small block is carved out of an arena, a 1 MiB segment (`arena.rs`); a block larger than a
+//! quarter of that gets a segment of its own. A block holds its segment alive, and a segment is
+//! unmapped when its last block is dropped in this process.
+//!
+//! **When a block's space is used again.** Dropping the last handle to a block in this process
+//! gives its space back to its arena (zeroed, its whole free pages returned to the system) only
+//! if no other process can still reach it. Another process reaches a block by inheriting it or
+//! by decoding it, so a block is given back only if it was carved by this process, was never
+//! serialised (sent through a queue or a pipe, or passed as a task's argument), and this process
+//! has not forked since it was carved (a child may hold it, in a static or in what its closure
+//! captured, for as long as it lives). Any other block keeps its bytes until its arena is
+//! unmapped in every process that maps it, as before: what a block alive across a fork or sent
+//! elsewhere costs is its arena, shared with its neighbours. A decoded block, and a block with a
+//! segment of its own, is never given back: its memory goes with its segment.
 
+use super::arena::{self, Arena};
 use super::segment::{Segment, SegmentRef};
 use super::ShmError;
 use crate::sys::owner;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(test)]
 use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::Arc;
 
-/// Bytes in an arena segment.
-const ARENA_LEN: usize = 1 << 20;
 /// Blocks above this size get a segment of their own.
-const LARGEST_IN_ARENA: usize = ARENA_LEN / 4;
-/// Every block starts on a cache line, so that two processes' locks never share one.
+const LARGEST_IN_ARENA: usize = arena::ARENA_LEN / 4;
+/// Every block starts on a cache line, so that two processes' locks never share one, and
+/// covers whole cache lines, so that no free range is too small to use.
 const MIN_ALIGN: usize = 64;
-
-/// The arena of one thread: a segment, how much of it is used, and the process that owns it.
-struct Arena {
-    pid: u32,
-    segment: Arc<Segment>,
-    used: usize,
-}
-
-thread_local! {
-    static ARENA: RefCell<Option<Arena>> = const { RefCell::new(None) };
-}
 
 /// A zero-filled piece of shared memory, `Clone + Send + Sync`, serialisable as a reference
 /// that another process maps again (what Python's `multiprocessing.heap.BufferWrapper` is to
 /// its `Heap`).
 #[derive(Clone, Debug)]
 pub(crate) struct Block {
-    segment: Arc<Segment>,
+    memory: Arc<Memory>,
     offset: usize,
     len: usize,
+}
+
+/// What the handles of one block (and of its sub-blocks) share: its segment, and where its
+/// space goes back to when the last of them drops.
+struct Memory {
+    segment: Arc<Segment>,
+    carved: Option<Carved>,
+}
+
+/// A block carved out of an arena by this process.
+struct Carved {
+    arena: Arc<Arena>,
+    offset: usize,
+    len: usize,
+    /// The fork stamp when it was carved (`None`: forks could not be counted then).
+    stamp: Option<u64>,
+    /// Whether the block was serialised, so that another process may reach it.
+    sent: AtomicBool,
+}
+
+impl std::fmt::Debug for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memory")
+            .field("segment", &self.segment)
+            .field("carved", &self.carved.is_some())
+            .finish()
+    }
+}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        let Some(carved) = &self.carved else { return };
+        let unreachable = carved.arena.is_ours()
+            && !carved.sent.load(Ordering::Relaxed)
+            && carved.stamp.is_some()
+            && owner::fork_stamp() == carved.stamp;
+        if unreachable {
+            // SAFETY: this process carved the range, and nothing can reach it any more: this
+            // was the last handle in this process (clones and sub-blocks share `Memory`), no
+            // other process was ever given a reference (never serialised), and none inherited
+            // one (no fork since the range was carved: the stamp is unchanged).
+            unsafe { carved.arena.give_back(carved.offset, carved.len) };
+        }
+    }
 }
 
 impl Block {
@@ -54,42 +94,40 @@ impl Block {
         }
         let len = len.max(1);
         if len > LARGEST_IN_ARENA {
-            let segment = Segment::create(len)?;
+            let memory = Memory {
+                segment: Segment::create(len)?,
+                carved: None,
+            };
             return Ok(Block {
-                segment,
+                memory: Arc::new(memory),
                 offset: 0,
                 len,
             });
         }
-        ARENA.with(|slot| {
-            let mut slot = slot.borrow_mut();
-            let pid = owner::pid();
-            let fits =
-                |a: &Arena| a.pid == pid && a.used.next_multiple_of(align) + len <= ARENA_LEN;
-            let mut arena = match slot.take().filter(fits) {
-                Some(arena) => arena,
-                None => Arena {
-                    pid,
-                    segment: Segment::create(ARENA_LEN)?,
-                    used: 0,
-                },
-            };
-            let offset = arena.used.next_multiple_of(align);
-            arena.used = offset + len;
-            let block = Block {
-                segment: arena.segment.clone(),
+        let stamp = owner::fork_stamp();
+        let room = len.next_multiple_of(MIN_ALIGN);
+        let (arena, offset) = arena::carve(room, align)?;
+        let memory = Memory {
+            segment: arena.segment().clone(),
+            carved: Some(Carved {
+                arena,
                 offset,
-                len,
-            };
-            *slot = Some(arena);
-            Ok(block)
+                len: room,
+                stamp,
+                sent: AtomicBool::new(false),
+            }),
+        };
+        Ok(Block {
+            memory: Arc::new(memory),
+            offset,
+            len,
         })
     }
 
     /// The block's first byte.
     #[inline]
     pub(crate) fn as_ptr(&self) -> *mut u8 {
-        self.segment.as_ptr().wrapping_add(self.offset)
+        self.memory.segment.as_ptr().wrapping_add(self.offset)
     }
 
     /// The block's length in bytes.
@@ -100,7 +138,7 @@ impl Block {
     /// The bytes `offset..offset + len` of this block, as a block of their own (same memory).
     pub(crate) fn sub(&self, offset: usize, len: usize) -> Option<Block> {
         (offset.checked_add(len)? <= self.len).then(|| Block {
-            segment: self.segment.clone(),
+            memory: self.memory.clone(),
             offset: self.offset + offset,
             len,
         })
@@ -143,8 +181,11 @@ struct BlockRef {
 
 impl Serialize for Block {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Some(carved) = &self.memory.carved {
+            carved.sent.store(true, Ordering::Relaxed);
+        }
         BlockRef {
-            segment: self.segment.to_ref(),
+            segment: self.memory.segment.to_ref(),
             offset: self.offset as u64,
             len: self.len as u64,
         }
@@ -165,7 +206,10 @@ impl<'de> Deserialize<'de> for Block {
             return Err(serde::de::Error::custom(ShmError::BadSize(len)));
         }
         Ok(Block {
-            segment,
+            memory: Arc::new(Memory {
+                segment,
+                carved: None,
+            }),
             offset,
             len,
         })
@@ -181,7 +225,7 @@ mod tests {
     fn small_blocks_share_a_segment_and_do_not_overlap() {
         let a = Block::new(8, 8).unwrap();
         let b = Block::new(8, 8).unwrap();
-        assert!(Arc::ptr_eq(&a.segment, &b.segment));
+        assert!(Arc::ptr_eq(&a.memory.segment, &b.memory.segment));
         assert!(a.offset + a.len <= b.offset || b.offset + b.len <= a.offset);
         assert_eq!(a.as_ptr() as usize % 64, 0);
     }
@@ -190,7 +234,7 @@ mod tests {
     fn a_large_block_has_its_own_segment() {
         let big = Block::new(LARGEST_IN_ARENA + 1, 8).unwrap();
         assert_eq!(big.offset, 0);
-        assert!(big.segment.len() > LARGEST_IN_ARENA);
+        assert!(big.memory.segment.len() > LARGEST_IN_ARENA);
     }
 
     #[test]
@@ -219,6 +263,28 @@ mod tests {
         assert_eq!(block.atomic_u32(64).unwrap().load(Ordering::SeqCst), 5);
         assert!(block.sub(64, 65).is_none());
         assert!(block.sub(usize::MAX, 2).is_none());
+    }
+
+    #[test]
+    fn a_dropped_block_is_used_again_and_reads_as_zero() {
+        // Other tests fork and allocate meanwhile: a round where a fork intervened, or where
+        // another thread took the space, proves nothing, and is tried again.
+        for _ in 0..100 {
+            let stamp = owner::fork_stamp();
+            let first = Block::new(100, 8).unwrap();
+            let at = first.as_ptr();
+            first
+                .atomic_u64(64)
+                .unwrap()
+                .store(u64::MAX, Ordering::SeqCst);
+            drop(first);
+            let second = Block::new(100, 8).unwrap();
+            if stamp.is_some() && owner::fork_stamp() == stamp && second.as_ptr() == at {
+                assert_eq!(second.atomic_u64(64).unwrap().load(Ordering::SeqCst), 0);
+                return;
+            }
+        }
+        panic!("a dropped block's space was never used again");
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! [`SharedMemory`] is Python's `shared_memory.SharedMemory`: a block in `/dev/shm` named so
 //! that unrelated processes can attach it, removed by a cleanup process if its creator dies.
 //! Inside the crate, a `Segment` is a memfd mapped `MAP_SHARED` and a `Block` a piece of one,
-//! allocated so that thousands of small objects share a few mappings; both are inherited by a
-//! forked child and serialise to a reference that another process maps again. A `Mirror` maps
-//! one memfd twice back to back, for rings whose messages may wrap around the end.
+//! allocated so that thousands of small objects share a few mappings, and whose space is used
+//! again once no process can reach it; both are inherited by a forked child and serialise to a
+//! reference that another process maps again. A `Mirror` maps one memfd twice back to back,
+//! for rings whose messages may wrap around the end.
 
+mod arena;
 mod block;
 mod mirror;
 mod named;

@@ -288,7 +288,10 @@ impl Condition {
         }
     }
 
-    /// Wakes at most `n` waiters (Python's `notify(n)`).
+    /// Wakes `n` waiters (Python's `notify(n)`), or one more: a waiter killed as it is woken
+    /// then passes its turn on at once. Python's documentation allows this too ("may
+    /// occasionally wake up more than n threads"); re-check the state after a wait, as with
+    /// [`wait_for`](Self::wait_for).
     pub fn notify(&self, n: u32) -> Result<(), SyncError> {
         if !self.lock.is_mine() {
             return Err(SyncError::NotHeld);

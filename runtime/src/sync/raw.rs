@@ -4,7 +4,8 @@
 //! Uncontended, acquiring is one compare-and-swap and releasing one swap. A contended acquirer
 //! spins briefly ([`Patience::LOCK`]), then sets the waiters bit and sleeps on the futex; it wakes at least every
 //! [`CHECK_EVERY`] to ask whether the holder still lives, and takes the lock over from a dead
-//! holder, reporting it.
+//! holder, reporting it. A release wakes one sleeper and a spare (the futex layer's hand-off),
+//! so a waiter killed as it is woken does not keep the others asleep until their next check.
 
 use crate::sys::backoff::{watch, Patience};
 use crate::sys::{futex, owner};
@@ -129,4 +130,56 @@ pub(crate) fn release_held_by(word: &AtomicU64, me: u64) -> bool {
 #[inline]
 pub(crate) fn holder(word: &AtomicU64) -> u64 {
     word.load(Ordering::Relaxed) & !WAITERS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::futex::testing;
+    use std::time::Duration;
+
+    #[test]
+    fn a_release_taken_by_a_waiter_killed_as_it_wakes_reaches_the_next_one() {
+        let block = crate::shm::Block::new(8, 8).unwrap();
+        let word = block.atomic_u64(0).unwrap();
+        assert_eq!(acquire(word, owner::process(), None), Acquired::Yes);
+        let first = {
+            let block = block.clone();
+            testing::spawn_killed_when_woken(move || {
+                // What a contended acquirer does before it sleeps.
+                let word = block.atomic_u64(0).unwrap();
+                let held = word.fetch_or(WAITERS, Ordering::Relaxed) | WAITERS;
+                let give_up = Instant::now() + Duration::from_secs(10);
+                futex::wait_low_half(word, held as u32, Some(give_up));
+            })
+        };
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let next = {
+            let block = block.clone();
+            std::thread::spawn(move || {
+                tid_tx.send(owner::os_id(owner::thread())).unwrap();
+                let word = block.atomic_u64(0).unwrap();
+                let give_up = Instant::now() + Duration::from_secs(10);
+                let took = acquire(word, owner::thread(), Some(give_up));
+                (took, Instant::now())
+            })
+        };
+        testing::wait_until_asleep(tid_rx.recv().unwrap() as i32);
+        let released_at = Instant::now();
+        assert_eq!(release(word), owner::process());
+        let (took, at) = next.join().unwrap();
+        assert!(
+            matches!(
+                first.join_timeout(Duration::from_secs(5)),
+                Err(crate::Error::Signaled { signal: 9, .. })
+            ),
+            "the first waiter took the wake-up and was killed"
+        );
+        assert_eq!(took, Acquired::Yes);
+        let latency = at - released_at;
+        assert!(
+            latency < Duration::from_millis(50),
+            "took after {latency:?}"
+        );
+    }
 }

@@ -6,6 +6,16 @@
 //! page behind the address, so processes that map one segment at different addresses still meet
 //! on the same word. Waits are bounded by an optional deadline on the monotonic clock, the clock
 //! of [`Instant`].
+//!
+//! **Hand-off.** A counted wake-up (wake `n`, fewer than all) wakes one sleeper more than asked,
+//! the *spare*. The kernel takes a woken sleeper off the queue at once, so a process killed
+//! between its wake-up and its next look at the word would take the wake-up with it, and what
+//! it was woken for (a freed lock, a semaphore's unit, a notification) would wait for the next
+//! sleeper's timed look, or for ever where the sleep has no deadline. The spare looks as soon as
+//! the others do: if the one woken first died before acting, the spare finds the word as the
+//! waker left it and acts in its place; if not, it finds nothing to take and sleeps again. The
+//! cost is that extra look on a contended release. One sleeper killed at a time is handed on
+//! so; two killed at the same moment may still lose a wake-up to the timed looks.
 
 use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::time::Instant;
@@ -35,12 +45,13 @@ pub(crate) fn wait_low_half(
     wait_at(low_half(word), expected_low, deadline)
 }
 
-/// Wakes at most `n` processes or threads sleeping on `word`; returns how many were woken.
+/// Wakes at most `n` processes or threads sleeping on `word`, and a spare (see the module
+/// doc); returns how many were woken.
 pub(crate) fn wake(word: &AtomicU32, n: u32) -> usize {
     wake_at(word.as_ptr(), n)
 }
 
-/// Wakes one sleeper on `word`; returns whether there was one.
+/// Wakes one sleeper on `word`, and a spare; returns whether there was one.
 pub(crate) fn wake_one(word: &AtomicU32) -> bool {
     wake(word, 1) > 0
 }
@@ -107,8 +118,11 @@ fn wait_at(addr: *mut u32, expected: u32, deadline: Option<Instant>) -> Wake {
     }
 }
 
+/// How many sleepers a counted wake-up wakes beyond the count (see the module doc).
+const SPARE: u32 = 1;
+
 fn wake_at(addr: *mut u32, n: u32) -> usize {
-    let n = n.min(i32::MAX as u32) as i32;
+    let n = n.saturating_add(SPARE).min(i32::MAX as u32) as i32;
     // SAFETY: FUTEX_WAKE does not touch the word's contents, it only uses the address as a key;
     // the address comes from a live atomic the caller borrows.
     let ret = unsafe {
@@ -123,6 +137,54 @@ fn wake_at(addr: *mut u32, n: u32) -> usize {
         )
     };
     usize::try_from(ret).unwrap_or(0)
+}
+
+/// Sleepers that die when woken, and a way to tell that a process or thread sleeps: what the
+/// hand-off tests of the futex layer and of the lock words need.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    /// Waits until the process or thread `id` sleeps in the kernel, at most 5 s.
+    pub(crate) fn wait_until_asleep(id: i32) {
+        let give_up = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < give_up {
+            let stat = std::fs::read_to_string(format!("/proc/{id}/stat")).unwrap_or_default();
+            let state = stat
+                .rfind(')')
+                .and_then(|at| stat[at + 1..].trim_start().chars().next());
+            if state == Some('S') {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("{id} never went to sleep");
+    }
+
+    /// Forks a child that runs `sleep` (a futex wait, as a waiter would make it) and is killed
+    /// the moment it returns, before it can act on the wake-up; returns once the child sleeps.
+    /// `sleep` should give up after some seconds, so that a child that was never woken ends.
+    pub(crate) fn spawn_killed_when_woken(
+        sleep: impl FnOnce() + Send + 'static,
+    ) -> crate::ProcessHandle<()> {
+        let ready = crate::shm::Block::new(4, 4).unwrap();
+        let child = {
+            let ready = ready.clone();
+            crate::Process::spawn(move || {
+                ready.atomic_u32(0).unwrap().store(1, Ordering::SeqCst);
+                sleep();
+                // SAFETY: kill has no memory preconditions; the process ends here.
+                unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+            })
+            .unwrap()
+        };
+        while ready.atomic_u32(0).unwrap().load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        wait_until_asleep(child.pid());
+        child
+    }
 }
 
 #[cfg(test)]
@@ -207,5 +269,47 @@ mod tests {
         }
         assert!(start.elapsed() < Duration::from_secs(5));
         child.join().unwrap();
+    }
+
+    #[test]
+    fn a_wake_up_taken_by_a_sleeper_killed_as_it_wakes_reaches_the_next_one() {
+        let block = crate::shm::Block::new(4, 4).unwrap();
+        let first = {
+            let block = block.clone();
+            testing::spawn_killed_when_woken(move || {
+                let word = block.atomic_u32(0).unwrap();
+                super::wait(word, 0, Some(Instant::now() + Duration::from_secs(10)));
+            })
+        };
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let next = {
+            let block = block.clone();
+            std::thread::spawn(move || {
+                // SAFETY: gettid has no preconditions.
+                tid_tx.send(unsafe { libc::gettid() }).unwrap();
+                let word = block.atomic_u32(0).unwrap();
+                let give_up = Instant::now() + Duration::from_secs(10);
+                while word.load(Ordering::Acquire) == 0 && Instant::now() < give_up {
+                    super::wait(word, 0, Some(give_up));
+                }
+                Instant::now()
+            })
+        };
+        testing::wait_until_asleep(tid_rx.recv().unwrap());
+        let woken_at = Instant::now();
+        block.atomic_u32(0).unwrap().store(1, Ordering::Release);
+        wake_one(block.atomic_u32(0).unwrap());
+        let latency = next.join().unwrap() - woken_at;
+        assert!(
+            matches!(
+                first.join_timeout(Duration::from_secs(5)),
+                Err(crate::Error::Signaled { signal: 9, .. })
+            ),
+            "the first sleeper took the wake-up and was killed"
+        );
+        assert!(
+            latency < Duration::from_millis(50),
+            "woken after {latency:?}"
+        );
     }
 }

@@ -13,6 +13,8 @@
 //!
 //! Both ids are cached (a process's in a static, a thread's in a thread-local) and forgotten in a
 //! forked child by a `pthread_atfork` handler, so the fast paths of the locks read memory only.
+//! The same handlers count this process's forks ([`fork_stamp`]), so that the block allocator
+//! can tell whether a child may have inherited a block.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -121,6 +123,27 @@ fn parse_stat(stat: &str) -> Option<(char, u32)> {
     Some((state, start as u32))
 }
 
+/// Forks this process has begun (counted before each one and again after it in the parent).
+static FORKS: AtomicU64 = AtomicU64::new(0);
+/// Forks under way: begun and not yet returned in this parent.
+static FORKING: AtomicU64 = AtomicU64::new(0);
+
+/// A stamp of the forks this process has made: two calls return the same stamp only if no fork
+/// began or ended between them. `None` while a fork is under way, or while the fork handlers
+/// are not registered yet (forks are not counted then).
+///
+/// Why a stamp taken and compared again proves that no child inherited what was made between:
+/// the prepare handler counts a fork before the child's copy of memory is made, and the parent
+/// handler after it; glibc holds its fork-handler lock from the prepare handlers to the parent
+/// handlers, so a handler registration that returned did not overlap a fork half counted.
+pub(crate) fn fork_stamp() -> Option<u64> {
+    if !watch_fork() {
+        return None;
+    }
+    let forks = FORKS.load(Ordering::SeqCst);
+    (FORKING.load(Ordering::SeqCst) == 0).then_some(forks)
+}
+
 /// Whether the fork handler that makes a child forget the cached ids is registered: 0 not yet,
 /// 1 while a thread registers it, 2 once it is.
 static FORK_WATCH: AtomicU8 = AtomicU8::new(0);
@@ -131,18 +154,29 @@ static FORK_WATCH: AtomicU8 = AtomicU8::new(0);
 /// while that thread registers would wait for it for ever, since that thread does not exist in
 /// the child. Until registration is over, ids are computed anew at each call.
 fn watch_fork() -> bool {
+    extern "C" fn fork_begins() {
+        FORKING.fetch_add(1, Ordering::SeqCst);
+        FORKS.fetch_add(1, Ordering::SeqCst);
+    }
+    extern "C" fn fork_ends() {
+        FORKS.fetch_add(1, Ordering::SeqCst);
+        FORKING.fetch_sub(1, Ordering::SeqCst);
+    }
     extern "C" fn forget_ids() {
         PID.store(0, Ordering::Relaxed);
         PROCESS.store(0, Ordering::Relaxed);
         let _ = THREAD.try_with(|cached| cached.set(0));
+        // The child has only the forking thread: no fork of its own is under way.
+        FORKS.fetch_add(1, Ordering::SeqCst);
+        FORKING.store(0, Ordering::SeqCst);
         // This handler runs, so it is registered, in the child as in its parent.
         FORK_WATCH.store(2, Ordering::Relaxed);
     }
     match FORK_WATCH.compare_exchange(0, 1, Ordering::Acquire, Ordering::Acquire) {
         Ok(_) => {
-            // SAFETY: registers a handler that only stores to atomics and a thread-local cell,
-            // which is safe in the child of a fork.
-            unsafe { libc::pthread_atfork(None, None, Some(forget_ids)) };
+            // SAFETY: registers handlers that only update atomics and a thread-local cell,
+            // which is safe around a fork and in its child.
+            unsafe { libc::pthread_atfork(Some(fork_begins), Some(fork_ends), Some(forget_ids)) };
             FORK_WATCH.store(2, Ordering::Release);
             true
         }
@@ -176,6 +210,20 @@ mod tests {
         FORK_WATCH.store(0, Ordering::SeqCst);
         assert!(watch_fork());
         assert_eq!(pid(), std::process::id());
+    }
+
+    #[test]
+    fn a_fork_changes_the_stamp() {
+        // Other tests fork too: a stamp is `None` while one of their forks is under way.
+        let stamp = || loop {
+            match fork_stamp() {
+                Some(stamp) => break stamp,
+                None => std::thread::yield_now(),
+            }
+        };
+        let before = stamp();
+        crate::Process::spawn(|| ()).unwrap().join().unwrap();
+        assert_ne!(before, stamp());
     }
 
     #[test]
