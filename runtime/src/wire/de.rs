@@ -39,30 +39,24 @@ impl<'de> Decoder<'_, 'de> {
         result
     }
 
-    /// Gives `visitor` the `len` elements that follow, one level deeper, named by `names` in
-    /// errors; `counted` if `len` came from the bytes (elements that take no bytes then count
-    /// against [`MAX_EMPTY_ELEMENTS`]).
+    /// The `len` elements (or entries) that follow, one level deeper, for `read`; named by
+    /// `names` in errors. `COUNTED` if `len` came from the bytes: elements that take no bytes
+    /// then count against [`MAX_EMPTY_ELEMENTS`].
     #[inline]
-    fn elements<V: Visitor<'de>>(
+    fn elements<const COUNTED: bool, R>(
         self,
         len: usize,
         names: Names,
-        counted: bool,
-        visitor: V,
-    ) -> Result<V::Value, Fault> {
+        read: impl FnOnce(Elements<'_, 'de, COUNTED>) -> Result<R, Fault>,
+    ) -> Result<R, Fault> {
         self.nested(|input| {
-            let elements = Elements {
+            read(Elements {
                 input,
                 len,
                 left: len,
                 names,
                 entry_start: 0,
-                counted,
-            };
-            match names {
-                Names::Entry => visitor.visit_map(elements),
-                _ => visitor.visit_seq(elements),
-            }
+            })
         })
     }
 
@@ -216,12 +210,12 @@ impl<'de> de::Deserializer<'de> for Decoder<'_, 'de> {
     #[inline]
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fault> {
         let len = self.input.len()?;
-        self.elements(len, Names::Index, true, visitor)
+        self.elements::<true, _>(len, Names::Index, |e| visitor.visit_seq(e))
     }
 
     #[inline]
     fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, Fault> {
-        self.elements(len, Names::Element, false, visitor)
+        self.elements::<false, _>(len, Names::Element, |e| visitor.visit_seq(e))
     }
 
     #[inline]
@@ -237,7 +231,7 @@ impl<'de> de::Deserializer<'de> for Decoder<'_, 'de> {
     #[inline]
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Fault> {
         let len = self.input.len()?;
-        self.elements(len, Names::Entry, true, visitor)
+        self.elements::<true, _>(len, Names::Entry, |e| visitor.visit_map(e))
     }
 
     #[inline]
@@ -247,7 +241,7 @@ impl<'de> de::Deserializer<'de> for Decoder<'_, 'de> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Fault> {
-        self.elements(fields.len(), Names::Field(fields), false, visitor)
+        self.elements::<false, _>(fields.len(), Names::Field(fields), |e| visitor.visit_seq(e))
     }
 
     #[inline]
@@ -306,8 +300,9 @@ impl Names {
     }
 }
 
-/// The elements of a sequence, tuple, struct or map, read one level deeper.
-struct Elements<'a, 'de> {
+/// The elements of a sequence, tuple, struct or map, read one level deeper; `COUNTED` if
+/// those that take no bytes count against [`MAX_EMPTY_ELEMENTS`].
+struct Elements<'a, 'de, const COUNTED: bool> {
     input: &'a mut Input<'de>,
     /// Elements (or entries) in all.
     len: usize,
@@ -316,11 +311,9 @@ struct Elements<'a, 'de> {
     names: Names,
     /// Where the current map entry started (the bytes then left).
     entry_start: usize,
-    /// Whether elements that take no bytes count against [`MAX_EMPTY_ELEMENTS`].
-    counted: bool,
 }
 
-impl<'de> Elements<'_, 'de> {
+impl<'de, const COUNTED: bool> Elements<'_, 'de, COUNTED> {
     /// Reads the next element (or key, or value) with `seed`; if it fails, names it with
     /// `step` of its index.
     #[inline]
@@ -346,7 +339,7 @@ impl<'de> Elements<'_, 'de> {
     /// Checks the element (or entry) just read, which started when `before` bytes were left.
     #[inline]
     fn check(&mut self, before: usize) -> Result<(), Fault> {
-        if self.counted && self.input.bytes.len() == before {
+        if COUNTED && self.input.bytes.len() == before {
             self.took_nothing()
         } else {
             Ok(())
@@ -361,7 +354,7 @@ impl<'de> Elements<'_, 'de> {
     }
 }
 
-impl<'de> de::SeqAccess<'de> for Elements<'_, 'de> {
+impl<'de, const COUNTED: bool> de::SeqAccess<'de> for Elements<'_, 'de, COUNTED> {
     type Error = Fault;
 
     #[inline]
@@ -374,15 +367,11 @@ impl<'de> de::SeqAccess<'de> for Elements<'_, 'de> {
         }
         self.left -= 1;
         let before = self.input.bytes.len();
-        let value = match self.names {
-            Names::Index => self.element(seed, Step::Index)?,
-            Names::Field(fields) => match seed.deserialize(Decoder {
-                input: &mut *self.input,
-            }) {
-                Ok(value) => value,
-                Err(fault) => return Err(fault.at(Names::Field(fields).step(self.index()))),
-            },
-            Names::Element | Names::Entry => self.element(seed, Step::Element)?,
+        let value = match seed.deserialize(Decoder {
+            input: &mut *self.input,
+        }) {
+            Ok(value) => value,
+            Err(fault) => return Err(fault.at(self.names.step(self.index()))),
         };
         self.check(before)?;
         Ok(Some(value))
@@ -393,7 +382,7 @@ impl<'de> de::SeqAccess<'de> for Elements<'_, 'de> {
     }
 }
 
-impl<'de> de::MapAccess<'de> for Elements<'_, 'de> {
+impl<'de, const COUNTED: bool> de::MapAccess<'de> for Elements<'_, 'de, COUNTED> {
     type Error = Fault;
 
     #[inline]

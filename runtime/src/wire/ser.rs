@@ -17,14 +17,9 @@ pub(crate) trait Output {
 impl Output for Vec<u8> {
     #[inline]
     fn put(&mut self, bytes: &[u8]) -> Result<(), Fault> {
-        // Most pieces are a varint of a few bytes: pushing them one by one stays inline, where
-        // `extend_from_slice` calls `memmove` for each (it dominated encoding a chunk).
-        if bytes.len() <= 16 {
-            self.reserve(bytes.len());
-            bytes.iter().for_each(|byte| self.push(*byte));
-        } else {
-            self.extend_from_slice(bytes);
-        }
+        // One-byte pieces (most varints) go through `put_byte`; pushing longer ones byte by
+        // byte checked the capacity at each and made encoding half as slow again.
+        self.extend_from_slice(bytes);
         Ok(())
     }
 
@@ -374,26 +369,46 @@ pub(crate) struct Compound<'o, O> {
     variant: Option<&'static str>,
 }
 
+/// Which element of a compound value is being written.
+#[derive(Clone, Copy)]
+enum Member {
+    /// The next of a sequence or tuple.
+    Next,
+    /// A struct's field.
+    Field(&'static str),
+    /// The key of the next map entry.
+    Key,
+    /// The value of the next map entry.
+    Value,
+}
+
 impl<O: Output> Compound<'_, O> {
-    /// Writes the next element, naming it `step` if it fails.
+    /// Writes an element; its name in an error's path is worked out only if it fails.
     #[inline]
-    fn element<T: Serialize + ?Sized>(&mut self, value: &T, step: Step) -> Result<(), Fault> {
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T, member: Member) -> Result<(), Fault> {
         let encoder = Encoder {
             out: &mut *self.encoder.out,
             depth: self.encoder.depth,
         };
-        value.serialize(encoder).map_err(|e| self.locate(e, step))
-    }
-
-    #[inline]
-    fn next(&mut self) -> Step {
-        self.index += 1;
-        (self.step)(self.index - 1)
+        match value.serialize(encoder) {
+            Ok(()) => {
+                if matches!(member, Member::Next | Member::Value) {
+                    self.index += 1;
+                }
+                Ok(())
+            }
+            Err(fault) => Err(self.locate(fault, member)),
+        }
     }
 
     #[cold]
-    fn locate(&self, fault: Fault, step: Step) -> Fault {
-        let fault = fault.at(step);
+    fn locate(&self, fault: Fault, member: Member) -> Fault {
+        let fault = fault.at(match member {
+            Member::Next => (self.step)(self.index),
+            Member::Field(name) => Step::Field(name),
+            Member::Key => Step::Key(self.index),
+            Member::Value => Step::Value(self.index),
+        });
         match self.variant {
             Some(variant) => fault.at(Step::Variant(variant)),
             None => fault,
@@ -410,8 +425,7 @@ macro_rules! elements {
 
             #[inline]
             fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Fault> {
-                let step = self.next();
-                self.element(value, step)
+                self.element(value, Member::Next)
             }
 
             #[inline]
@@ -442,7 +456,7 @@ macro_rules! fields {
                 key: &'static str,
                 value: &T,
             ) -> Result<(), Fault> {
-                self.element(value, Step::Field(key))
+                self.element(value, Member::Field(key))
             }
 
             #[inline]
@@ -461,13 +475,12 @@ impl<O: Output> ser::SerializeMap for Compound<'_, O> {
 
     #[inline]
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Fault> {
-        self.element(key, Step::Key(self.index))
+        self.element(key, Member::Key)
     }
 
     #[inline]
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Fault> {
-        self.index += 1;
-        self.element(value, Step::Value(self.index - 1))
+        self.element(value, Member::Value)
     }
 
     #[inline]
