@@ -50,6 +50,25 @@ pub use crate::wire::CodecError;
 /// assert_eq!(failure.to_string(), "the task panicked at src/main.rs:4:5: boom");
 /// ```
 pub use crate::wire::TaskFailure;
+/// # Examples
+///
+/// The message a value's own `Deserialize` gave, with the type and the place it failed:
+///
+/// ```
+/// use multiproc::error::CodecError;
+/// use multiproc::{ConnectionError, Pipe};
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let (mut a, mut b) = Pipe::<(u32, std::num::NonZeroU32)>::duplex()?;
+/// a.send_bytes(&[7, 0])?;
+/// let Err(ConnectionError::Decode(CodecError::Decode(e))) = b.recv() else { panic!() };
+/// assert_eq!(e.path(), ".1");
+/// assert!(e.reason().contains("expected a nonzero u32"), "{e}");
+/// assert_eq!(e.type_name(), std::any::type_name::<(u32, std::num::NonZeroU32)>());
+/// # Ok(())
+/// # }
+/// ```
+pub use crate::wire::WireError;
 
 /// The crate's error type: each module's errors convert into it, so `?` works across the API.
 ///

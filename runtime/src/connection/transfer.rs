@@ -98,7 +98,10 @@ impl WireEnds {
 /// A copy of descriptor `fd` of process `pid` (which must still be running).
 fn take_from(pid: i32, fd: RawFd) -> Result<OwnedFd, ConnectionError> {
     let gone = |e: std::io::Error| {
-        ConnectionError::Transfer(format!("cannot take descriptor {fd} of process {pid}: {e}"))
+        ConnectionError::Transfer(format!(
+            "cannot take descriptor {fd} of process {pid} (the sender has exited or closed \
+             it, or is another user's): {e}"
+        ))
     };
     let pidfd = sys::pidfd_open(pid).map_err(gone)?;
     sys::pidfd_getfd(pidfd.as_fd(), fd).map_err(gone)

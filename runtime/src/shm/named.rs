@@ -284,7 +284,12 @@ impl Serialize for SharedMemory {
 impl<'de> Deserialize<'de> for SharedMemory {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = String::deserialize(deserializer)?;
-        SharedMemory::attach(&name).map_err(serde::de::Error::custom)
+        SharedMemory::attach(&name).map_err(|e| match e {
+            ShmError::NotFound(name) => serde::de::Error::custom(format_args!(
+                "shared memory `{name}` not found: it was unlinked, or never created"
+            )),
+            e => serde::de::Error::custom(e),
+        })
     }
 }
 

@@ -95,7 +95,8 @@ impl ReadBuf {
     pub(crate) fn next_frame(&mut self, file: &File, max: u64) -> Result<Frame<'_>, FrameError> {
         while self.buffered().len() < HEADER_LEN {
             if self.fill(file, HEADER_LEN)? == 0 {
-                return Err(match self.buffered().len() {
+                let got = self.drop_partial();
+                return Err(match got {
                     0 => FrameError::Eof,
                     got => FrameError::Truncated {
                         expected: HEADER_LEN as u64,
@@ -112,10 +113,15 @@ impl ReadBuf {
             self.skip(file, len)?;
             return Err(FrameError::TooLong { len, max });
         }
-        let total = usize::try_from(len)
+        let Some(total) = usize::try_from(len)
             .ok()
             .and_then(|len| len.checked_add(HEADER_LEN))
-            .ok_or(FrameError::TooLarge { len })?;
+        else {
+            // Skipped as a frame past the maximum is, so that the next read moves on.
+            self.start += HEADER_LEN;
+            self.skip(file, len)?;
+            return Err(FrameError::TooLarge { len });
+        };
         if !self.in_place && total > CHUNK && self.buffered().len() < total {
             self.start += HEADER_LEN;
             return self.read_large(file, len).map(Frame::Owned);
@@ -124,13 +130,22 @@ impl ReadBuf {
             if self.fill(file, total)? == 0 {
                 return Err(FrameError::Truncated {
                     expected: len,
-                    received: (self.buffered().len() - HEADER_LEN) as u64,
+                    received: (self.drop_partial() - HEADER_LEN) as u64,
                 });
             }
         }
         let frame_start = self.start + HEADER_LEN;
         self.start += total;
         Ok(Frame::Buffered(&self.buf[frame_start..self.start]))
+    }
+
+    /// Drops the start of a frame that the end of the stream cut short, so that the next read
+    /// reports the end of the stream rather than the same truncated frame again; returns how
+    /// many bytes it had.
+    fn drop_partial(&mut self) -> usize {
+        let len = self.buffered().len();
+        self.start = self.end;
+        len
     }
 
     /// Reads and drops a payload of `len` bytes whose start may be buffered, a buffer's worth
@@ -378,6 +393,40 @@ mod tests {
             let next = buf.next_frame(&file, 50).ok().unwrap();
             assert_eq!(next.as_slice(), [3, 1, 1, 1]);
         }
+    }
+
+    #[test]
+    fn after_a_frame_cut_short_by_the_end_of_the_stream_comes_the_end() {
+        let frame = super::super::encode_frame(&7u32).unwrap();
+        for cut in [1, HEADER_LEN - 1, HEADER_LEN, frame.len() - 1] {
+            let file = stream_of(&frame[..cut]);
+            let mut buf = ReadBuf::default();
+            let first = buf.next_frame(&file, u64::MAX).err().unwrap();
+            assert!(matches!(first, FrameError::Truncated { .. }), "{first}");
+            let then = buf.next_frame(&file, u64::MAX).err().unwrap();
+            assert!(matches!(then, FrameError::Eof), "after {cut} bytes: {then}");
+        }
+    }
+
+    #[test]
+    fn a_frame_past_the_address_space_is_skipped_to_the_end_of_the_stream() {
+        let mut stream = u64::MAX.to_le_bytes().to_vec();
+        stream.extend_from_slice(&[0; 3]);
+        let file = stream_of(&stream);
+        let mut buf = ReadBuf::default();
+        let error = buf.next_frame(&file, u64::MAX).err().unwrap();
+        assert!(
+            matches!(
+                error,
+                FrameError::Truncated {
+                    expected: u64::MAX,
+                    received: 3
+                }
+            ),
+            "{error}"
+        );
+        let then = buf.next_frame(&file, u64::MAX).err().unwrap();
+        assert!(matches!(then, FrameError::Eof), "{then}");
     }
 
     #[test]

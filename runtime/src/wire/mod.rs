@@ -1,39 +1,28 @@
-//! The wire format: serde values encoded with postcard, in frames with a 64-bit length prefix.
+//! The wire format: serde values encoded in postcard's format, in frames with a 64-bit length
+//! prefix.
 //!
-//! postcard is compact and stable; the little-endian `u64` length in front of each frame means a
-//! message larger than 4 GiB works wherever memory allows. Everything that crosses a process
-//! boundary (task arguments, results, queue items) goes through here.
+//! postcard's format is compact and stable; the little-endian `u64` length in front of each frame
+//! means a message larger than 4 GiB works wherever memory allows. Everything that crosses a
+//! process boundary (task arguments, results, queue items) goes through here. The encoder and
+//! decoder are this module's own (`ser.rs`, `de.rs`), so that an error keeps the message a
+//! value's `Serialize` or `Deserialize` gave and says in which type and where it failed, and so
+//! that the decoder enforces the limits of `limits.rs` against forged messages.
 
+#[cfg(test)]
+mod compat;
+mod de;
+mod error;
 pub(crate) mod frame;
+mod input;
+mod limits;
+mod ser;
 
+pub use error::{CodecError, WireError};
+
+use error::Fault;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-
-/// Why a value could not cross a process boundary in the wire format.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CodecError {
-    /// The value could not be encoded: its `Serialize` failed, or the codec cannot express it.
-    #[error("could not encode a value for another process: {0}")]
-    Encode(#[source] postcard::Error),
-    /// The bytes are not a value of the expected type.
-    #[error("could not decode a message from another process: {0}")]
-    Decode(#[source] postcard::Error),
-    /// The bytes break a rule of the wire format (trailing bytes, a length that does not fit).
-    #[error("could not decode a message from another process: {0}")]
-    Malformed(String),
-}
-
-impl CodecError {
-    /// What went wrong, without the prefix that says which way: for a failure reported inside
-    /// a [`TaskFailure`], which says it itself.
-    pub(crate) fn detail(&self) -> String {
-        match self {
-            CodecError::Encode(e) | CodecError::Decode(e) => e.to_string(),
-            CodecError::Malformed(message) => message.clone(),
-        }
-    }
-}
+use std::any::type_name;
 
 /// What failed inside a child while running a task, as sent back to the parent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -68,12 +57,26 @@ pub(crate) const HEADER_LEN: usize = 8;
 
 /// Encodes a value.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
-    postcard::to_stdvec(value).map_err(CodecError::Encode)
+    let mut out = Vec::new();
+    ser::encode(value, &mut out).map_err(encode_error::<T>)?;
+    Ok(out)
+}
+
+/// An encoder's failure, as the entry point for `T` reports it.
+#[cold]
+fn encode_error<T: ?Sized>(fault: Fault) -> CodecError {
+    CodecError::Encode(fault.into_wire(type_name::<T>()))
+}
+
+/// A decoder's failure, as the entry point for `T` reports it.
+#[cold]
+fn decode_error<T>(fault: Fault) -> CodecError {
+    CodecError::Decode(fault.into_wire(type_name::<T>()))
 }
 
 /// Decodes a value; trailing bytes are an error, so a truncated or mixed-up message is caught.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (value, rest) = postcard::take_from_bytes(bytes).map_err(CodecError::Decode)?;
+    let (value, rest) = decode_next(bytes)?;
     no_trailing(rest).map(|()| value)
 }
 
@@ -95,9 +98,9 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     out: &mut Vec<u8>,
 ) -> Result<(), CodecError> {
     let len = out.len();
-    postcard::serialize_with_flavor(value, Append(out)).map_err(|e| {
+    ser::encode(value, out).map_err(|e| {
         out.truncate(len);
-        CodecError::Encode(e)
+        encode_error::<T>(e)
     })
 }
 
@@ -106,7 +109,7 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
 pub(crate) fn decode_next<'a, T: Deserialize<'a>>(
     bytes: &'a [u8],
 ) -> Result<(T, &'a [u8]), CodecError> {
-    postcard::take_from_bytes(bytes).map_err(CodecError::Decode)
+    de::decode(bytes).map_err(decode_error::<T>)
 }
 
 /// Decodes the value at the start of `input` and moves `input` past it.
@@ -240,40 +243,11 @@ impl<'a> OutcomeReader<'a> {
     }
 }
 
-/// A postcard output that appends to a borrowed vector.
-struct Append<'a>(&'a mut Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Append<'_> {
-    type Output = ();
-
-    #[inline]
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        // Most pieces are a varint of a few bytes: pushing them one by one stays inline, where
-        // `extend_from_slice` calls `memmove` for each (it dominated encoding a chunk).
-        if data.len() <= 16 {
-            self.0.reserve(data.len());
-            data.iter().for_each(|byte| self.0.push(*byte));
-        } else {
-            self.0.extend_from_slice(data);
-        }
-        Ok(())
-    }
-
-    #[inline]
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.push(data);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
-    }
-}
-
 /// The length of a value's encoding, found without writing it.
 pub(crate) fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, CodecError> {
-    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
-        .map_err(CodecError::Encode)
+    let mut count = ser::Count::default();
+    ser::encode(value, &mut count).map_err(encode_error::<T>)?;
+    Ok(count.0)
 }
 
 /// Encodes a value into `buf`, which must be exactly [`encoded_len`] bytes long.
@@ -282,9 +256,9 @@ pub(crate) fn encode_to_slice<T: Serialize + ?Sized>(
     buf: &mut [u8],
 ) -> Result<(), CodecError> {
     let measured = buf.len();
-    let written = postcard::to_slice(value, buf)
-        .map_err(CodecError::Encode)?
-        .len();
+    let mut out = ser::SliceOut { buf, len: 0 };
+    ser::encode(value, &mut out).map_err(encode_error::<T>)?;
+    let written = out.len;
     if written == measured {
         Ok(())
     } else {
@@ -296,8 +270,8 @@ pub(crate) fn encode_to_slice<T: Serialize + ?Sized>(
 
 /// Encodes a value as one frame: header, then payload.
 pub(crate) fn encode_frame<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
-    let mut frame =
-        postcard::to_extend(value, vec![0u8; HEADER_LEN]).map_err(CodecError::Encode)?;
+    let mut frame = vec![0u8; HEADER_LEN];
+    ser::encode(value, &mut frame).map_err(encode_error::<T>)?;
     let len = (frame.len() - HEADER_LEN) as u64;
     frame[..HEADER_LEN].copy_from_slice(&len.to_le_bytes());
     Ok(frame)
@@ -311,7 +285,9 @@ pub(crate) fn encode_frame_into<'a, T: Serialize + ?Sized>(
     buf: &'a mut [u8],
 ) -> Option<&'a [u8]> {
     let (header, body) = buf.split_at_mut_checked(HEADER_LEN)?;
-    let len = postcard::to_slice(value, body).ok()?.len();
+    let mut out = ser::SliceOut { buf: body, len: 0 };
+    ser::encode(value, &mut out).ok()?;
+    let len = out.len;
     header.copy_from_slice(&(len as u64).to_le_bytes());
     Some(&buf[..HEADER_LEN + len])
 }
@@ -443,6 +419,46 @@ mod tests {
         writer.push(Ok(u64::MAX), |v, out| Serde.put(v, out));
         // 1 encodes in one byte, u64::MAX in ten.
         assert_eq!(writer.written(), 11);
+    }
+
+    #[test]
+    fn an_encode_error_keeps_the_values_message_and_says_where_it_failed() {
+        #[derive(Serialize)]
+        enum Outer {
+            Listed {
+                items: std::collections::BTreeMap<u8, Vec<HalfWritten>>,
+            },
+        }
+        let value = Outer::Listed {
+            items: [(3, vec![HalfWritten])].into(),
+        };
+        let Err(CodecError::Encode(e)) = encode(&value) else {
+            panic!("expected an encode error")
+        };
+        assert_eq!(e.reason(), "half written");
+        assert_eq!(e.path(), "::Listed.items[entry 0].value[0]");
+        assert!(e.type_name().ends_with("Outer"), "{e}");
+        assert!(e
+            .to_string()
+            .ends_with("Outer` at `::Listed.items[entry 0].value[0]`: half written"));
+    }
+
+    #[test]
+    fn a_decode_error_says_where_it_failed() {
+        let Err(CodecError::Decode(e)) = decode::<(u8, Vec<bool>)>(&[1, 3, 0, 1, 5]) else {
+            panic!("expected a decode error")
+        };
+        assert_eq!(
+            (e.path(), e.reason()),
+            (".1[2]", "byte 5 is not a bool (0 or 1)")
+        );
+        let Err(CodecError::Decode(e)) = decode::<(u8, String)>(&[1, 9, b'a']) else {
+            panic!("expected a decode error")
+        };
+        assert_eq!(e.path(), ".1");
+        assert!(e
+            .reason()
+            .starts_with("the message ends early: 9 more bytes are needed, 1 remain"));
     }
 
     #[test]
