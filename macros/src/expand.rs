@@ -374,12 +374,65 @@ pub fn task_call(call: &TaskCall) -> TokenStream {
             let #builder = #builder.#ident(#expr);
         },
     });
+    let unknown = unknown_names(call);
     let finish = Ident::new("__multiproc_finish", path.span());
     quote! {
         {
+            #unknown
             let #builder = #path::__builder();
             #(#steps)*
             #builder.#finish()
         }
     }
+}
+
+/// Items that turn a name the task has no parameter for into an error that says so, at the
+/// name: each name given is also a method of a local trait, which the builder's own method of
+/// that name (its parameter's setter) shadows; a name without a setter reaches the trait's
+/// method, whose bound fails with the message.
+fn unknown_names(call: &TaskCall) -> TokenStream {
+    let task = path_text(&call.path);
+    let names = call.args.iter().filter_map(|arg| match arg {
+        CallArg::Named(ident, _) => Some(ident),
+        CallArg::Positional(_) => None,
+    });
+    let (markers, methods): (Vec<_>, Vec<_>) = names
+        .enumerate()
+        .map(|(i, ident)| {
+            let marker = format_ident!("__MultiprocUnknown{}", i, span = Span::mixed_site());
+            let message = format!("unknown argument `{ident}` for task `{task}`");
+            let label = format!("`{task}` has no parameter named `{ident}`");
+            let marker_trait = quote! {
+                #[diagnostic::on_unimplemented(message = #message, label = #label)]
+                trait #marker {}
+            };
+            let method = quote! {
+                fn #ident<V>(self, _value: V) -> Self where Self: #marker {
+                    self
+                }
+            };
+            (marker_trait, method)
+        })
+        .unzip();
+    if methods.is_empty() {
+        return TokenStream::new();
+    }
+    let named = Ident::new("__MultiprocNamed", Span::mixed_site());
+    quote! {
+        #(#markers)*
+        #[allow(dead_code)]
+        trait #named: ::core::marker::Sized {
+            #(#methods)*
+        }
+        impl<B> #named for B {}
+    }
+}
+
+/// The path as written, without spaces: `jobs::add`.
+fn path_text(path: &syn::Path) -> String {
+    path.to_token_stream()
+        .to_string()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect()
 }
