@@ -238,10 +238,12 @@ fn a_lazy_map_names_the_item_of_each_failure() -> multiproc::Result<()> {
     Ok(())
 }
 
-/// Run by [`a_backtrace_comes_with_the_panic_under_rust_backtrace`] in a process of its own,
-/// with `RUST_BACKTRACE` set to 1 or 0: checks that a panic's backtrace is there or not.
-#[test]
-#[ignore = "run with RUST_BACKTRACE set by a_backtrace_comes_with_the_panic_under_rust_backtrace"]
+/// Marks the runs of this test binary that [`a_backtrace_comes_with_the_panic_under_rust_backtrace`]
+/// starts with `RUST_BACKTRACE` set.
+const BACKTRACE_RUN: &str = "MULTIPROC_TEST_BACKTRACE_RUN";
+
+/// In a run of its own, with `RUST_BACKTRACE` set to 1 or 0: checks that a panic's backtrace is
+/// there or not.
 fn backtrace_of_a_task_panic() {
     let wanted = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
     let err = Process::new(task!(explode, 9))
@@ -269,9 +271,16 @@ fn backtrace_of_a_task_panic() {
 
 #[test]
 fn a_backtrace_comes_with_the_panic_under_rust_backtrace() {
+    if std::env::var_os(BACKTRACE_RUN).is_some() {
+        return backtrace_of_a_task_panic();
+    }
     for setting in ["1", "full", "0"] {
         let run = Command::new(std::env::current_exe().expect("this test binary"))
-            .args(["--exact", "backtrace_of_a_task_panic", "--ignored"])
+            .args([
+                "--exact",
+                "a_backtrace_comes_with_the_panic_under_rust_backtrace",
+            ])
+            .env(BACKTRACE_RUN, "1")
             .env("RUST_BACKTRACE", setting)
             .output()
             .expect("run the test binary");
