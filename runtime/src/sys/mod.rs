@@ -12,6 +12,7 @@ pub(crate) mod fork_safe;
 pub(crate) mod futex;
 pub(crate) mod mem;
 pub(crate) mod owner;
+pub(crate) mod transfer;
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
