@@ -104,14 +104,10 @@ unsafe fn run_later_constructors(
     argv: *const *const c_char,
     envp: *const *const c_char,
 ) {
-    // SAFETY: the linker defines both symbols around the `.init_array` section of this
-    // executable, an array of function pointers; only their addresses are taken here.
-    let (start, end) = unsafe {
-        (
-            std::ptr::addr_of!(__init_array_start).cast::<Option<InitFn>>(),
-            std::ptr::addr_of!(__init_array_end).cast::<Option<InitFn>>(),
-        )
-    };
+    // The linker defines both symbols around the `.init_array` section of this executable, an
+    // array of function pointers; only their addresses are taken here.
+    let start = std::ptr::addr_of!(__init_array_start).cast::<Option<InitFn>>();
+    let end = std::ptr::addr_of!(__init_array_end).cast::<Option<InitFn>>();
     let mut at = start;
     let mut after_hook = false;
     while at < end {
@@ -123,7 +119,7 @@ unsafe fn run_later_constructors(
                 // as the C library would call it.
                 unsafe { init(argc, argv, envp) };
             }
-        } else if entry.is_some_and(|f| f as usize == hook as usize) {
+        } else if entry.is_some_and(|f| f as usize == hook as *const () as usize) {
             after_hook = true;
         }
         // SAFETY: one step within the array, or to its end.
@@ -242,7 +238,9 @@ pub(crate) fn spawn_unavailable() -> Option<&'static str> {
         return Some("the crate's start-up hook did not run in this program");
     }
     if !in_main_executable() {
-        return Some("the crate is in a shared library: executing the program again would not reach it");
+        return Some(
+            "the crate is in a shared library: executing the program again would not reach it",
+        );
     }
     None
 }
@@ -260,7 +258,7 @@ fn in_main_executable() -> bool {
     }
     // SAFETY: getauxval reads the auxiliary vector; AT_PHDR is the main program's headers.
     let main_headers = unsafe { libc::getauxval(libc::AT_PHDR) } as usize;
-    base(main_headers).is_some() && base(main_headers) == base(hook as usize)
+    base(main_headers).is_some() && base(main_headers) == base(hook as *const () as usize)
 }
 
 /// An error if this process is still booting as a spawned child: a constructor that runs

@@ -8,6 +8,7 @@
 //! in shared memory let processes sleep on a word. Nothing here knows about the layers above.
 
 pub(crate) mod backoff;
+pub(crate) mod exec;
 pub(crate) mod fork_safe;
 pub(crate) mod futex;
 pub(crate) mod mem;
