@@ -12,7 +12,7 @@
 
 use super::current::{self, Identity, WireIdentity};
 use super::fork;
-use super::method::StartError;
+use super::method::{self, StartError};
 use crate::sys::transfer;
 use crate::task::registry;
 use crate::wire::{self, TaskFailure};
@@ -38,6 +38,9 @@ pub(super) struct Boot {
     /// Repeated in the marker, so that a stale or foreign marker is refused.
     pub(super) nonce: u64,
     pub(super) identity: WireIdentity,
+    /// The parent's start method, by name, and whether it was chosen on purpose: the child's
+    /// own default (Python's spawn sends it too).
+    pub(super) start_method: (String, bool),
     pub(super) task: String,
     pub(super) args: Vec<u8>,
     /// The write end of the result pipe.
@@ -197,6 +200,10 @@ fn run_task(boot: Boot) -> i32 {
     // SAFETY: sets a signal's disposition to ignore; no handler runs.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     current::enter_child(Identity::from_wire(boot.identity));
+    if let Ok(method) = boot.start_method.0.parse() {
+        method::inherit(method, boot.start_method.1);
+    }
+    crate::task::panic::prepare_fork();
     if let Some(hangup) = &hangup {
         fork::die_with_parent(hangup);
     }

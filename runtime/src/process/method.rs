@@ -129,7 +129,7 @@ pub enum StartError {
 /// The method chosen for this process; 0 until it is fixed.
 static CHOSEN: AtomicU8 = AtomicU8::new(0);
 
-/// Whether the method was chosen on purpose (by a call or the environment), rather than left
+/// Whether the method was chosen on purpose (by a call, not the environment), rather than left
 /// at the default: only then is a closure refused.
 static EXPLICIT: AtomicU8 = AtomicU8::new(0);
 
@@ -155,10 +155,12 @@ pub(crate) fn chosen() -> Result<(StartMethod, bool), StartError> {
         return Ok((method, EXPLICIT.load(Ordering::Acquire) == 1));
     }
     let (method, explicit) = match std::env::var("MULTIPROC_START_METHOD") {
+        // The environment sets the default, not a rule: a closure still forks, so that a whole
+        // suite can run its tasks under each method.
         Ok(name) => (
             name.parse()
                 .map_err(|_| StartError::BadEnvironment(name.clone()))?,
-            true,
+            false,
         ),
         Err(_) => (StartMethod::Fork, false),
     };
@@ -199,6 +201,12 @@ pub fn set_start_method(method: StartMethod) -> Result<(), StartError> {
             StartMethod::from_code(code).unwrap_or(StartMethod::Fork),
         )),
     }
+}
+
+/// In a spawned child: takes the parent's method as its own default.
+pub(super) fn inherit(method: StartMethod, explicit: bool) {
+    CHOSEN.store(method.code(), Ordering::Release);
+    EXPLICIT.store(u8::from(explicit), Ordering::Release);
 }
 
 /// Chooses how this process starts its children, even if the method was set before (Python's
@@ -263,6 +271,30 @@ impl Context {
     /// A process that starts by this context's method (Python's `ctx.Process(target=..)`).
     pub fn process<C>(&self, target: C) -> super::Process<C> {
         super::Process::new(target).with_method(self.method)
+    }
+
+    /// A process that runs a closure by this context's method (Python's
+    /// `ctx.Process(target=lambda: ..)`): only a fork context can start it; another refuses it
+    /// at [`start`](super::Process::start) with [`StartError::ClosureNeedsFork`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{get_context, StartMethod};
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let p = get_context(StartMethod::Fork)?.from_fn(|| 6 * 7).start()?;
+    /// assert_eq!(p.join()?, 42);
+    /// assert!(get_context(StartMethod::Spawn)?.from_fn(|| 1).start().is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_fn<F, R>(&self, body: F) -> super::Process<crate::task::FnTarget<F>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    {
+        super::Process::from_fn(body).with_method(self.method)
     }
 }
 

@@ -9,7 +9,7 @@
 use super::boot::{self, Boot};
 use super::children::{self, ChildCore};
 use super::current;
-use super::method::{StartError, StartMethod};
+use super::method::{self, StartError, StartMethod};
 use crate::error::Error;
 use crate::sys;
 use crate::task::{registry, Target};
@@ -51,6 +51,10 @@ pub(crate) fn start_spawn<T: Target>(
         version: boot::VERSION,
         nonce,
         identity: identity.to_wire(),
+        start_method: method::chosen().map_or(
+            (StartMethod::Fork.name().to_owned(), false),
+            |(m, explicit)| (m.name().to_owned(), explicit),
+        ),
         task: task.to_owned(),
         args,
         result: result_write.as_raw_fd(),
