@@ -351,7 +351,7 @@ fn run_impl(item: &ItemImpl) -> TokenStream {
                 }
                 fn encode_args(
                     &self,
-                ) -> ::core::option::Option<::core::result::Result<__mp::Vec<u8>, __mp::CodecError>> {
+                ) -> ::core::option::Option<::core::result::Result<::std::vec::Vec<u8>, __mp::CodecError>> {
                     ::core::option::Option::Some(__mp::encode_args(self))
                 }
             }

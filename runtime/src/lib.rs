@@ -470,7 +470,6 @@ pub mod __private {
     }
     pub use crate::wire::CodecError;
     pub use inventory;
-    pub use std::vec::Vec;
 
     /// A `Run` value encoded for a child that runs it by name.
     pub fn encode_args<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
