@@ -393,6 +393,12 @@ impl Pool {
     /// The input is read as the work goes: the arguments packed for the workers stay a bounded
     /// window ahead of the results (two chunks per worker, or 512 KiB if that is more), where
     /// [`map_async`](Pool::map_async) packs them all before it returns.
+    ///
+    /// # Panics
+    ///
+    /// A panic of the input iterator goes on from this call (as Python's `pool.map` raises the
+    /// iterable's exception), and from `starmap` and the `_async` forms; the chunks sent before
+    /// it run, their results dropped, and the pool stays usable.
     pub fn map<T: OneArg>(
         &self,
         task: TaskRef<T>,
@@ -510,6 +516,12 @@ impl Pool {
     /// Calls a one-argument task on every item, lazily, yielding results in input order
     /// (Python's `imap`, chunksize 1). Only a bounded number of tasks is in flight, so the
     /// input may be endless: `pool.imap(task!(f), 0..).take(10)`.
+    ///
+    /// # Errors
+    ///
+    /// Each item is its task's result or failure. A panic of the input iterator at item `k` is
+    /// caught: the results of items `0..k` come first, then [`Error::InputPanicked`], then
+    /// `None` (see [`IMap`]).
     pub fn imap<T: OneArg, I: IntoIterator<Item = T::Arg>>(
         &self,
         task: TaskRef<T>,
@@ -530,6 +542,11 @@ impl Pool {
 
     /// Like [`imap`](Pool::imap), but yields results as they finish (Python's
     /// `imap_unordered`).
+    ///
+    /// # Errors
+    ///
+    /// As for [`imap`](Pool::imap): after a panic of the input at item `k`, the results of
+    /// items `0..k` in the order they finish, then [`Error::InputPanicked`], then `None`.
     pub fn imap_unordered<T: OneArg, I: IntoIterator<Item = T::Arg>>(
         &self,
         task: TaskRef<T>,
