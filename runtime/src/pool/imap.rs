@@ -6,7 +6,7 @@ use super::chunk::{decode_outcomes, ChunkOutcome, Part, Sink};
 use super::state::{Feeder, Shared};
 use super::{next_chunk, send_chunk, unsent, Pool, PoolError};
 use crate::error::Error;
-use crate::task::{OneArg, Task};
+use crate::task::{MapTask, Task, TaskRef};
 use crate::util::lock;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -60,8 +60,9 @@ impl<T: Task> Sink for Stream<T> {
 
 /// The iterator of [`Pool::imap`](super::Pool::imap) and
 /// [`Pool::imap_unordered`](super::Pool::imap_unordered) (Python's `IMapIterator`): each item
-/// is one task's result or error.
-pub struct IMap<T: OneArg, I> {
+/// is one task's result or error. `M` is the [`MapTask`] mapped, `T` its task.
+pub struct IMap<T: Task, I, M = TaskRef<T>> {
+    task: M,
     shared: Arc<Shared>,
     /// `None` once exhausted.
     input: Option<I>,
@@ -76,12 +77,13 @@ pub struct IMap<T: OneArg, I> {
     stream: Arc<Stream<T>>,
 }
 
-impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
-    pub(crate) fn new(pool: &Pool, input: I, chunksize: usize, ordered: bool) -> Self {
+impl<T: Task, I: Iterator<Item = M::Item>, M: MapTask<Task = T>> IMap<T, I, M> {
+    pub(crate) fn new(pool: &Pool, task: M, input: I, chunksize: usize, ordered: bool) -> Self {
         let feeder = pool.shared.feeder();
         let running = feeder.is_some();
         let size = chunksize.clamp(1, u32::MAX as usize);
         let mut imap = IMap {
+            task,
             shared: pool.shared.clone(),
             input: Some(input),
             chunksize: size,
@@ -127,7 +129,7 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
                 return;
             };
             let Some((count, bytes)) = next_chunk::<T>(
-                &mut input.map(T::args_from_one),
+                &mut input.map(|item| self.task.args_for(item)),
                 self.chunksize,
                 &self.shared.spare,
             ) else {
@@ -169,7 +171,7 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
     }
 }
 
-impl<T: OneArg, I: Iterator<Item = T::Arg>> Iterator for IMap<T, I> {
+impl<T: Task, I: Iterator<Item = M::Item>, M: MapTask<Task = T>> Iterator for IMap<T, I, M> {
     type Item = Result<T::Output, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -194,7 +196,7 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> Iterator for IMap<T, I> {
     }
 }
 
-impl<T: OneArg, I> fmt::Debug for IMap<T, I> {
+impl<T: Task, I, M> fmt::Debug for IMap<T, I, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IMap")
             .field("task", &T::NAME)
