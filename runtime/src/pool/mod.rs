@@ -393,38 +393,14 @@ impl Pool {
     /// order (Python's `map`). If tasks fail, the first failure is returned, once every chunk
     /// has finished. Empty input gives an empty vector at once.
     ///
-    /// The task is a [`MapTask`]: `task!(f)` of a one-parameter task, or a [`Partial`] that binds
-    /// all its parameters but one, `task!(pow, exp = 3)` (Python's
-    /// `map(functools.partial(pow, exp=3), items)`); each call gets a copy of the bound values.
+    /// The task is a [`MapTask`]: `task!(f)` of a one-parameter task, or a
+    /// [`Partial`](crate::Partial) that binds all its parameters but one, `task!(pow, exp = 3)`
+    /// (Python's `map(functools.partial(pow, exp=3), items)`); each call gets a copy of the bound
+    /// values.
     ///
     /// The input is read as the work goes: the arguments packed for the workers stay a bounded
     /// window ahead of the results (two chunks per worker, or 512 KiB if that is more), where
     /// [`map_async`](Pool::map_async) packs them all before it returns.
-    ///
-    /// [`Partial`]: crate::Partial
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use multiproc::prelude::*;
-    ///
-    /// #[process_task]
-    /// fn pow(base: u64, exp: u32) -> u64 {
-    ///     base.pow(exp)
-    /// }
-    ///
-    /// #[process_task]
-    /// fn square(x: u64) -> u64 {
-    ///     x * x
-    /// }
-    ///
-    /// # fn main() -> multiproc::Result<()> {
-    /// let pool = Pool::new(2)?;
-    /// assert_eq!(pool.map(task!(square), 1..4)?, vec![1, 4, 9]);
-    /// assert_eq!(pool.map(task!(pow, exp = 3), 1..4)?, vec![1, 8, 27]);
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn map<M: MapTask>(
         &self,
         task: M,
