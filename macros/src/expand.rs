@@ -1,4 +1,5 @@
-//! Code generation: the task's marker type, argument struct, registration and argument binder.
+//! Code generation: the task's marker type, argument struct and registration, and `task!`'s
+//! expansion; the argument builder it feeds is written by `builder.rs`.
 
 use crate::ast::{CallArg, Param, TaskCall, TaskFn, TaskItem};
 use crate::valid::type_ident;
