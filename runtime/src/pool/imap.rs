@@ -8,7 +8,7 @@ use super::chunk::{decode_outcomes, ChunkOutcome, Part, Sink};
 use super::state::{Feeder, Shared};
 use super::{next_chunk, send_chunk, Pool, PoolError};
 use crate::error::Error;
-use crate::task::{catch_panic, OneArg, Task};
+use crate::task::{catch_panic, MapTask, Task, TaskRef};
 use crate::util::lock;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -121,7 +121,10 @@ impl<I: Iterator> Iterator for Input<I> {
 /// (Python yields the results before the iterable's exception, then raises it in their place
 /// and ends). The pool stays usable. The panic is the caller's own code's, so the panic hook
 /// prints its message on stderr as for any panic.
-pub struct IMap<T: OneArg, I> {
+///
+/// `M` is the [`MapTask`] mapped, `T` its task.
+pub struct IMap<T: Task, I, M = TaskRef<T>> {
+    task: M,
     shared: Arc<Shared>,
     input: Input<I>,
     chunksize: usize,
@@ -135,12 +138,13 @@ pub struct IMap<T: OneArg, I> {
     stream: Arc<Stream<T>>,
 }
 
-impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
-    pub(crate) fn new(pool: &Pool, input: I, chunksize: usize, ordered: bool) -> Self {
+impl<T: Task, I: Iterator<Item = M::Item>, M: MapTask<Task = T>> IMap<T, I, M> {
+    pub(crate) fn new(pool: &Pool, task: M, input: I, chunksize: usize, ordered: bool) -> Self {
         let feeder = pool.shared.feeder();
         let running = feeder.is_some();
         let size = chunksize.clamp(1, u32::MAX as usize);
         let mut imap = IMap {
+            task,
             shared: pool.shared.clone(),
             input: Input {
                 items: Some(input),
@@ -182,7 +186,7 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
     fn fill(&mut self) {
         while self.sent - self.consumed < self.window && self.input.items.is_some() {
             let Some((count, bytes)) = next_chunk::<T>(
-                &mut (&mut self.input).map(T::args_from_one),
+                &mut (&mut self.input).map(|item| self.task.args_for(item)),
                 self.chunksize,
                 &self.shared.spare,
             ) else {
@@ -226,7 +230,7 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
     }
 }
 
-impl<T: OneArg, I: Iterator<Item = T::Arg>> Iterator for IMap<T, I> {
+impl<T: Task, I: Iterator<Item = M::Item>, M: MapTask<Task = T>> Iterator for IMap<T, I, M> {
     type Item = Result<T::Output, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -251,7 +255,7 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> Iterator for IMap<T, I> {
     }
 }
 
-impl<T: OneArg, I> fmt::Debug for IMap<T, I> {
+impl<T: Task, I, M> fmt::Debug for IMap<T, I, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IMap")
             .field("task", &T::NAME)
