@@ -1,4 +1,5 @@
-//! Code generation: the task's marker type, argument struct, registration and argument binder.
+//! Code generation: the task's marker type, argument struct and registration, and `task!`'s
+//! expansion; the argument builder it feeds is written by `builder.rs`.
 
 use crate::ast::{CallArg, Param, TaskCall, TaskFn, TaskItem};
 use crate::valid::type_ident;
@@ -15,11 +16,11 @@ pub fn task_item(item: &TaskItem) -> TokenStream {
 }
 
 /// The parts of a function task that the generated items share.
-struct FnParts<'a> {
-    name: &'a Ident,
-    idents: Vec<&'a Ident>,
-    types: Vec<&'a syn::Type>,
-    params: &'a [Param],
+pub(crate) struct FnParts<'a> {
+    pub(crate) name: &'a Ident,
+    pub(crate) idents: Vec<&'a Ident>,
+    pub(crate) types: Vec<&'a syn::Type>,
+    pub(crate) params: &'a [Param],
 }
 
 impl<'a> FnParts<'a> {
@@ -32,33 +33,9 @@ impl<'a> FnParts<'a> {
             params,
         }
     }
-
-    /// `Builder<P0, .., Pn>` with parameter `i` replaced by `state`, the others generic.
-    fn builder_with(&self, i: usize, state: TokenStream) -> TokenStream {
-        let states = (0..self.params.len()).map(|j| {
-            if j == i {
-                state.clone()
-            } else {
-                state_param(j).into_token_stream()
-            }
-        });
-        quote!(__Builder<#(#states),*>)
-    }
-
-    /// A builder literal that takes every field from `self` but `i`, which becomes `value`.
-    fn rebuild(&self, i: usize, value: TokenStream) -> TokenStream {
-        let fields = self.idents.iter().enumerate().map(|(j, ident)| {
-            if j == i {
-                quote!(#ident: #value)
-            } else {
-                quote!(#ident: self.#ident)
-            }
-        });
-        quote!(__Builder { #(#fields),* })
-    }
 }
 
-fn state_param(i: usize) -> Ident {
+pub(crate) fn state_param(i: usize) -> Ident {
     format_ident!("__P{}", i)
 }
 
@@ -74,7 +51,7 @@ fn task_fn(function: &TaskFn) -> TokenStream {
     let args_struct = args_struct(&parts, vis);
     let takes_args = takes_args(&parts);
     let one_arg = one_arg(&parts);
-    let builder = builder(&parts, vis);
+    let builder = crate::builder::builder(&parts, vis);
     let packing = packing(&parts, &output);
     let (idents, name_str) = (&parts.idents, name.to_string());
     quote! {
@@ -160,7 +137,7 @@ fn packing(parts: &FnParts, output: &TokenStream) -> TokenStream {
 }
 
 /// The value of parameter `i` when a call leaves it out.
-fn default_of(param: &Param) -> Option<TokenStream> {
+pub(crate) fn default_of(param: &Param) -> Option<TokenStream> {
     match &param.default {
         Some(Ok(expr)) => Some(quote!(#expr)),
         _ => None,
@@ -222,104 +199,6 @@ fn one_arg(parts: &FnParts) -> TokenStream {
     }
 }
 
-/// The typed builder behind `task!(f, ..)`: one state parameter per function parameter.
-fn builder(parts: &FnParts, vis: &syn::Visibility) -> TokenStream {
-    let name = parts.name;
-    let name_str = name.to_string();
-    let n = parts.params.len();
-    let states: Vec<Ident> = (0..n).map(state_param).collect();
-    let (idents, types) = (&parts.idents, &parts.types);
-    let unset = vec![quote!(__mp::Unset); n];
-
-    let setters = (0..n).map(|i| {
-        let (ident, ty, state) = (idents[i], types[i], &states[i]);
-        let next = parts.builder_with(i, quote!(__mp::Set<#ty>));
-        let body = parts.rebuild(i, quote!(__mp::Set(value)));
-        quote! {
-            pub fn #ident(self, value: #ty) -> #next where #state: __mp::NotGiven {
-                #body
-            }
-        }
-    });
-    let positional = (0..n).map(|i| {
-        let ty = types[i];
-        let others: Vec<&Ident> = states
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, s)| s)
-            .collect();
-        let this = parts.builder_with(i, quote!(__mp::Unset));
-        let next = parts.builder_with(i, quote!(__mp::Set<#ty>));
-        let body = parts.rebuild(i, quote!(__mp::Set(value)));
-        quote! {
-            impl<#(#others),*> __mp::PositionalArg<#i> for #this {
-                type Value = #ty;
-                type Next = #next;
-                fn set(self, value: #ty) -> #next {
-                    #body
-                }
-            }
-        }
-    });
-    let mut required_traits = Vec::new();
-    let mut bounds = Vec::new();
-    let mut values = Vec::new();
-    for (i, param) in parts.params.iter().enumerate() {
-        let (ident, ty, state) = (idents[i], types[i], &states[i]);
-        match default_of(param) {
-            Some(default) => {
-                bounds.push(quote!(#state: __mp::OrDefault<#ty>));
-                values.push(quote!(#ident: __mp::OrDefault::or_default(self.#ident, || #default)));
-            }
-            None => {
-                let required = format_ident!("__Requires_{}", ident);
-                let message = format!("missing argument `{ident}` for task `{name_str}`");
-                let label = format!("`{name_str}` needs a value for `{ident}`");
-                required_traits.push(quote! {
-                    #[diagnostic::on_unimplemented(message = #message, label = #label)]
-                    #[allow(non_camel_case_types)]
-                    #vis trait #required<T> {
-                        fn value(self) -> T;
-                    }
-                    impl<T> #required<T> for __mp::Set<T> {
-                        fn value(self) -> T {
-                            self.0
-                        }
-                    }
-                });
-                bounds.push(quote!(#state: #required<#ty>));
-                values.push(quote!(#ident: #required::value(self.#ident)));
-            }
-        }
-    }
-
-    quote! {
-        #vis struct __Builder<#(#states),*> {
-            #(#idents: #states),*
-        }
-
-        impl #name {
-            #[doc(hidden)]
-            pub fn __builder() -> __Builder<#(#unset),*> {
-                __Builder { #(#idents: __mp::Unset),* }
-            }
-        }
-
-        #(#required_traits)*
-
-        impl<#(#states),*> __Builder<#(#states),*> {
-            #(#setters)*
-
-            pub fn __multiproc_finish(self) -> __mp::Call<#name> where #(#bounds),* {
-                __mp::Call::new(__Args { #(#values),* })
-            }
-        }
-
-        #(#positional)*
-    }
-}
-
 /// `#[process_task] impl Run for MyType`: the type is its own argument struct.
 fn run_impl(item: &ItemImpl) -> TokenStream {
     let ty = &item.self_ty;
@@ -359,7 +238,8 @@ fn run_impl(item: &ItemImpl) -> TokenStream {
     }
 }
 
-/// `task!(f)`: the unbound task; `task!(f, ..)`: the builder, fed and finished.
+/// `task!(f)`: the unbound task; `task!(f, ..)`: the builder, fed and finished (as a call, or
+/// as a partial if it leaves a parameter unbound).
 pub fn task_call(call: &TaskCall) -> TokenStream {
     let path = &call.path;
     if call.args.is_empty() {
@@ -380,13 +260,13 @@ pub fn task_call(call: &TaskCall) -> TokenStream {
         },
     });
     let unknown = unknown_names(call);
-    let finish = Ident::new("__multiproc_finish", path.span());
+    let finish = quote_spanned!(path.span()=> ::multiproc::__private::finish);
     quote! {
         {
             #unknown
             let #builder = #path::__builder();
             #(#steps)*
-            #builder.#finish()
+            #finish(#builder)
         }
     }
 }

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 mod ast;
+mod builder;
 mod expand;
 mod valid;
 
@@ -35,10 +36,14 @@ pub fn process_task(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Names a task, and optionally binds its arguments: `task!(f)` is the unbound task (Python's
 /// `target=f`, a `multiproc::TaskRef`); `task!(f, x, y)`, `task!(f, a = x, b = y)` and
 /// `task!(f, x, b = y)` bind it (a `multiproc::Call`), positional arguments first, then by name
-/// (Python's `kwargs=`).
+/// (Python's `kwargs=`). Leaving a parameter without a default unbound gives a
+/// `multiproc::Partial` (Python's `functools.partial`): `pool.map(task!(pow, exp = 3), bases)`
+/// maps over the one parameter left.
 ///
-/// A missing argument, an unknown name, a name given twice or too many positional arguments is a
-/// compile error at the caller's tokens. Runnable examples are on the re-export, `multiproc::task`.
+/// An unknown name, a name given twice or too many positional arguments is a compile error at
+/// the caller's tokens; a missing argument is one where the partial is used as a call, and a map
+/// over a partial that leaves more than one parameter unbound is one that names them. Runnable
+/// examples are on the re-export, `multiproc::task`.
 #[proc_macro]
 pub fn task(input: TokenStream) -> TokenStream {
     syn::parse::<ast::TaskCall>(input)

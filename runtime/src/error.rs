@@ -128,6 +128,30 @@ pub enum Error {
         /// For a map's task, the index in the input of the item it panicked on.
         item: Option<usize>,
     },
+    /// The input iterator of [`Pool::imap`](crate::Pool::imap) or
+    /// [`Pool::imap_unordered`](crate::Pool::imap_unordered) panicked in its `next`, in the
+    /// caller's process: the lazy map's last item, after the results of the items before it
+    /// (Python's pool re-raises the iterable's exception from the iterator's `next` in its
+    /// place, and the iteration ends there).
+    ///
+    /// Displayed as ``the input iterator panicked producing item N at FILE:LINE:COL: MESSAGE``,
+    /// the location when known, then the backtrace if `RUST_BACKTRACE` asked for one.
+    #[error(
+        "the input iterator panicked producing item {item}{}: {message}{}",
+        at(.location), trace(.backtrace)
+    )]
+    InputPanicked {
+        /// The index of the item it was producing: the items before it were sent.
+        item: usize,
+        /// The panic message.
+        message: String,
+        /// Where it panicked, as `file:line:column` (`None` if the program replaced the panic
+        /// hook after its first child started).
+        location: Option<String>,
+        /// The backtrace of the panic, when `RUST_BACKTRACE` was set as the program started its
+        /// first child.
+        backtrace: Option<String>,
+    },
     /// The child exited with a non-zero code (or with zero, but without a result) before
     /// sending its result.
     #[error("process {pid} exited with code {code} without a result")]
@@ -277,6 +301,29 @@ impl Error {
                 failure,
                 task: None,
                 item: None,
+            },
+        }
+    }
+
+    /// The error for a panic of a lazy map's input iterator while it produced its item `item`.
+    pub(crate) fn from_input_panic(item: usize, failure: TaskFailure) -> Self {
+        match failure {
+            TaskFailure::Panicked {
+                message,
+                location,
+                backtrace,
+            } => Error::InputPanicked {
+                item,
+                message,
+                location,
+                backtrace,
+            },
+            // A caught panic is always `Panicked`; any other failure keeps its text.
+            other => Error::InputPanicked {
+                item,
+                message: other.to_string(),
+                location: None,
+                backtrace: None,
             },
         }
     }

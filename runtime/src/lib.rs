@@ -419,7 +419,29 @@ pub use multiproc_macros::process_task;
 /// # }
 /// ```
 ///
-/// A wrong call does not compile, and the message names the parameter:
+/// Leaving a parameter without a default unbound gives a [`Partial`] (Python's
+/// `functools.partial(f, ..)`), which a pool maps over the one parameter it leaves; positional
+/// arguments bind the first parameters, so `task!(label, "x".to_string())` leaves `copies`:
+///
+/// ```
+/// use multiproc::prelude::*;
+///
+/// #[process_task]
+/// fn label(name: String, copies: usize) -> String {
+///     name.repeat(copies)
+/// }
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let pool = Pool::new(2)?;
+/// let names = ["a", "b"].map(String::from);
+/// assert_eq!(pool.map(task!(label, copies = 2), names)?, vec!["aa", "bb"]);
+/// assert_eq!(pool.map(task!(label, "x".to_string()), [1, 3])?, vec!["x", "xxx"]);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// A wrong call does not compile, and the message names the parameter; so does a partial used
+/// where a call is needed:
 ///
 /// ```compile_fail
 /// use multiproc::prelude::*;
@@ -429,8 +451,12 @@ pub use multiproc_macros::process_task;
 ///     name.repeat(copies)
 /// }
 ///
-/// let call = task!(label, copies = 2); // missing argument `name` for task `label`
+/// let pool = Pool::new(1).unwrap();
+/// pool.apply(task!(label, copies = 2)); // missing argument `name` for task `label`
 /// ```
+///
+/// A map over a partial that leaves two parameters unbound does not compile either: "`task!(f,
+/// ..)` leaves more than one parameter unbound, and `map` needs exactly one", naming them.
 pub use multiproc_macros::task;
 pub use pool::{AsyncResult, Pool};
 pub use process::{
@@ -442,7 +468,7 @@ pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use sharedctypes::{Array, RawArray, RawValue, Value};
 pub use shm::SharedMemory;
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
-pub use task::{Call, IntoCall, Run, Target, Task, TaskRef};
+pub use task::{Call, IntoCall, MapTask, Partial, Run, Target, Task, TaskRef};
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -460,7 +486,10 @@ pub mod prelude {
 /// What the macros' generated code refers to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::task::bind::{NotGiven, OrDefault, PositionalArg, Set, Unset};
+    pub use crate::task::bind::{
+        finish, Bound, BoundOr, Builder, Complete, Finished, Incomplete, NotGiven, OrDefault,
+        PartialArgs, PositionalArg, Set, Slot, Status, Unset,
+    };
     pub use crate::task::registry::TaskEntry;
     pub use crate::task::{Call, OneArg, TakesArgs, Target, Task, TaskRef};
 

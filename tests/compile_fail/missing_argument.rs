@@ -6,5 +6,7 @@ fn add(a: i64, b: i64) -> i64 {
 }
 
 fn main() {
-    let _ = task!(add, a = 1);
+    // A partial (`b` unbound) is fine to make, but it is not a call a process can run.
+    let partial = task!(add, a = 1);
+    let _ = Process::new(partial).start();
 }

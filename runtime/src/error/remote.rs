@@ -94,6 +94,12 @@ enum Repr {
         task: Option<String>,
         item: Option<usize>,
     },
+    InputPanicked {
+        item: usize,
+        message: String,
+        location: Option<String>,
+        backtrace: Option<String>,
+    },
     Exited {
         pid: i32,
         code: i32,
@@ -150,6 +156,17 @@ impl From<Repr> for Error {
                 task,
                 item,
             },
+            Repr::InputPanicked {
+                item,
+                message,
+                location,
+                backtrace,
+            } => Error::InputPanicked {
+                item,
+                message,
+                location,
+                backtrace,
+            },
             Repr::Exited { pid, code } => Error::Exited { pid, code },
             Repr::Signaled { pid, signal } => Error::Signaled { pid, signal },
             Repr::Task {
@@ -192,6 +209,17 @@ impl Error {
                 task: task.clone(),
                 item: *item,
             },
+            Error::InputPanicked {
+                item,
+                message,
+                location,
+                backtrace,
+            } => Repr::InputPanicked {
+                item: *item,
+                message: message.clone(),
+                location: location.clone(),
+                backtrace: backtrace.clone(),
+            },
             Error::Exited { pid, code } => Repr::Exited {
                 pid: *pid,
                 code: *code,
@@ -225,6 +253,7 @@ fn variant_name(error: &Error) -> &'static str {
     match error {
         Error::Io(_) => "Io",
         Error::Panicked { .. } => "Panicked",
+        Error::InputPanicked { .. } => "InputPanicked",
         Error::Exited { .. } => "Exited",
         Error::Signaled { .. } => "Signaled",
         Error::Task { .. } => "Task",
@@ -284,9 +313,16 @@ mod tests {
             task: None,
             item: Some(4),
         };
+        let input = Error::InputPanicked {
+            item: 5,
+            message: "no more".into(),
+            location: Some("src/main.rs:9:1".into()),
+            backtrace: None,
+        };
         let plain = [
             panicked,
             failed,
+            input,
             Error::Exited { pid: 1, code: 3 },
             Error::Signaled { pid: 2, signal: 9 },
             Error::UnknownTask { name: "x".into() },

@@ -1,12 +1,14 @@
 //! Lazy maps (Python's `imap` and `imap_unordered`): an iterator that feeds the pool as it is
 //! consumed, keeping a bounded number of chunks in flight, so an endless input works and a slow
 //! consumer does not make the pool read ahead without limit (CPython reads all input first).
+//! A panic in the input iterator's `next` ends the input: it is caught, and handed out as the
+//! last item, after the results of the items before it.
 
 use super::chunk::{decode_outcomes, ChunkOutcome, Part, Sink};
 use super::state::{Feeder, Shared};
-use super::{next_chunk, send_chunk, unsent, Pool, PoolError};
+use super::{next_chunk, send_chunk, Pool, PoolError};
 use crate::error::Error;
-use crate::task::{OneArg, Task};
+use crate::task::{catch_panic, MapTask, Task, TaskRef};
 use crate::util::lock;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -58,13 +60,73 @@ impl<T: Task> Sink for Stream<T> {
     }
 }
 
+/// The input of a lazy map, read under a guard: it ends at its first `None`, or at a panic in
+/// its `next`, which becomes the error that ends the map.
+struct Input<I> {
+    /// `None` once ended; a panicked iterator is dropped, never read again.
+    items: Option<I>,
+    /// The items read so far.
+    read: usize,
+    /// The error handed out once every item read is: a panic of the input, or why there is
+    /// no input (a zero chunksize, a pool not running).
+    error: Option<Error>,
+}
+
+impl<I> Input<I> {
+    /// Ends the input with `error`.
+    fn fail(&mut self, error: Error) {
+        self.items = None;
+        self.error = Some(error);
+    }
+}
+
+impl<I: Iterator> Iterator for Input<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let items = self.items.as_mut()?;
+        match catch_panic(|| items.next()) {
+            Ok(Some(item)) => {
+                self.read += 1;
+                Some(item)
+            }
+            Ok(None) => {
+                self.items = None;
+                None
+            }
+            Err(panic) => {
+                self.fail(Error::from_input_panic(self.read, panic));
+                None
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.items
+            .as_ref()
+            .map_or((0, Some(0)), Iterator::size_hint)
+    }
+}
+
 /// The iterator of [`Pool::imap`](super::Pool::imap) and
 /// [`Pool::imap_unordered`](super::Pool::imap_unordered) (Python's `IMapIterator`): each item
 /// is one task's result or error.
-pub struct IMap<T: OneArg, I> {
+///
+/// # Errors
+///
+/// If the input iterator panics as it produces item `k`, the panic is caught and the input is
+/// not read again: the results of items `0..k` come first (in input order for `imap`, as they
+/// finish for `imap_unordered`; the items of a chunk read in part still run), then one
+/// [`Error::InputPanicked`] with `item: k` and the panic's message and location, then `None`
+/// (Python yields the results before the iterable's exception, then raises it in their place
+/// and ends). The pool stays usable. The panic is the caller's own code's, so the panic hook
+/// prints its message on stderr as for any panic.
+///
+/// `M` is the [`MapTask`] mapped, `T` its task.
+pub struct IMap<T: Task, I, M = TaskRef<T>> {
+    task: M,
     shared: Arc<Shared>,
-    /// `None` once exhausted.
-    input: Option<I>,
+    input: Input<I>,
     chunksize: usize,
     window: usize,
     ordered: bool,
@@ -76,14 +138,19 @@ pub struct IMap<T: OneArg, I> {
     stream: Arc<Stream<T>>,
 }
 
-impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
-    pub(crate) fn new(pool: &Pool, input: I, chunksize: usize, ordered: bool) -> Self {
+impl<T: Task, I: Iterator<Item = M::Item>, M: MapTask<Task = T>> IMap<T, I, M> {
+    pub(crate) fn new(pool: &Pool, task: M, input: I, chunksize: usize, ordered: bool) -> Self {
         let feeder = pool.shared.feeder();
         let running = feeder.is_some();
         let size = chunksize.clamp(1, u32::MAX as usize);
         let mut imap = IMap {
+            task,
             shared: pool.shared.clone(),
-            input: Some(input),
+            input: Input {
+                items: Some(input),
+                read: 0,
+                error: None,
+            },
             chunksize: size,
             window: WINDOW_PER_WORKER * pool.processes,
             ordered,
@@ -110,29 +177,20 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
 
     /// Ends the input with one failed item carrying `error`.
     fn fail_input(&mut self, error: Error) {
-        self.stop_feeding();
-        unsent(&*self.stream, self.sent, 1, error);
-        self.sent += 1;
-    }
-
-    fn stop_feeding(&mut self) {
-        self.input = None;
+        self.input.fail(error);
         self.feeder = None;
     }
 
-    /// Sends chunks while fewer than the window are in flight.
+    /// Sends chunks while fewer than the window are in flight; once the input has ended, leaves
+    /// the pool free to close.
     fn fill(&mut self) {
-        while self.sent - self.consumed < self.window {
-            let Some(input) = &mut self.input else {
-                return;
-            };
+        while self.sent - self.consumed < self.window && self.input.items.is_some() {
             let Some((count, bytes)) = next_chunk::<T>(
-                &mut input.map(T::args_from_one),
+                &mut (&mut self.input).map(|item| self.task.args_for(item)),
                 self.chunksize,
                 &self.shared.spare,
             ) else {
-                self.stop_feeding();
-                return;
+                break;
             };
             send_chunk(
                 &self.shared,
@@ -144,6 +202,9 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
                 true,
             );
             self.sent += 1;
+        }
+        if self.input.items.is_none() {
+            self.feeder = None;
         }
     }
 
@@ -169,7 +230,7 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> IMap<T, I> {
     }
 }
 
-impl<T: OneArg, I: Iterator<Item = T::Arg>> Iterator for IMap<T, I> {
+impl<T: Task, I: Iterator<Item = M::Item>, M: MapTask<Task = T>> Iterator for IMap<T, I, M> {
     type Item = Result<T::Output, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -178,8 +239,8 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> Iterator for IMap<T, I> {
             if let Some(item) = self.take_ready() {
                 return Some(item);
             }
-            if self.input.is_none() && self.consumed == self.sent {
-                return None;
+            if self.input.items.is_none() && self.consumed == self.sent {
+                return self.input.error.take().map(Err);
             }
             let arrived = lock(&self.stream.arrived);
             let waiting = if self.ordered {
@@ -194,7 +255,7 @@ impl<T: OneArg, I: Iterator<Item = T::Arg>> Iterator for IMap<T, I> {
     }
 }
 
-impl<T: OneArg, I> fmt::Debug for IMap<T, I> {
+impl<T: Task, I, M> fmt::Debug for IMap<T, I, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IMap")
             .field("task", &T::NAME)

@@ -44,7 +44,7 @@ pub use imap::IMap;
 
 use crate::error::Error;
 use crate::task::registry;
-use crate::task::{Call, IntoCall, OneArg, TakesArgs, Task, TaskRef};
+use crate::task::{Call, IntoCall, MapTask, TakesArgs, Task, TaskRef};
 use crate::wire;
 use async_result::Cell;
 use chunk::{ChunkFailure, Job, Part, Sink};
@@ -189,6 +189,9 @@ fn next_chunk<T: Task>(
 
 /// The output of the task a call to [`Pool::apply`] runs.
 type Output<C> = <<C as IntoCall>::Task as Task>::Output;
+
+/// The output of the task a [`Pool::map`] runs.
+type MapOutput<M> = <<M as MapTask>::Task as Task>::Output;
 
 /// A call looked up and encoded for a worker to run (the pool's initializer).
 fn encode_call<T: Task>(call: Call<T>) -> Result<EncodedCall, Error> {
@@ -390,26 +393,37 @@ impl Pool {
     /// order (Python's `map`). If tasks fail, the first failure is returned, once every chunk
     /// has finished. Empty input gives an empty vector at once.
     ///
+    /// The task is a [`MapTask`]: `task!(f)` of a one-parameter task, or a
+    /// [`Partial`](crate::Partial) that binds all its parameters but one, `task!(pow, exp = 3)`
+    /// (Python's `map(functools.partial(pow, exp=3), items)`); each call gets a copy of the bound
+    /// values.
+    ///
     /// The input is read as the work goes: the arguments packed for the workers stay a bounded
     /// window ahead of the results (two chunks per worker, or 512 KiB if that is more), where
     /// [`map_async`](Pool::map_async) packs them all before it returns.
-    pub fn map<T: OneArg>(
+    ///
+    /// # Panics
+    ///
+    /// A panic of the input iterator goes on from this call (as Python's `pool.map` raises the
+    /// iterable's exception), and from `starmap` and the `_async` forms; the chunks sent before
+    /// it run, their results dropped, and the pool stays usable.
+    pub fn map<M: MapTask>(
         &self,
-        task: TaskRef<T>,
-        items: impl IntoIterator<Item = T::Arg>,
-    ) -> Result<Vec<T::Output>, Error> {
+        task: M,
+        items: impl IntoIterator<Item = M::Item>,
+    ) -> Result<Vec<MapOutput<M>>, Error> {
         let packing = Packing::Paced;
         self.map_with(task, items, None, Callbacks::new(), packing)
             .get()
     }
 
     /// [`map`](Pool::map) with an explicit chunksize (Python's `map(f, items, chunksize)`).
-    pub fn map_chunked<T: OneArg>(
+    pub fn map_chunked<M: MapTask>(
         &self,
-        task: TaskRef<T>,
-        items: impl IntoIterator<Item = T::Arg>,
+        task: M,
+        items: impl IntoIterator<Item = M::Item>,
         chunksize: usize,
-    ) -> Result<Vec<T::Output>, Error> {
+    ) -> Result<Vec<MapOutput<M>>, Error> {
         let packing = Packing::Paced;
         self.map_with(task, items, Some(chunksize), Callbacks::new(), packing)
             .get()
@@ -417,36 +431,37 @@ impl Pool {
 
     /// Submits a [`map`](Pool::map) with a chunksize (`None`: Python's default), callbacks, and
     /// its chunks packed as `packing` says.
-    fn map_with<T: OneArg>(
+    fn map_with<M: MapTask>(
         &self,
-        _task: TaskRef<T>,
-        items: impl IntoIterator<Item = T::Arg>,
+        task: M,
+        items: impl IntoIterator<Item = M::Item>,
         chunksize: Option<usize>,
-        callbacks: Callbacks<Vec<T::Output>>,
+        callbacks: Callbacks<Vec<MapOutput<M>>>,
         packing: Packing,
-    ) -> AsyncResult<Vec<T::Output>> {
+    ) -> AsyncResult<Vec<MapOutput<M>>> {
         let items = items.into_iter();
-        self.submit_items::<T, _>(items, T::args_from_one, chunksize, callbacks, packing)
+        let to_args = |item| task.args_for(item);
+        self.submit_items::<M::Task, _>(items, to_args, chunksize, callbacks, packing)
     }
 
     /// Starts a [`map`](Pool::map) (Python's `map_async`).
-    pub fn map_async<T: OneArg>(
+    pub fn map_async<M: MapTask>(
         &self,
-        task: TaskRef<T>,
-        items: impl IntoIterator<Item = T::Arg>,
-    ) -> AsyncResult<Vec<T::Output>> {
+        task: M,
+        items: impl IntoIterator<Item = M::Item>,
+    ) -> AsyncResult<Vec<MapOutput<M>>> {
         self.map_async_with(task, items, None, Callbacks::new())
     }
 
     /// Starts a [`map`](Pool::map) with a chunksize (`None`: Python's default) and callbacks
     /// (Python's `map_async(f, items, chunksize, callback, error_callback)`).
-    pub fn map_async_with<T: OneArg>(
+    pub fn map_async_with<M: MapTask>(
         &self,
-        task: TaskRef<T>,
-        items: impl IntoIterator<Item = T::Arg>,
+        task: M,
+        items: impl IntoIterator<Item = M::Item>,
         chunksize: Option<usize>,
-        callbacks: Callbacks<Vec<T::Output>>,
-    ) -> AsyncResult<Vec<T::Output>> {
+        callbacks: Callbacks<Vec<MapOutput<M>>>,
+    ) -> AsyncResult<Vec<MapOutput<M>>> {
         self.map_with(task, items, chunksize, callbacks, Packing::AllAtOnce)
     }
 
@@ -509,43 +524,55 @@ impl Pool {
 
     /// Calls a one-argument task on every item, lazily, yielding results in input order
     /// (Python's `imap`, chunksize 1). Only a bounded number of tasks is in flight, so the
-    /// input may be endless: `pool.imap(task!(f), 0..).take(10)`.
-    pub fn imap<T: OneArg, I: IntoIterator<Item = T::Arg>>(
+    /// input may be endless: `pool.imap(task!(f), 0..).take(10)`. The task is a [`MapTask`], as
+    /// for [`map`](Pool::map).
+    ///
+    /// # Errors
+    ///
+    /// Each item is its task's result or failure. A panic of the input iterator at item `k` is
+    /// caught: the results of items `0..k` come first, then [`Error::InputPanicked`], then
+    /// `None` (see [`IMap`]).
+    pub fn imap<M: MapTask, I: IntoIterator<Item = M::Item>>(
         &self,
-        task: TaskRef<T>,
+        task: M,
         items: I,
-    ) -> IMap<T, I::IntoIter> {
+    ) -> IMap<M::Task, I::IntoIter, M> {
         self.imap_chunked(task, items, 1)
     }
 
     /// [`imap`](Pool::imap) with a chunksize.
-    pub fn imap_chunked<T: OneArg, I: IntoIterator<Item = T::Arg>>(
+    pub fn imap_chunked<M: MapTask, I: IntoIterator<Item = M::Item>>(
         &self,
-        _task: TaskRef<T>,
+        task: M,
         items: I,
         chunksize: usize,
-    ) -> IMap<T, I::IntoIter> {
-        IMap::new(self, items.into_iter(), chunksize, true)
+    ) -> IMap<M::Task, I::IntoIter, M> {
+        IMap::new(self, task, items.into_iter(), chunksize, true)
     }
 
     /// Like [`imap`](Pool::imap), but yields results as they finish (Python's
     /// `imap_unordered`).
-    pub fn imap_unordered<T: OneArg, I: IntoIterator<Item = T::Arg>>(
+    ///
+    /// # Errors
+    ///
+    /// As for [`imap`](Pool::imap): after a panic of the input at item `k`, the results of
+    /// items `0..k` in the order they finish, then [`Error::InputPanicked`], then `None`.
+    pub fn imap_unordered<M: MapTask, I: IntoIterator<Item = M::Item>>(
         &self,
-        task: TaskRef<T>,
+        task: M,
         items: I,
-    ) -> IMap<T, I::IntoIter> {
+    ) -> IMap<M::Task, I::IntoIter, M> {
         self.imap_unordered_chunked(task, items, 1)
     }
 
     /// [`imap_unordered`](Pool::imap_unordered) with a chunksize.
-    pub fn imap_unordered_chunked<T: OneArg, I: IntoIterator<Item = T::Arg>>(
+    pub fn imap_unordered_chunked<M: MapTask, I: IntoIterator<Item = M::Item>>(
         &self,
-        _task: TaskRef<T>,
+        task: M,
         items: I,
         chunksize: usize,
-    ) -> IMap<T, I::IntoIter> {
-        IMap::new(self, items.into_iter(), chunksize, false)
+    ) -> IMap<M::Task, I::IntoIter, M> {
+        IMap::new(self, task, items.into_iter(), chunksize, false)
     }
 
     /// Accepts no more work; the workers exit once the queued work is done (Python's `close`).

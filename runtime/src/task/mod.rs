@@ -3,15 +3,19 @@
 //! A task is a zero-sized marker type (named after the function) that implements [`Task`]: it
 //! knows its registered name, its argument struct and its output type. [`TaskRef`] is the task
 //! with no arguments bound (`task!(f)`, Python's `target=f`); [`Call`] is the task bound to its
-//! arguments (`task!(f, x, y = z)`, or `TaskRef::bind`), ready to run in another process.
+//! arguments (`task!(f, x, y = z)`, or `TaskRef::bind`), ready to run in another process;
+//! [`Partial`] is the task with some arguments bound and one left for each item of a map
+//! (`task!(f, y = z)`, Python's `functools.partial`), a [`MapTask`].
 //! Anything a [`Process`](crate::Process) can run implements [`Target`].
 
 pub(crate) mod bind;
 pub(crate) mod pack;
 pub(crate) mod panic;
+mod partial;
 pub(crate) mod registry;
 
 pub(crate) use panic::catch_panic;
+pub use partial::{MapTask, Partial};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -106,7 +110,7 @@ pub trait TakesArgs<A>: Task {
 #[diagnostic::on_unimplemented(
     message = "task `{Self}` does not take exactly one argument",
     label = "`map` needs a one-argument task",
-    note = "for a task of several parameters, pass tuples to `starmap`"
+    note = "for a task of several parameters, bind all but one with `task!(f, name = value, ..)`, or pass tuples to `starmap`"
 )]
 pub trait OneArg: Task {
     /// The type of the one argument.
