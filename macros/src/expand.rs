@@ -228,6 +228,11 @@ fn run_impl(item: &ItemImpl) -> TokenStream {
                 fn invoke(self) {
                     <#ty as __mp::Task>::call(self)
                 }
+                fn encode_args(
+                    &self,
+                ) -> ::core::option::Option<::core::result::Result<::std::vec::Vec<u8>, __mp::CodecError>> {
+                    ::core::option::Option::Some(__mp::encode_args(self))
+                }
             }
         };
     }

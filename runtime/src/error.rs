@@ -225,6 +225,10 @@ pub enum Error {
     /// A queue operation failed.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// A process could not start the way it was asked to (a start method that is not
+    /// available, a closure under spawn, a start while still booting).
+    #[error(transparent)]
+    Start(#[from] crate::process::StartError),
     /// An error that another process sent, as text: a task's `multiproc::Result` whose error
     /// holds more than plain data (Python's `RemoteTraceback`). Plain errors (a panic, an exit
     /// code, an OS error's number, a [`PoolError`]) arrive as their own variant.

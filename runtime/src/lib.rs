@@ -460,7 +460,9 @@ pub use multiproc_macros::process_task;
 pub use multiproc_macros::task;
 pub use pool::{AsyncResult, Pool};
 pub use process::{
-    active_children, cpu_count, current_process, exit, parent_process, Process, ProcessHandle,
+    active_children, cpu_count, current_process, exit, get_all_start_methods, get_context,
+    get_start_method, parent_process, set_start_method, set_start_method_force, Context, Process,
+    ProcessHandle, StartMethod,
 };
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use sharedctypes::{Array, RawArray, RawValue, Value};
@@ -497,6 +499,11 @@ pub mod __private {
     }
     pub use crate::wire::CodecError;
     pub use inventory;
+
+    /// A `Run` value encoded for a child that runs it by name.
+    pub fn encode_args<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+        crate::wire::encode(value)
+    }
     pub use serde;
 }
 

@@ -4,7 +4,9 @@
 //! A serialised end names its pipes by the sending process, descriptor number and identity
 //! (device and inode). Deserialising in the same process duplicates the descriptors; in another
 //! process it takes a copy of them from the sender with `pidfd_getfd`, and checks that they are
-//! the same pipes, so a stale or reused number is an error, never someone else's file.
+//! the same pipes, so a stale or reused number is an error, never someone else's file. An end
+//! encoded for a process started by exec names slots of the descriptors sent with it instead
+//! (`sys::transfer`), so that start needs neither `pidfd_getfd` nor the sender alive.
 
 use super::error::ConnectionError;
 use crate::sys;
@@ -53,7 +55,10 @@ impl WireFd {
                 self.fd
             )));
         }
-        let fd = if pid == std::process::id() as i32 {
+        let fd = if pid == 0 {
+            // A slot of the descriptors sent with the value (`sys::transfer`).
+            sys::transfer::take(self.fd as u32)?
+        } else if pid == std::process::id() as i32 {
             // Whatever the number is now, the identity check below rejects it if it is not the
             // pipe that was sent.
             sys::dup_number(self.fd)?
@@ -73,12 +78,21 @@ impl WireFd {
 }
 
 impl EndRefs<'_> {
+    /// The ends as they travel: this process's descriptors, or, when the value is encoded for a
+    /// process started by exec, slots of the descriptors that go with it (`pid` 0).
     pub(super) fn to_wire(&self) -> Result<WireEnds, ConnectionError> {
-        Ok(WireEnds {
-            pid: std::process::id() as i32,
-            read: self.read.map(WireFd::of).transpose()?,
-            write: self.write.map(WireFd::of).transpose()?,
-        })
+        let mut pid = std::process::id() as i32;
+        let mut wire = |fd: BorrowedFd<'_>| {
+            let mut wire = WireFd::of(fd)?;
+            if let Some(slot) = sys::transfer::offer(fd) {
+                wire.fd = slot? as RawFd;
+                pid = 0;
+            }
+            Ok::<_, ConnectionError>(wire)
+        };
+        let read = self.read.map(&mut wire).transpose()?;
+        let write = self.write.map(&mut wire).transpose()?;
+        Ok(WireEnds { pid, read, write })
     }
 }
 

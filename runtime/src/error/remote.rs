@@ -258,6 +258,7 @@ fn variant_name(error: &Error) -> &'static str {
         Error::Signaled { .. } => "Signaled",
         Error::Task { .. } => "Task",
         Error::Codec(_) => "Codec",
+        Error::Start(_) => "Start",
         Error::DuplicateTask { .. } => "DuplicateTask",
         Error::UnknownTask { .. } => "UnknownTask",
         Error::DaemonicParent => "DaemonicParent",

@@ -78,6 +78,41 @@ impl Identity {
     pub(crate) fn name(&self) -> &str {
         &self.name
     }
+
+    /// The identity as it travels to a child started by exec.
+    pub(crate) fn to_wire(&self) -> WireIdentity {
+        let parent = self.parent.as_ref();
+        WireIdentity {
+            name: self.name.to_string(),
+            daemon: self.daemon,
+            path: self.path.clone(),
+            parent_pid: parent.map_or(0, ParentProcess::pid),
+            parent_name: parent.map(|p| p.name.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// The identity a child started by exec was sent.
+    pub(crate) fn from_wire(wire: WireIdentity) -> Box<Identity> {
+        Box::new(Identity {
+            name: Cow::Owned(wire.name),
+            daemon: wire.daemon,
+            path: wire.path,
+            parent: Some(ParentProcess {
+                pid: wire.parent_pid,
+                name: wire.parent_name,
+            }),
+        })
+    }
+}
+
+/// An [`Identity`] as it travels to a child started by exec, which inherits no memory.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct WireIdentity {
+    name: String,
+    daemon: bool,
+    path: Vec<u32>,
+    parent_pid: i32,
+    parent_name: String,
 }
 
 /// Makes `identity` this process's own. Called in the child right after fork.

@@ -141,7 +141,7 @@ fn child_main<T: Target>(
 
 /// Writes the result frame. The parent may be gone or have discarded the result: then the
 /// exit code still tells how the task ended.
-fn send_result(result: &OwnedFd, frame: &[u8]) {
+pub(super) fn send_result(result: &OwnedFd, frame: &[u8]) {
     /// The default pipe buffer; a larger result asks for a larger one.
     const DEFAULT_PIPE: usize = 64 << 10;
     if frame.len() > DEFAULT_PIPE {
@@ -152,7 +152,7 @@ fn send_result(result: &OwnedFd, frame: &[u8]) {
 
 /// Arms the kernel to kill this (daemonic) process when its parent's end of the hang-up pipe
 /// closes, which happens when the parent dies, however it dies.
-fn die_with_parent(hangup: &OwnedFd) {
+pub(super) fn die_with_parent(hangup: &OwnedFd) {
     let armed = sys::signal_on_hangup(hangup.as_fd(), libc::SIGKILL);
     // The parent may have died before the signal was armed: then the pipe has hung up already.
     let parent_gone = sys::poll(

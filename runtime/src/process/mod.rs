@@ -5,13 +5,20 @@
 //! [`Process::start`] gives a [`ProcessHandle`], whose `join` returns what the task returned.
 //! A panic in the task, an exit code or a signal becomes an [`Error`] that names the process.
 
+mod boot;
 pub(crate) mod children;
 pub(crate) mod current;
 mod fork;
 mod handle;
+mod method;
+mod spawn;
 
 pub use current::{cpu_count, current_process, parent_process, CurrentProcess, ParentProcess};
 pub use handle::{CloseError, ProcessHandle};
+pub use method::{
+    get_all_start_methods, get_context, get_start_method, set_start_method, set_start_method_force,
+    Context, StartError, StartMethod,
+};
 
 use crate::error::Error;
 use crate::task::{Call, FnTarget, TakesArgs, Target, Task, TaskRef};
@@ -48,6 +55,8 @@ pub struct Process<C> {
     target: C,
     name: Option<String>,
     daemon: Option<bool>,
+    /// The method a [`Context`] chose; `None`: the process's own.
+    method: Option<StartMethod>,
 }
 
 impl<C> Process<C> {
@@ -76,7 +85,14 @@ impl<C> Process<C> {
             target,
             name: None,
             daemon: None,
+            method: None,
         }
+    }
+
+    /// The process, to be started by `method` whatever this process's own (a [`Context`]'s).
+    pub(crate) fn with_method(mut self, method: StartMethod) -> Self {
+        self.method = Some(method);
+        self
     }
 
     /// Names the process (Python's `name=`); by default `Process-N` for the N-th child this
@@ -157,6 +173,7 @@ impl<T: Task> Process<TaskRef<T>> {
             target: self.target.bind(args),
             name: self.name,
             daemon: self.daemon,
+            method: self.method,
         }
     }
 }
@@ -250,7 +267,21 @@ impl<C: Target> Process<C> {
     /// # }
     /// ```
     pub fn start(self) -> Result<ProcessHandle<C::Output>, Error> {
-        fork::start_fork(self.target, self.name, self.daemon).map(ProcessHandle::new)
+        boot::check_not_bootstrapping()?;
+        let (method, explicit) = match self.method {
+            Some(method) => (method, true),
+            None => method::chosen()?,
+        };
+        // A closure can only be forked; it is refused only where fork was ruled out on
+        // purpose, so that a suite run under another default still runs its closures.
+        let forked =
+            method == StartMethod::Fork || (!explicit && self.target.task_name().is_none());
+        let core = if forked {
+            fork::start_fork(self.target, self.name, self.daemon)
+        } else {
+            spawn::start_spawn(self.target, self.name, self.daemon)
+        };
+        core.map(ProcessHandle::new)
     }
 }
 

@@ -185,7 +185,11 @@ impl Serialize for Block {
             carved.sent.store(true, Ordering::Relaxed);
         }
         BlockRef {
-            segment: self.memory.segment.to_ref(),
+            segment: self
+                .memory
+                .segment
+                .to_ref()
+                .map_err(serde::ser::Error::custom)?,
             offset: self.offset as u64,
             len: self.len as u64,
         }

@@ -11,7 +11,7 @@ use super::ShmError;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::{Arc, Weak};
 
@@ -70,14 +70,20 @@ impl Segment {
         self.len
     }
 
-    /// The reference another process maps again.
-    pub(super) fn to_ref(&self) -> SegmentRef {
-        SegmentRef {
-            pid: std::process::id(),
-            fd: self.fd.as_raw_fd(),
+    /// The reference another process maps again: this process's descriptor, or, when the
+    /// value is encoded for a process started by exec, a slot of the descriptors that go with it
+    /// (`pid` 0, see `sys::transfer`).
+    pub(super) fn to_ref(&self) -> Result<SegmentRef, ShmError> {
+        let (pid, fd) = match crate::sys::transfer::offer(self.fd.as_fd()) {
+            None => (std::process::id(), self.fd.as_raw_fd()),
+            Some(slot) => (0, slot? as i32),
+        };
+        Ok(SegmentRef {
+            pid,
+            fd,
             ino: self.ino,
             len: self.len as u64,
-        }
+        })
     }
 
     /// This process's mapping of the segment `r` names: an existing one, or a new one.
@@ -88,18 +94,24 @@ impl Segment {
         }
     }
 
-    /// Maps the segment `r` names anew, through the sender's descriptor in `/proc`.
+    /// Maps the segment `r` names anew: through the descriptor sent in its slot, or through
+    /// the sender's descriptor in `/proc`.
     fn open(r: &SegmentRef) -> Result<Arc<Segment>, ShmError> {
         use std::os::unix::fs::MetadataExt;
         let lost = || ShmError::Unreachable {
             pid: r.pid,
             fd: r.fd,
         };
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .open(format!("/proc/{}/fd/{}", r.pid, r.fd))
-            .map_err(|_| lost())?;
+        let file = if r.pid == 0 {
+            let slot = u32::try_from(r.fd).map_err(|_| lost())?;
+            File::from(crate::sys::transfer::take(slot).map_err(|_| lost())?)
+        } else {
+            File::options()
+                .read(true)
+                .write(true)
+                .open(format!("/proc/{}/fd/{}", r.pid, r.fd))
+                .map_err(|_| lost())?
+        };
         let meta = file.metadata()?;
         // A recycled descriptor number names another file: refuse it rather than map it.
         if meta.ino() != r.ino || meta.len() < r.len {
@@ -156,7 +168,8 @@ pub(super) fn map_shared(fd: &impl AsRawFd, len: usize) -> Result<NonNull<u8>, S
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct SegmentRef {
     /// The process that serialised the reference (it must still run when the reference is
-    /// decoded, unless the decoding process has the segment mapped already).
+    /// decoded, unless the decoding process has the segment mapped already); 0 when `fd` is a
+    /// slot of the descriptors sent with the value.
     pub pid: u32,
     /// The descriptor of the segment in that process.
     pub fd: i32,
@@ -203,7 +216,7 @@ mod tests {
         let segment = Segment::create(4096).unwrap();
         // SAFETY: the first byte of a live mapping of 4096 bytes.
         unsafe { segment.as_ptr().write(42) };
-        let again = Segment::open(&segment.to_ref()).unwrap();
+        let again = Segment::open(&segment.to_ref().unwrap()).unwrap();
         assert_ne!(again.as_ptr(), segment.as_ptr(), "a second mapping");
         // SAFETY: as above, through the second mapping of the same memfd.
         assert_eq!(unsafe { again.as_ptr().read() }, 42);
@@ -215,7 +228,7 @@ mod tests {
         let other = Segment::create(64).unwrap();
         let wrong = SegmentRef {
             ino: other.ino,
-            ..segment.to_ref()
+            ..segment.to_ref().unwrap()
         };
         assert!(matches!(
             Segment::open(&wrong),
@@ -223,7 +236,7 @@ mod tests {
         ));
         let gone = SegmentRef {
             fd: 100_000,
-            ..segment.to_ref()
+            ..segment.to_ref().unwrap()
         };
         assert!(matches!(
             Segment::open(&gone),

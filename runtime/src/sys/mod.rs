@@ -8,10 +8,12 @@
 //! in shared memory let processes sleep on a word. Nothing here knows about the layers above.
 
 pub(crate) mod backoff;
+pub(crate) mod exec;
 pub(crate) mod fork_safe;
 pub(crate) mod futex;
 pub(crate) mod mem;
 pub(crate) mod owner;
+pub(crate) mod transfer;
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};

@@ -187,6 +187,12 @@ pub trait Target: Send + 'static {
     fn task_name(&self) -> Option<&'static str>;
     /// Runs the body. Called in the child process.
     fn invoke(self) -> Self::Output;
+    /// The task's arguments encoded for a child that runs it by name, in a process that did not
+    /// inherit this one's memory; `None` for a closure.
+    #[doc(hidden)]
+    fn encode_args(&self) -> Option<Result<Vec<u8>, crate::wire::CodecError>> {
+        None
+    }
 }
 
 /// The task `T` with no arguments bound: what `task!(f)` gives.
@@ -260,6 +266,10 @@ impl<T: Task + TakesArgs<()>> Target for TaskRef<T> {
 
     fn invoke(self) -> T::Output {
         T::call(T::args_from(()))
+    }
+
+    fn encode_args(&self) -> Option<Result<Vec<u8>, crate::wire::CodecError>> {
+        Some(crate::wire::encode(&T::args_from(())))
     }
 }
 
@@ -391,6 +401,10 @@ impl<T: Task> Target for Call<T> {
 
     fn invoke(self) -> T::Output {
         self.run()
+    }
+
+    fn encode_args(&self) -> Option<Result<Vec<u8>, crate::wire::CodecError>> {
+        Some(crate::wire::encode(&self.args))
     }
 }
 

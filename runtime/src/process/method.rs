@@ -1,0 +1,313 @@
+//! How children start (Python's `set_start_method`, `get_start_method`,
+//! `get_all_start_methods` and `get_context`).
+//!
+//! `fork` copies the calling process; `spawn` executes this program again and runs the task by
+//! name before `main` would start. The method is chosen once per process, explicitly or from
+//! `MULTIPROC_START_METHOD`, or per [`Context`].
+
+use super::boot;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// How a child process starts (Python's start method names).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::StartMethod;
+///
+/// assert_eq!("spawn".parse::<StartMethod>()?, StartMethod::Spawn);
+/// assert_eq!(StartMethod::Fork.to_string(), "fork");
+/// # Ok::<(), multiproc::process::StartError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StartMethod {
+    /// The child is a copy of the caller (`fork`): the fastest start, and the only one that can
+    /// run a closure; but a lock another thread of the caller held at the fork stays held in
+    /// the child for ever.
+    Fork,
+    /// The child executes this program again (`/proc/self/exe`) and runs the task by name
+    /// before `main` would start: it inherits no memory, no thread and no lock.
+    Spawn,
+}
+
+impl StartMethod {
+    /// Python's name for the method: `"fork"` or `"spawn"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StartMethod::Fork => "fork",
+            StartMethod::Spawn => "spawn",
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            StartMethod::Fork => 1,
+            StartMethod::Spawn => 2,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(StartMethod::Fork),
+            2 => Some(StartMethod::Spawn),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for StartMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for StartMethod {
+    type Err = StartError;
+
+    fn from_str(s: &str) -> Result<Self, StartError> {
+        match s {
+            "fork" => Ok(StartMethod::Fork),
+            "spawn" => Ok(StartMethod::Spawn),
+            _ => Err(StartError::UnknownMethod(s.to_owned())),
+        }
+    }
+}
+
+/// Why a process could not be started the way it was asked to.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::process::StartError;
+/// use multiproc::StartMethod;
+///
+/// let err = "vfork".parse::<StartMethod>().unwrap_err();
+/// assert!(matches!(err, StartError::UnknownMethod(_)));
+/// assert!(err.to_string().contains("fork, spawn"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A start method name that does not exist (Python's `ValueError`).
+    #[error("unknown start method `{0}`: expected fork, spawn")]
+    UnknownMethod(String),
+    /// `MULTIPROC_START_METHOD` names no start method.
+    #[error("MULTIPROC_START_METHOD={0:?} names no start method: expected fork, spawn")]
+    BadEnvironment(String),
+    /// [`set_start_method`] after the method was fixed (Python's "context has already been
+    /// set").
+    #[error("the start method is already `{0}`; set_start_method_force changes it")]
+    AlreadySet(StartMethod),
+    /// A closure given to a process whose start method is not fork: only a forked child has
+    /// the closure in its memory.
+    #[error(
+        "a closure can only run in a forked child, and this process starts children by {0}: \
+         make it a #[process_task] and start it with task!(..), or use get_context(StartMethod::Fork)"
+    )]
+    ClosureNeedsFork(StartMethod),
+    /// The start method cannot work in this program.
+    #[error("the {method} start method is not available here: {reason}")]
+    Unavailable {
+        /// The method asked for.
+        method: StartMethod,
+        /// Why it cannot work.
+        reason: &'static str,
+    },
+    /// A process was started while this one was still starting up as a spawned child
+    /// (Python's "An attempt has been made to start a new process before the current process
+    /// has finished its bootstrapping phase"): a constructor that runs before the task.
+    #[error(
+        "a process was started before the current process finished its bootstrapping phase \
+         (from a constructor that runs before the task)"
+    )]
+    Bootstrapping,
+}
+
+/// The method chosen for this process; 0 until it is fixed.
+static CHOSEN: AtomicU8 = AtomicU8::new(0);
+
+/// Whether the method was chosen on purpose (by a call, not the environment), rather than left
+/// at the default: only then is a closure refused.
+static EXPLICIT: AtomicU8 = AtomicU8::new(0);
+
+/// The method new children start with, fixed on first use (Python's `get_start_method()`):
+/// what [`set_start_method`] or `MULTIPROC_START_METHOD` chose, else [`StartMethod::Fork`].
+/// A bad value of `MULTIPROC_START_METHOD` leaves the default here, and is an error when a
+/// process starts.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{get_all_start_methods, get_start_method};
+///
+/// assert!(get_all_start_methods().contains(&get_start_method()));
+/// ```
+pub fn get_start_method() -> StartMethod {
+    chosen().map_or(StartMethod::Fork, |(method, _)| method)
+}
+
+/// The method and whether it was chosen on purpose, or the environment's bad value.
+pub(crate) fn chosen() -> Result<(StartMethod, bool), StartError> {
+    if let Some(method) = StartMethod::from_code(CHOSEN.load(Ordering::Acquire)) {
+        return Ok((method, EXPLICIT.load(Ordering::Acquire) == 1));
+    }
+    let (method, explicit) = match std::env::var("MULTIPROC_START_METHOD") {
+        // The environment sets the default, not a rule: a closure still forks, so that a whole
+        // suite can run its tasks under each method.
+        Ok(name) => (
+            name.parse()
+                .map_err(|_| StartError::BadEnvironment(name.clone()))?,
+            false,
+        ),
+        Err(_) => (StartMethod::Fork, false),
+    };
+    // The first to fix it wins, as two threads may get here at once.
+    match CHOSEN.compare_exchange(0, method.code(), Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {
+            EXPLICIT.store(u8::from(explicit), Ordering::Release);
+            Ok((method, explicit))
+        }
+        Err(_) => chosen(),
+    }
+}
+
+/// Chooses how this process starts its children (Python's `set_start_method(m)`).
+///
+/// # Errors
+///
+/// [`StartError::AlreadySet`] if the method was already chosen or used, as Python's
+/// `RuntimeError`; [`set_start_method_force`] changes it anyway.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{get_start_method, set_start_method, StartMethod};
+///
+/// set_start_method(StartMethod::Spawn)?;
+/// assert_eq!(get_start_method(), StartMethod::Spawn);
+/// assert!(set_start_method(StartMethod::Fork).is_err());
+/// # Ok::<(), multiproc::process::StartError>(())
+/// ```
+pub fn set_start_method(method: StartMethod) -> Result<(), StartError> {
+    match CHOSEN.compare_exchange(0, method.code(), Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {
+            EXPLICIT.store(1, Ordering::Release);
+            Ok(())
+        }
+        Err(code) => Err(StartError::AlreadySet(
+            StartMethod::from_code(code).unwrap_or(StartMethod::Fork),
+        )),
+    }
+}
+
+/// In a spawned child: takes the parent's method as its own default.
+pub(super) fn inherit(method: StartMethod, explicit: bool) {
+    CHOSEN.store(method.code(), Ordering::Release);
+    EXPLICIT.store(u8::from(explicit), Ordering::Release);
+}
+
+/// Chooses how this process starts its children, even if the method was set before (Python's
+/// `set_start_method(m, force=True)`).
+pub fn set_start_method_force(method: StartMethod) {
+    CHOSEN.store(method.code(), Ordering::Release);
+    EXPLICIT.store(1, Ordering::Release);
+}
+
+/// The start methods this program can use, the default first (Python's
+/// `get_all_start_methods()`). Spawn is there when the program is an executable that has this
+/// crate's start-up hook linked in; fork is always there.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{get_all_start_methods, StartMethod};
+///
+/// assert_eq!(get_all_start_methods()[0], StartMethod::Fork);
+/// ```
+pub fn get_all_start_methods() -> Vec<StartMethod> {
+    let mut methods = vec![StartMethod::Fork];
+    if boot::spawn_unavailable().is_none() {
+        methods.push(StartMethod::Spawn);
+    }
+    methods
+}
+
+/// The way to start children of one start method, whatever the process's own (Python's
+/// `multiprocessing.get_context(m)`).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::prelude::*;
+/// use multiproc::StartMethod;
+///
+/// #[process_task]
+/// fn add(a: u32, b: u32) -> u32 {
+///     a + b
+/// }
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let ctx = multiproc::get_context(StartMethod::Spawn)?;
+/// assert_eq!(ctx.start_method(), StartMethod::Spawn);
+/// let p = ctx.process(task!(add, 2, 3)).start()?;
+/// assert_eq!(p.join()?, 5);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context {
+    method: StartMethod,
+}
+
+impl Context {
+    /// The context's start method (Python's `ctx.get_start_method()`).
+    pub fn start_method(&self) -> StartMethod {
+        self.method
+    }
+
+    /// A process that starts by this context's method (Python's `ctx.Process(target=..)`).
+    pub fn process<C>(&self, target: C) -> super::Process<C> {
+        super::Process::new(target).with_method(self.method)
+    }
+
+    /// A process that runs a closure by this context's method (Python's
+    /// `ctx.Process(target=lambda: ..)`): only a fork context can start it; another refuses it
+    /// at [`start`](super::Process::start) with [`StartError::ClosureNeedsFork`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{get_context, StartMethod};
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let p = get_context(StartMethod::Fork)?.from_fn(|| 6 * 7).start()?;
+    /// assert_eq!(p.join()?, 42);
+    /// assert!(get_context(StartMethod::Spawn)?.from_fn(|| 1).start().is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_fn<F, R>(&self, body: F) -> super::Process<crate::task::FnTarget<F>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    {
+        super::Process::from_fn(body).with_method(self.method)
+    }
+}
+
+/// The context of `method` (Python's `get_context(m)`).
+///
+/// # Errors
+///
+/// [`StartError::Unavailable`] if this program cannot start children that way.
+pub fn get_context(method: StartMethod) -> Result<Context, StartError> {
+    if method == StartMethod::Spawn {
+        if let Some(reason) = boot::spawn_unavailable() {
+            return Err(StartError::Unavailable { method, reason });
+        }
+    }
+    Ok(Context { method })
+}
