@@ -377,7 +377,10 @@ mod tests {
         let status = pidfd_exit_status(pidfd.as_fd()).unwrap();
         assert_eq!(status, Some(ExitStatus::Exited(7)));
 
-        let mut killed = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let mut killed = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
         let pidfd = pidfd_open(killed.id() as i32).unwrap();
         pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL).unwrap();
         killed.wait().unwrap();
@@ -387,7 +390,11 @@ mod tests {
 
     #[test]
     fn a_wait_status_word_round_trips() {
-        for status in [ExitStatus::Exited(0), ExitStatus::Exited(255), ExitStatus::Signaled(15)] {
+        for status in [
+            ExitStatus::Exited(0),
+            ExitStatus::Exited(255),
+            ExitStatus::Signaled(15),
+        ] {
             assert_eq!(ExitStatus::from_wait_status(status.wait_status()), status);
         }
         assert_eq!(ExitStatus::from_wait_status(0x700), ExitStatus::Exited(7));

@@ -65,9 +65,9 @@ pub(crate) struct Received {
     pub(crate) fds: Vec<OwnedFd>,
 }
 
-/// Receives one message of at most `max_bytes` bytes and [`MAX_FDS`] descriptors. `Ok(None)`
-/// at end of file (an empty message without descriptors reads the same: send none), or when
-/// `wait` is false and no message is there. A message cut short (too
+/// Receives one message of at most `max_bytes` bytes and [`MAX_FDS`] descriptors; `Ok(None)`
+/// at end of file (an empty message without descriptors reads the same: send none). When
+/// `wait` is false and no message is there, `WouldBlock`. A message cut short (too
 /// long, or too many descriptors) is an error, its descriptors closed.
 pub(crate) fn recv_with_fds(
     socket: BorrowedFd<'_>,
@@ -94,7 +94,6 @@ pub(crate) fn recv_with_fds(
                 break (msg.bytes, msg.flags, raw);
             }
             Err(nix::errno::Errno::EINTR) => {}
-            Err(nix::errno::Errno::EAGAIN) if !wait => return Ok(None),
             Err(error) => return Err(error.into()),
         }
     };
@@ -135,8 +134,12 @@ mod tests {
         let mut got = [0u8; 1];
         assert_eq!(nix::unistd::read(read.as_raw_fd(), &mut got).unwrap(), 1);
         let second = recv_with_fds(b.as_fd(), 64, true).unwrap().unwrap();
-        assert_eq!((second.bytes.as_slice(), second.fds.len()), (&b"bare"[..], 0));
-        assert!(recv_with_fds(b.as_fd(), 64, false).unwrap().is_none());
+        assert_eq!(
+            (second.bytes.as_slice(), second.fds.len()),
+            (&b"bare"[..], 0)
+        );
+        let empty = recv_with_fds(b.as_fd(), 64, false).err().unwrap();
+        assert_eq!(empty.kind(), io::ErrorKind::WouldBlock);
         drop(a);
         assert!(recv_with_fds(b.as_fd(), 64, true).unwrap().is_none(), "EOF");
     }
