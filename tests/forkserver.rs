@@ -8,6 +8,7 @@ use common::{eventually, is_gone_or_zombie, is_reaped};
 use multiproc::prelude::*;
 use multiproc::{get_context, Context, SharedMemory, StartMethod};
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -272,6 +273,44 @@ fn the_child_gets_the_environment_and_directory_of_its_start_not_the_servers() {
     let (var, dir) = p.join().unwrap();
     assert_eq!(var.as_deref(), Some("later"));
     assert_eq!(dir, "/tmp");
+}
+
+#[process_task]
+fn say(text: String) {
+    println!("{text}");
+}
+
+#[test]
+fn the_child_writes_to_its_parents_stdout_and_the_server_keeps_none_of_it() {
+    let p = helper(|| {
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        // SAFETY: dup and dup2 on descriptors this process owns; the copy restores stdout.
+        let saved = unsafe { libc::dup(1) };
+        // SAFETY: as above.
+        unsafe { libc::dup2(writer.as_raw_fd(), 1) };
+        drop(writer);
+        // The server starts now, with the pipe as its stdout.
+        let said = forkserver().process(task!(say, "through the pipe".to_string()));
+        said.start().unwrap().join().unwrap();
+        // SAFETY: as above; `saved` is closed once restored.
+        unsafe {
+            libc::dup2(saved, 1);
+            libc::close(saved);
+        }
+        let (done, text) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut read = String::new();
+            let _ = reader.read_to_string(&mut read);
+            let _ = done.send(read);
+        });
+        text.recv_timeout(Duration::from_secs(10)).ok()
+    });
+    let text = p.join().unwrap();
+    assert_eq!(
+        text.as_deref(),
+        Some("through the pipe\n"),
+        "the child wrote to the pipe, and the pipe ended when the parent closed it"
+    );
 }
 
 /// Reads one native-endian i32 from a pipe.

@@ -11,9 +11,11 @@
 //! **A start.** The parent prepares the child's [`Boot`] as spawn does, writes it with the cwd
 //! and environment into an anonymous file, and sends one message on the control socket with
 //! the descriptors attached: a status socket of this child's own, the file, a pidfd of the
-//! parent, then the boot's descriptors (result pipe, hang-up pipe, handles). One message keeps
-//! concurrent starts apart. The server forks; the child closes the server's descriptors, takes
-//! the cwd and environment, and runs the task as a spawned child does (`boot::run_task`). The
+//! parent, the parent's standard streams, then the boot's descriptors (result pipe, hang-up
+//! pipe, handles). One message keeps concurrent starts apart. The server forks; the child
+//! closes the server's descriptors, takes the standard streams, cwd and environment, and runs
+//! the task as a spawned child does (`boot::run_task`). The server's own standard streams are
+//! `/dev/null` once it serves, so that it never holds a pipe the parent's stderr was at. The
 //! server answers on the status socket with the pid and a pidfd of the child (opened before it
 //! could be reaped, so the kernel keeps its exit status for it), reaps the child when it exits
 //! and sends the wait status on the same socket (`children::ServerStatus`).
@@ -56,11 +58,13 @@ const REQUEST: &[u8] = b"fork";
 const PATIENCE: Duration = Duration::from_secs(10);
 
 /// What a child of the server is sent, besides its descriptors: where to run and with which
-/// environment (the server's are its parent's at the time it started), and its boot.
+/// environment (the server's are its parent's at the time it started), which of the standard
+/// streams came (the others are closed in the parent), and its boot.
 #[derive(Serialize, Deserialize)]
 struct Request<B> {
     cwd: OsString,
     env: Vec<(OsString, OsString)>,
+    stdio: [bool; 3],
     boot: B,
 }
 
@@ -87,21 +91,24 @@ pub(crate) fn start_forkserver<T: Target>(
     daemon: Option<bool>,
 ) -> Result<Arc<ChildCore>, Error> {
     let prepared = spawn::prepare(target, name, daemon, StartMethod::Forkserver)?;
+    let stdio = [0, 1, 2].map(|fd| sys::dup_number(fd).ok());
     let request = Request {
         cwd: std::env::current_dir()?.into_os_string(),
         env: spawn::environment().collect(),
+        stdio: stdio.each_ref().map(Option::is_some),
         boot: &prepared.boot,
     };
     let file = spawn::boot_file(&request)?;
     let parent = sys::pidfd_open(std::process::id() as i32)?;
     let (status, status_there) = rights::seqpacket_pair()?;
     let mut fds = vec![status_there.as_fd(), file.as_fd(), parent.as_fd()];
+    fds.extend(stdio.iter().flatten().map(AsFd::as_fd));
     fds.extend(prepared.given.iter().map(AsFd::as_fd));
     // Held across the start, as spawn does.
     let mut registry = children::registry();
     send(&fds)?;
     drop(fds);
-    drop((status_there, file, parent));
+    drop((status_there, file, parent, stdio));
     let (pid, pidfd) = answer(status.as_fd())?;
     Ok(prepared.register(pid, pidfd, &mut registry, Some(status)))
 }
@@ -240,6 +247,7 @@ pub(super) fn serve(boot: Boot) -> i32 {
     if rights::send_with_fds(control.as_fd(), READY, &[]).is_err() {
         return 0;
     }
+    quiet_stdio();
     let mut kids: Vec<Kid> = Vec::new();
     loop {
         let mut fds = vec![control.as_fd(), alive.as_fd()];
@@ -270,6 +278,21 @@ pub(super) fn serve(boot: Boot) -> i32 {
             forked(request.fds);
         }
         kids.extend(report(pid, request.fds));
+    }
+}
+
+/// Points the server's standard streams at `/dev/null`: its children get their parent's, and a
+/// pipe the parent's stderr was at when the server started must reach end of file when the
+/// parent closes it. Best effort: without `/dev/null` they stay as they are.
+fn quiet_stdio() {
+    if let Ok(null) = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..3 {
+            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+        }
     }
 }
 
@@ -352,12 +375,35 @@ fn boot_from(fds: Vec<OwnedFd>) -> Result<Boot, String> {
     if request.boot.version != boot::VERSION {
         return Err("the boot data is of another version".to_owned());
     }
+    take_stdio(request.stdio, &mut fds)?;
     std::env::set_current_dir(&request.cwd)
         .map_err(|e| format!("the working directory {:?}: {e}", request.cwd))?;
     take_environment(request.env);
     current::watch_parent(parent);
     let fds = fds.map(IntoRawFd::into_raw_fd).collect();
     request.boot.with_descriptors(fds)
+}
+
+/// Puts the parent's standard streams, the next descriptors of `fds`, in place of the
+/// server's; closes those the parent has closed.
+fn take_stdio(sent: [bool; 3], fds: &mut impl Iterator<Item = OwnedFd>) -> Result<(), String> {
+    for (target, sent) in (0..).zip(sent) {
+        let taken = match sent.then(|| fds.next()) {
+            None => nix::unistd::close(target),
+            Some(None) => return Err("a standard stream is missing".to_owned()),
+            Some(Some(fd)) if fd.as_raw_fd() == target => {
+                let fd = fd.into_raw_fd();
+                nix::fcntl::fcntl(
+                    fd,
+                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+                )
+                .map(drop)
+            }
+            Some(Some(fd)) => nix::unistd::dup2(fd.as_raw_fd(), target).map(drop),
+        };
+        taken.map_err(|e| format!("standard stream {target}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Makes `env` this process's whole environment. Called in a child of the server, which has
