@@ -2,14 +2,16 @@
 //! spawn, forks from itself; handles travel with the request as descriptors. Tests that kill a
 //! server or a parent run in a forked helper process, which starts a server of its own.
 
+#[path = "support/by_name.rs"]
+mod by_name;
 mod common;
 
+use by_name::{add, leave, nap};
 use common::{eventually, is_gone_or_zombie, is_reaped};
 use multiproc::prelude::*;
-use multiproc::{get_context, Context, SharedMemory, StartMethod};
+use multiproc::{get_context, Context, StartMethod};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::sync::Mutex;
 use std::time::Duration;
 
 fn forkserver() -> Context {
@@ -26,11 +28,6 @@ where
         .from_fn(body)
         .start()
         .unwrap()
-}
-
-#[process_task]
-fn add(a: i64, b: i64) -> i64 {
-    a + b
 }
 
 /// The child's view: its name, its parent's pid and liveness, its kernel parent's pid, its
@@ -50,6 +47,13 @@ fn whoami() -> (String, i32, bool, i32, String) {
 #[process_task]
 fn server_pid() -> i32 {
     nix::unistd::getppid().as_raw()
+}
+
+/// The pid of this process's fork server (started now if there is none): the parent of the
+/// children it forks.
+fn the_server() -> i32 {
+    let p = forkserver().process(task!(server_pid)).start().unwrap();
+    p.join().unwrap()
 }
 
 #[test]
@@ -120,109 +124,19 @@ fn parent_process_is_alive_tells_when_the_real_parent_died() -> multiproc::Resul
     Ok(())
 }
 
-#[process_task]
-fn bump(counter: Value<i64>, lock: Lock, queue: Queue<String>, shm: SharedMemory) {
-    let _held = lock.lock().unwrap();
-    counter.fetch_add(1);
-    shm.write_at(0, b"forked!").unwrap();
-    queue.put("from the child".to_string()).unwrap();
-}
-
 #[test]
 fn handles_reach_a_child_of_the_fork_server() -> multiproc::Result<()> {
-    let counter = Value::new(41i64)?;
-    let lock = Lock::new()?;
-    let queue = Queue::new()?;
-    let shm = SharedMemory::create(None, 16)?;
-    let p = forkserver()
-        .process(task!(
-            bump,
-            counter.clone(),
-            lock.clone(),
-            queue.clone(),
-            SharedMemory::attach(shm.name())?
-        ))
-        .start()?;
-    p.join()?;
-    assert_eq!(counter.get(), 42);
-    assert_eq!(queue.get()?, "from the child");
-    let mut read = [0u8; 7];
-    shm.read_at(0, &mut read)?;
-    assert_eq!(&read, b"forked!");
-    shm.unlink()?;
-    assert!(lock.try_acquire()?, "the child released the lock");
-    Ok(())
-}
-
-#[process_task]
-fn reply(mut end: Connection<String>) {
-    let asked = end.recv().unwrap();
-    end.send(&format!("{asked}!")).unwrap();
+    by_name::handles_reach_the_child(forkserver())
 }
 
 #[test]
 fn a_pipe_end_reaches_the_child_and_the_parent_may_close_its_copy() -> multiproc::Result<()> {
-    let (mut here, there) = Pipe::<String>::duplex()?;
-    let p = forkserver().process(task!(reply, there)).start()?;
-    here.send(&"hi".to_string())?;
-    assert_eq!(here.recv()?, "hi!");
-    p.join()?;
-    Ok(())
-}
-
-#[process_task]
-fn fail(message: String) -> u32 {
-    panic!("{message}")
-}
-
-#[process_task]
-fn leave(code: i32) {
-    multiproc::exit(code)
-}
-
-#[process_task]
-fn nap(ms: u64) -> u64 {
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
+    by_name::a_pipe_end_reaches_the_child(forkserver())
 }
 
 #[test]
 fn panics_exit_codes_and_signals_are_reported_as_under_fork() {
-    let err = forkserver()
-        .process(task!(fail, "no".to_string()))
-        .start()
-        .unwrap()
-        .join()
-        .unwrap_err();
-    assert!(
-        matches!(&err, multiproc::Error::Panicked { message, .. } if message == "no"),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("forkserver.rs:"),
-        "the location: {err}"
-    );
-
-    let p = forkserver().process(task!(leave, 3)).start().unwrap();
-    assert!(matches!(
-        p.join(),
-        Err(multiproc::Error::Exited { code: 3, .. })
-    ));
-    assert_eq!(p.exitcode(), Some(3));
-
-    let p = forkserver().process(task!(nap, 60_000)).start().unwrap();
-    assert!(p.is_alive());
-    p.terminate().unwrap();
-    assert!(matches!(
-        p.join(),
-        Err(multiproc::Error::Signaled { signal: 15, .. })
-    ));
-    assert_eq!(p.exitcode(), Some(-15));
-
-    let p = forkserver().process(task!(nap, 60_000)).start().unwrap();
-    p.kill().unwrap();
-    let _ = p.join();
-    assert_eq!(p.exitcode(), Some(-9));
+    by_name::panics_exit_codes_and_signals_are_reported_as_under_fork(forkserver());
 }
 
 #[test]
@@ -323,21 +237,13 @@ fn read_pid(reader: &mut std::io::PipeReader) -> i32 {
 #[test]
 fn a_killed_server_is_replaced_at_the_next_start() {
     let p = helper(|| {
-        let ask = || {
-            forkserver()
-                .process(task!(server_pid))
-                .start()
-                .unwrap()
-                .join()
-                .unwrap()
-        };
-        let first = ask();
+        let first = the_server();
         // SAFETY: a signal to a process id, no memory involved.
         unsafe { libc::kill(first, libc::SIGKILL) };
         assert!(eventually(Duration::from_secs(10), || is_gone_or_zombie(
             first
         )));
-        let second = ask();
+        let second = the_server();
         let sum = forkserver()
             .process(task!(add, 40, 2))
             .start()
@@ -353,6 +259,28 @@ fn a_killed_server_is_replaced_at_the_next_start() {
 }
 
 #[test]
+fn a_child_outliving_a_killed_server_still_reports_its_result_and_exit_code() {
+    let p = helper(|| {
+        let server = the_server();
+        let late = forkserver().process(task!(nap, 300)).start().unwrap();
+        let failing = forkserver().process(task!(leave, 4)).start().unwrap();
+        // SAFETY: a signal to a process id, no memory involved.
+        unsafe { libc::kill(server, libc::SIGKILL) };
+        let exit = failing.join_timeout(Duration::from_secs(30)).err();
+        let exit = exit.map(|e| e.to_string()).unwrap_or_default();
+        (
+            late.join().unwrap(),
+            late.exitcode(),
+            exit,
+            failing.exitcode(),
+        )
+    });
+    let (value, code, exit, failed) = p.join().unwrap();
+    assert_eq!((value, code), (300, Some(0)));
+    assert_eq!(failed, Some(4), "{exit}");
+}
+
+#[test]
 fn a_daemonic_child_and_the_server_die_with_a_killed_parent() {
     let (mut reader, writer) = std::io::pipe().unwrap();
     let parent = helper(move || {
@@ -362,12 +290,7 @@ fn a_daemonic_child_and_the_server_die_with_a_killed_parent() {
             .daemon(true)
             .start()
             .unwrap();
-        let server = forkserver()
-            .process(task!(server_pid))
-            .start()
-            .unwrap()
-            .join()
-            .unwrap();
+        let server = the_server();
         writer.write_all(&daemon.pid().to_ne_bytes()).unwrap();
         writer.write_all(&server.to_ne_bytes()).unwrap();
         std::thread::sleep(Duration::from_secs(60));
@@ -438,61 +361,19 @@ fn starts_leak_no_descriptor() {
     assert_eq!(before, after);
 }
 
-#[process_task]
-fn grandchild() -> i64 {
-    forkserver()
-        .process(task!(add, 20, 22))
-        .start()
-        .unwrap()
-        .join()
-        .unwrap()
-}
-
 #[test]
 fn a_child_of_the_server_starts_its_own_children_by_forkserver() {
-    let p = forkserver().process(task!(grandchild)).start().unwrap();
-    assert_eq!(p.join().unwrap(), 42);
-}
-
-static HELD_BY_ANOTHER_THREAD: Mutex<u32> = Mutex::new(7);
-
-#[process_task]
-fn touch_the_mutex() -> u32 {
-    *HELD_BY_ANOTHER_THREAD.lock().unwrap()
+    by_name::a_child_starts_a_grandchild(forkserver());
 }
 
 #[test]
 fn a_lock_another_thread_holds_does_not_hang_the_child() {
-    let (release, held) = std::sync::mpsc::channel::<()>();
-    let (taken, wait_taken) = std::sync::mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        let _guard = HELD_BY_ANOTHER_THREAD.lock().unwrap();
-        taken.send(()).unwrap();
-        let _ = held.recv();
-    });
-    wait_taken.recv().unwrap();
-    let p = forkserver()
-        .process(task!(touch_the_mutex))
-        .start()
-        .unwrap();
-    let value = p.join_timeout(Duration::from_secs(30));
-    release.send(()).unwrap();
-    holder.join().unwrap();
-    assert_eq!(value.unwrap(), Some(7));
+    by_name::a_lock_another_thread_holds_does_not_hang_the_child(forkserver());
 }
 
 #[test]
 fn a_closure_in_a_forkserver_context_is_refused_at_start() {
-    let err = forkserver().from_fn(|| 1).start().unwrap_err();
-    assert!(
-        matches!(
-            err,
-            multiproc::Error::Start(multiproc::process::StartError::ClosureNeedsFork(
-                StartMethod::Forkserver
-            ))
-        ),
-        "{err}"
-    );
+    by_name::a_closure_is_refused_at_start(forkserver());
 }
 
 #[test]

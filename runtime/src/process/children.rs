@@ -53,7 +53,7 @@ pub(crate) struct ChildCore {
 
 /// How long a child that has exited may stay unreaped by the fork server (or, once the server
 /// is gone, by init) before its status counts as lost.
-const REAP_PATIENCE: Duration = Duration::from_secs(5);
+const REAP_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The exit status of a child that the fork server forked. The server reaps it and sends its
 /// wait status on a socket of its own; on Linux 6.15 and later the kernel also keeps the status
