@@ -91,10 +91,6 @@ fn map_starmap_and_apply_run_in_workers_that_did_not_inherit_memory() {
     );
     pool.close();
     pool.join().unwrap();
-    // The same question to a forked pool gets the other answer.
-    let forked = get_context(StartMethod::Fork).unwrap().pool();
-    let forked = forked.processes(1).build().unwrap();
-    assert!(forked.apply(task!(who)).unwrap().1);
 }
 
 /// `len` bytes that say which item they answer.
@@ -221,11 +217,12 @@ fn refuse(x: u64) -> u64 {
     panic!("the spawned worker refuses {x}")
 }
 
-/// In a forked child whose stderr is the file `log`, maps `refuse` on a spawned pool; returns
+/// In a spawned child whose stderr is the file `log`, maps `refuse` on a spawned pool; returns
 /// whether the map failed with the task's panic.
+#[process_task]
 fn map_refused_with_stderr_in(log: PathBuf) -> bool {
     let file = std::fs::File::create(log).expect("the log");
-    // SAFETY: dup2 onto this (single-threaded, forked) child's own stderr descriptor.
+    // SAFETY: dup2 onto this child's own stderr descriptor; the task runs on its only thread.
     unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&file), 2) };
     let pool = spawn_pool(2).build().expect("a pool");
     let mapped = pool.map_chunked(task!(refuse), 0..10, 1);
@@ -237,13 +234,30 @@ fn map_refused_with_stderr_in(log: PathBuf) -> bool {
 #[test]
 fn a_spawned_worker_does_not_print_its_tasks_panics() {
     let log = scratch("spawn-stderr");
-    let for_child = log.clone();
-    let child = get_context(StartMethod::Fork)
-        .unwrap()
-        .from_fn(move || map_refused_with_stderr_in(for_child))
-        .start()
-        .unwrap();
-    assert!(child.join().unwrap(), "the map failed with the panic");
+    let ctx = get_context(StartMethod::Spawn).unwrap();
+    let child = ctx.process(task!(map_refused_with_stderr_in, log.clone()));
+    assert!(
+        child.start().unwrap().join().unwrap(),
+        "the map failed with the panic"
+    );
     let stderr = std::fs::read_to_string(&log).unwrap();
     assert!(!stderr.contains("refuses"), "stderr was: {stderr}");
+}
+
+/// No test in this file forks, which would install the crate's panic hook on the way: a spawned
+/// pool must install it itself, for its lazy maps to say where their input panicked.
+#[test]
+fn a_lazy_map_says_where_its_input_panicked() {
+    let pool = spawn_pool(1).build().unwrap();
+    let input = (0..5u64).inspect(|&i| assert_ne!(i, 3, "input broke at {i}"));
+    let got: Vec<_> = pool.imap(task!(square), input).collect();
+    assert_eq!(got.len(), 4, "three results, then the panic");
+    match &got[3] {
+        Err(Error::InputPanicked { item, location, .. }) => {
+            assert_eq!(*item, 3);
+            let location = location.as_deref().unwrap_or("none");
+            assert!(location.starts_with("tests/pool_spawn.rs:"), "{location}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
 }

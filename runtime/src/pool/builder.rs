@@ -91,6 +91,9 @@ impl PoolBuilder {
         if processes == 0 || self.max_tasks_per_child == Some(0) {
             return Err(PoolError::NoProcesses.into());
         }
+        // The hook that records where a panic happened, for the input panics that a lazy map
+        // catches here: a fork installs it on the way, a spawn does not.
+        crate::task::panic::prepare_fork();
         let config = WorkerConfig {
             initializer: self.initializer.transpose()?,
             max_chunks: self.max_tasks_per_child,
