@@ -7,15 +7,16 @@ mod common;
 mod pool_tasks;
 #[path = "support/unencodable.rs"]
 mod unencodable_item;
+#[path = "support/worker_death.rs"]
+mod worker_death;
 
-use multiproc::pool::{PoolBuilder, PoolError};
+use multiproc::pool::PoolBuilder;
 use multiproc::prelude::*;
 use multiproc::{get_context, Error, StartMethod};
 use pool_tasks::*;
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 /// Set in this process before any pool starts: a forked worker has it set, a spawned one not.
 static IN_PARENT_MEMORY: AtomicBool = AtomicBool::new(false);
@@ -52,26 +53,6 @@ fn set_seed(seed: u64) {
 #[process_task]
 fn seeded(x: u64) -> u64 {
     SEED.load(Ordering::SeqCst) * 1000 + x
-}
-
-/// Writes this worker's pid to `path`, then sleeps: a task to kill while it runs.
-#[process_task]
-fn hold(path: PathBuf, ms: u64) -> u64 {
-    std::fs::write(&path, std::process::id().to_string()).expect("write pid");
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
-}
-
-fn wait_for_pid(path: &Path) -> i32 {
-    let mut pid = None;
-    let started = common::eventually(Duration::from_secs(10), || {
-        pid = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|s| s.parse().ok());
-        pid.is_some()
-    });
-    assert!(started, "the task never started");
-    pid.expect("the pid read when the task started")
 }
 
 #[test]
@@ -152,47 +133,12 @@ fn maxtasksperchild_renews_workers_by_spawn() {
 
 #[test]
 fn a_killed_spawned_worker_fails_only_the_task_it_held() {
-    let pool = spawn_pool(2).build().unwrap();
-    let path = scratch("spawn-held");
-    let victim = pool.apply_async(task!(hold, path.clone(), 20_000));
-    let pid = wait_for_pid(&path);
-    let others: Vec<_> = (0..20).map(|ms| pool.apply_async(task!(nap, ms))).collect();
-    std::thread::sleep(Duration::from_millis(50));
-    // SAFETY: kill has no memory effects; `pid` is a worker of this test's pool.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    let start = Instant::now();
-    match victim.get() {
-        Err(Error::Signaled { pid: dead, signal }) => {
-            assert_eq!((dead, signal), (pid, libc::SIGKILL));
-        }
-        other => panic!("unexpected {other:?}"),
-    }
-    assert!(start.elapsed() < Duration::from_secs(5));
-    let naps: Vec<u64> = others.into_iter().map(|r| r.get().unwrap()).collect();
-    assert_eq!(naps, (0..20).collect::<Vec<u64>>());
-    let pids: HashSet<i32> = (0..6).map(|_| pool.apply(task!(pid)).unwrap()).collect();
-    assert!(!pids.contains(&pid));
-    assert_eq!(pool.map(task!(square), 0..100).unwrap().len(), 100);
+    worker_death::assert_a_killed_worker_fails_only_its_task(&spawn_pool(2).build().unwrap());
 }
 
 #[test]
 fn terminate_and_drop_end_a_busy_spawned_pool_in_bounded_time() {
-    let path = scratch("spawn-busy");
-    let pool = spawn_pool(2).build().unwrap();
-    let r = pool.apply_async(task!(hold, path.clone(), 30_000));
-    let pid = wait_for_pid(&path);
-    let start = Instant::now();
-    pool.terminate();
-    assert!(matches!(r.get(), Err(Error::Pool(PoolError::Terminated))));
-    drop(pool);
-    assert!(start.elapsed() < Duration::from_secs(3));
-    assert!(common::is_reaped(pid), "the worker was reaped");
-
-    let pool = spawn_pool(1).build().unwrap();
-    let _busy = pool.apply_async(task!(nap, 30_000));
-    let start = Instant::now();
-    drop(pool);
-    assert!(start.elapsed() < Duration::from_secs(3));
+    worker_death::assert_busy_pools_end_in_bounded_time(|n| spawn_pool(n).build().unwrap());
 }
 
 #[test]
