@@ -298,7 +298,7 @@ fn initializer_runs_once_per_worker_and_maxtasksperchild_renews_workers() {
 fn workers_are_daemonic_and_a_child_process_may_run_its_own_pool() {
     let pool = Pool::new(1).unwrap();
     assert!(pool.apply(task!(try_start_child)).unwrap());
-    let child = Process::spawn(|| {
+    let child = Process::fork(|| {
         let inner = Pool::new(2).expect("pool in a child");
         inner
             .map(task!(square), 0..10)

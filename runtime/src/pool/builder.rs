@@ -105,10 +105,14 @@ impl PoolBuilder {
         // The result thread forks the replacement workers, which run on a copy of its stack: it
         // gets a main thread's, where the first workers are usually forked, so that a task that
         // runs in a first worker does not overflow the stack of a renewed one.
+        let own = crate::sys::threads::OwnThread::count();
         let handler = std::thread::Builder::new()
             .name("multiproc-pool".to_owned())
             .stack_size(crate::sys::main_stack_size())
-            .spawn(move || handler::run(for_thread))?;
+            .spawn(move || {
+                let _own = own;
+                handler::run(for_thread)
+            })?;
         Ok(Pool {
             shared,
             handler_id: handler.thread().id(),

@@ -13,6 +13,7 @@ pub(crate) mod fork_safe;
 pub(crate) mod futex;
 pub(crate) mod mem;
 pub(crate) mod owner;
+pub(crate) mod threads;
 pub(crate) mod transfer;
 
 use std::io;
