@@ -90,6 +90,31 @@ fn results_larger_than_the_ring_stream_through_a_spawned_workers_ring() {
     }
 }
 
+/// Whether a pool of a fork context forks, whatever this process's default: its worker has
+/// the memory of the process that built the pool.
+#[process_task]
+fn a_fork_context_pool_forks() -> bool {
+    IN_PARENT_MEMORY.store(true, Ordering::SeqCst);
+    let ctx = get_context(StartMethod::Fork).expect("fork is always available");
+    let pool = ctx.pool().processes(1).build().expect("a pool");
+    pool.apply(task!(who)).expect("a worker's answer").1
+}
+
+#[test]
+fn a_pool_starts_its_workers_by_its_contexts_method() {
+    // In a spawned child, so that this test binary never forks (see
+    // `a_lazy_map_says_where_its_input_panicked`).
+    let ctx = get_context(StartMethod::Spawn).unwrap();
+    let child = ctx
+        .process(task!(a_fork_context_pool_forks))
+        .start()
+        .unwrap();
+    assert!(
+        child.join().unwrap(),
+        "the fork context's worker was forked"
+    );
+}
+
 #[test]
 fn imap_over_an_endless_input_yields_in_order() {
     let pool = spawn_pool(2).build().unwrap();
