@@ -102,9 +102,9 @@ impl PoolBuilder {
         };
         let shared = super::state::Shared::start(processes, config)?;
         let for_thread = shared.clone();
-        // The result thread forks the replacement workers, which run on a copy of its stack: it
-        // gets a main thread's, where the first workers are usually forked, so that a task that
-        // runs in a first worker does not overflow the stack of a renewed one.
+        // The result thread starts the replacement workers, and forked ones run on a copy of its
+        // stack: it gets a main thread's, where the first workers are usually forked, so that a
+        // task that runs in a first worker does not overflow the stack of a renewed one.
         let own = crate::sys::threads::OwnThread::count();
         let handler = std::thread::Builder::new()
             .name("multiproc-pool".to_owned())

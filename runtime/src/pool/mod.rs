@@ -1,7 +1,8 @@
 //! A pool of worker processes (Python's `multiprocessing.Pool`): `map`, `starmap`, `apply`,
 //! their `_async` forms, `imap` and `imap_unordered`, with `close`, `terminate` and `join`.
 //!
-//! Workers are long-lived daemonic children that run tasks by their registered name. Work
+//! Workers are long-lived daemonic children that run tasks by their registered name, started
+//! by the pool's start method ([`PoolBuilder::start_method`], Python's `ctx.Pool`). Work
 //! travels in chunks: the arguments of many calls packed into one frame down a worker's task
 //! socket, and their outcomes back through a ring in shared memory, so that a busy pool makes no
 //! system call per task. A worker that dies (killed, say) fails exactly the chunks it had
