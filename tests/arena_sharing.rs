@@ -19,7 +19,7 @@ fn a_value_a_forked_child_holds_keeps_its_place_after_the_parent_drops_it() {
     let go = Event::new().unwrap();
     let child = {
         let (value, go) = (value.clone(), go.clone());
-        Process::spawn(move || {
+        Process::fork(move || {
             go.wait();
             let seen = value.get();
             value.set(8);
@@ -44,7 +44,7 @@ fn a_value_sent_to_another_process_keeps_its_place_after_the_sender_drops_it() {
     // Forked before the value exists: only the sending makes it reachable there.
     let child = {
         let go = go.clone();
-        Process::spawn(move || {
+        Process::fork(move || {
             let value = rx.recv().unwrap();
             go.wait();
             let seen = value.get();

@@ -284,7 +284,7 @@ fn a_serialised_end_is_taken_by_another_process() -> multiproc::Result<()> {
     let (mut reader, writer) = Pipe::<String>::simplex()?;
     let bytes = common::encode(&writer);
     // The child decodes the end from the parent's descriptor table, not from its own copy.
-    let child = Process::spawn(move || -> Result<(), String> {
+    let child = Process::fork(move || -> Result<(), String> {
         let mut writer: Connection<String> = common::decode(&bytes)?;
         writer
             .send(&"through pidfd_getfd".to_string())

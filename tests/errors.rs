@@ -107,7 +107,7 @@ fn question_mark_works_on_each_error_from_the_api() {
     let e = fails(|| Ok(a.recv()?));
     assert!(matches!(e, Error::Connection(_)), "{e:?}");
 
-    let child = Process::spawn(|| std::thread::sleep(Duration::from_millis(300))).unwrap();
+    let child = Process::fork(|| std::thread::sleep(Duration::from_millis(300))).unwrap();
     let pid = child.pid();
     let e = fails(|| Ok(child.close()?));
     assert!(

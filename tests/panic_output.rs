@@ -6,8 +6,9 @@
 //! memory, which a forked child would inherit, so the message would never reach a descriptor.
 
 use multiproc::prelude::*;
-use std::io::Read;
-use std::os::fd::AsRawFd;
+mod common;
+
+use common::capture_stderr;
 
 #[process_task]
 fn explode() -> u32 {
@@ -17,31 +18,6 @@ fn explode() -> u32 {
 #[process_task]
 fn refuse(x: u32) -> u32 {
     panic!("the pool task refuses {x}")
-}
-
-/// Runs `body` with this process's stderr sent into a pipe; returns what was written there. A
-/// thread reads the pipe meanwhile, so that a writer never waits for room in it.
-fn capture_stderr(body: impl FnOnce()) -> String {
-    let (mut reader, writer) = std::io::pipe().expect("a pipe");
-    let read = std::thread::spawn(move || {
-        let mut text = String::new();
-        reader
-            .read_to_string(&mut text)
-            .expect("read the captured stderr");
-        text
-    });
-    // SAFETY: dup and dup2 on descriptors this process owns; the saved copy restores stderr.
-    let saved = unsafe { libc::dup(2) };
-    // SAFETY: as above.
-    unsafe { libc::dup2(writer.as_raw_fd(), 2) };
-    drop(writer);
-    body();
-    // SAFETY: as above; `saved` is closed once restored.
-    unsafe {
-        libc::dup2(saved, 2);
-        libc::close(saved);
-    }
-    read.join().expect("the reader")
 }
 
 fn a_process_prints_its_panic() {

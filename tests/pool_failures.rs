@@ -10,20 +10,15 @@ use multiproc::pool::{Callbacks, PoolError};
 use multiproc::prelude::*;
 use multiproc::Error;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 #[path = "support/pool_tasks.rs"]
 mod pool_tasks;
+#[path = "support/worker_death.rs"]
+mod worker_death;
 use pool_tasks::*;
-
-/// Writes this worker's pid to `path`, then sleeps: a task to kill while it runs.
-#[process_task]
-fn hold(path: PathBuf, ms: u64) -> u64 {
-    std::fs::write(&path, std::process::id().to_string()).expect("write pid");
-    std::thread::sleep(Duration::from_millis(ms));
-    ms
-}
+use worker_death::{hold, wait_for_pid};
 
 /// Appends one line to `path`: counts initializer runs across processes.
 #[process_task]
@@ -54,18 +49,6 @@ fn try_start_child() -> bool {
         Process::new(task!(noop)).start(),
         Err(Error::DaemonicParent)
     )
-}
-
-fn wait_for_pid(path: &Path) -> i32 {
-    let mut pid = None;
-    let started = common::eventually(Duration::from_secs(10), || {
-        pid = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|s| s.parse().ok());
-        pid.is_some()
-    });
-    assert!(started, "the task never started");
-    pid.expect("the pid read when the task started")
 }
 
 #[test]
@@ -141,50 +124,12 @@ fn an_unencodable_argument_fails_its_chunk_with_the_codec_message_once() {
 
 #[test]
 fn a_killed_worker_fails_the_task_it_held_and_is_replaced() {
-    let pool = Pool::new(2).unwrap();
-    let path = scratch("held");
-    let victim = pool.apply_async(task!(hold, path.clone(), 20_000));
-    let pid = wait_for_pid(&path);
-    let others: Vec<_> = (0..20).map(|ms| pool.apply_async(task!(nap, ms))).collect();
-    std::thread::sleep(Duration::from_millis(50));
-    // SAFETY: kill has no memory effects; `pid` is a worker of this test's pool.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    let start = Instant::now();
-    match victim.get() {
-        Err(Error::Signaled { pid: dead, signal }) => {
-            assert_eq!((dead, signal), (pid, libc::SIGKILL));
-        }
-        other => panic!("unexpected {other:?}"),
-    }
-    assert!(start.elapsed() < Duration::from_secs(5));
-    let naps: Vec<u64> = others.into_iter().map(|r| r.get().unwrap()).collect();
-    assert_eq!(naps, (0..20).collect::<Vec<u64>>());
-    let pids: std::collections::HashSet<i32> =
-        (0..6).map(|_| pool.apply(task!(pid)).unwrap()).collect();
-    assert!(!pids.contains(&pid));
-    assert_eq!(pool.map(task!(square), 0..100).unwrap().len(), 100);
+    worker_death::assert_a_killed_worker_fails_only_its_task(&Pool::new(2).unwrap());
 }
 
 #[test]
 fn dropping_a_busy_pool_ends_it_in_bounded_time() {
-    let path = scratch("busy");
-    let pool = Pool::new(2).unwrap();
-    let r = pool.apply_async(task!(hold, path.clone(), 30_000));
-    let pid = wait_for_pid(&path);
-    let start = Instant::now();
-    pool.terminate();
-    assert!(matches!(r.get(), Err(Error::Pool(PoolError::Terminated))));
-    drop(pool);
-    assert!(start.elapsed() < Duration::from_secs(3));
-    // The worker is gone: signal 0 finds no such process (it was reaped).
-    // SAFETY: kill with signal 0 only checks that the process exists.
-    assert_eq!(unsafe { libc::kill(pid, 0) }, -1);
-
-    let pool = Pool::new(1).unwrap();
-    let _busy = pool.apply_async(task!(nap, 30_000));
-    let start = Instant::now();
-    drop(pool);
-    assert!(start.elapsed() < Duration::from_secs(3));
+    worker_death::assert_busy_pools_end_in_bounded_time(|n| Pool::new(n).unwrap());
 }
 
 /// A kilobyte that says which item it answers; item 900 panics instead.
@@ -353,7 +298,7 @@ fn initializer_runs_once_per_worker_and_maxtasksperchild_renews_workers() {
 fn workers_are_daemonic_and_a_child_process_may_run_its_own_pool() {
     let pool = Pool::new(1).unwrap();
     assert!(pool.apply(task!(try_start_child)).unwrap());
-    let child = Process::spawn(|| {
+    let child = Process::fork(|| {
         let inner = Pool::new(2).expect("pool in a child");
         inner
             .map(task!(square), 0..10)

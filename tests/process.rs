@@ -238,7 +238,7 @@ fn a_result_that_cannot_be_encoded_is_reported() -> multiproc::Result<()> {
 #[test]
 fn a_closure_runs_in_a_child() -> multiproc::Result<()> {
     let base = 40;
-    let p = Process::spawn(move || (base + 2, std::process::id() as i32))?;
+    let p = Process::fork(move || (base + 2, std::process::id() as i32))?;
     let (value, pid) = p.join()?;
     assert_eq!(value, 42);
     assert_eq!(pid, p.pid());
@@ -281,7 +281,7 @@ fn names_follow_python() -> multiproc::Result<()> {
     assert!(!current_process().daemon());
     assert!(parent_process().is_none());
 
-    let named = Process::spawn(|| current_process().name().to_string())?;
+    let named = Process::fork(|| current_process().name().to_string())?;
     let default_name = named.name().to_string();
     assert!(default_name.starts_with("Process-"), "{default_name}");
     assert_eq!(named.join()?, default_name);
@@ -292,10 +292,10 @@ fn names_follow_python() -> multiproc::Result<()> {
     assert_eq!(given.name(), "worker-a");
     assert_eq!(given.join()?, "worker-a");
 
-    let nested = Process::spawn(|| -> Result<(String, String), String> {
+    let nested = Process::fork(|| -> Result<(String, String), String> {
         let me = current_process().name().to_string();
         let child =
-            Process::spawn(|| current_process().name().to_string()).map_err(|e| e.to_string())?;
+            Process::fork(|| current_process().name().to_string()).map_err(|e| e.to_string())?;
         Ok((me, child.join().map_err(|e| e.to_string())?))
     })?;
     let (me, grandchild) = nested.join()?.expect("the grandchild ran");
@@ -308,7 +308,7 @@ fn pids_are_distinct_and_the_parent_is_known() -> multiproc::Result<()> {
     let me = std::process::id() as i32;
     let children: Vec<_> = (0..5)
         .map(|_| {
-            Process::spawn(|| {
+            Process::fork(|| {
                 let parent = parent_process().expect("a child has a parent");
                 (
                     current_process().pid(),
@@ -346,8 +346,8 @@ fn a_hundred_processes_start_and_join() -> multiproc::Result<()> {
 
 #[test]
 fn a_child_starts_a_grandchild() -> multiproc::Result<()> {
-    let child = Process::spawn(|| -> Result<(u64, i32, i32), String> {
-        let grandchild = Process::spawn(|| parent_process().map(|p| p.pid()).unwrap_or(0))
+    let child = Process::fork(|| -> Result<(u64, i32, i32), String> {
+        let grandchild = Process::fork(|| parent_process().map(|p| p.pid()).unwrap_or(0))
             .map_err(|e| e.to_string())?;
         let square = Process::new(task!(square, 11))
             .start()
@@ -370,7 +370,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 #[test]
 fn a_global_changed_in_a_child_is_unchanged_in_the_parent() -> multiproc::Result<()> {
     let before = COUNTER.load(Ordering::SeqCst);
-    let child = Process::spawn(|| COUNTER.fetch_add(100, Ordering::SeqCst) + 100)?;
+    let child = Process::fork(|| COUNTER.fetch_add(100, Ordering::SeqCst) + 100)?;
     assert_eq!(child.join()?, before + 100);
     assert_eq!(COUNTER.load(Ordering::SeqCst), before);
     Ok(())
@@ -416,7 +416,7 @@ fn cpu_count_is_the_number_of_cpus_this_process_may_use() {
 
 #[test]
 fn a_timeout_too_large_for_a_deadline_waits_instead_of_panicking() -> multiproc::Result<()> {
-    let child = Process::spawn(|| 7u8)?;
+    let child = Process::fork(|| 7u8)?;
     assert_eq!(child.join_timeout(Duration::MAX)?, Some(7));
     let (mut a, b) = Pipe::<u8>::duplex()?;
     a.send(&1)?;

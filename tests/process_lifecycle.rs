@@ -23,7 +23,7 @@ fn square(x: u64) -> u64 {
 #[test]
 fn a_daemonic_process_cannot_start_children() -> multiproc::Result<()> {
     let daemon = Process::from_fn(|| {
-        let refused = matches!(Process::spawn(|| ()), Err(Error::DaemonicParent));
+        let refused = matches!(Process::fork(|| ()), Err(Error::DaemonicParent));
         (current_process().daemon(), refused)
     })
     .daemon(true)
@@ -31,7 +31,7 @@ fn a_daemonic_process_cannot_start_children() -> multiproc::Result<()> {
     assert!(daemon.daemon());
     assert_eq!(daemon.join()?, (true, true));
 
-    let plain = Process::spawn(|| current_process().daemon())?;
+    let plain = Process::fork(|| current_process().daemon())?;
     assert!(!plain.daemon());
     assert!(!plain.join()?, "the daemon flag defaults to the parent's");
     Ok(())
@@ -47,7 +47,7 @@ fn read_pid(reader: &mut std::io::PipeReader) -> i32 {
 #[test]
 fn a_daemonic_child_dies_when_its_parent_is_killed() -> multiproc::Result<()> {
     let (mut reader, writer) = std::io::pipe().map_err(Error::Io)?;
-    let parent = Process::spawn(move || {
+    let parent = Process::fork(move || {
         let mut writer = writer;
         let daemon = Process::new(task!(sleep_ms, 60_000))
             .daemon(true)
@@ -78,7 +78,7 @@ fn a_daemonic_child_dies_when_its_parent_is_killed() -> multiproc::Result<()> {
 #[test]
 fn at_a_normal_exit_children_are_joined_and_daemons_terminated() -> multiproc::Result<()> {
     let (mut reader, writer) = std::io::pipe().map_err(Error::Io)?;
-    let parent: ProcessHandle<()> = Process::spawn(move || {
+    let parent: ProcessHandle<()> = Process::fork(move || {
         let mut writer = writer;
         let daemon = Process::new(task!(sleep_ms, 60_000))
             .daemon(true)
@@ -110,7 +110,7 @@ fn at_a_normal_exit_children_are_joined_and_daemons_terminated() -> multiproc::R
 
 #[test]
 fn a_child_that_returns_joins_its_own_children_first() -> multiproc::Result<()> {
-    let parent = Process::spawn(|| {
+    let parent = Process::fork(|| {
         let worker = Process::new(task!(sleep_ms, 300))
             .start()
             .expect("start the worker");
@@ -201,7 +201,7 @@ fn forking_while_other_threads_hold_the_output_locks_does_not_deadlock() -> mult
         })
         .collect();
     for i in 0..50u64 {
-        let child = Process::spawn(move || {
+        let child = Process::fork(move || {
             let _ = std::io::stdout().flush();
             i * 2
         })?;
@@ -258,7 +258,7 @@ fn waiting_survives_interrupting_signals() -> multiproc::Result<()> {
 #[test]
 fn exit_is_in_the_prelude_and_sets_the_exit_code() -> multiproc::Result<()> {
     // `exit` unqualified: from `multiproc::prelude::*`.
-    let child = Process::spawn(|| -> u32 { exit(7) })?;
+    let child = Process::fork(|| -> u32 { exit(7) })?;
     assert!(matches!(child.join(), Err(Error::Exited { code: 7, .. })));
     assert_eq!(child.exitcode(), Some(7));
     Ok(())
@@ -274,7 +274,7 @@ fn current_process_displays_as_pythons_repr_in_the_parent_and_in_children() -> m
         format!("<Process name='MainProcess' pid={pid} parent=None started>")
     );
 
-    let child = Process::spawn(|| current_process().to_string())?;
+    let child = Process::fork(|| current_process().to_string())?;
     let child_pid = child.pid();
     let name = child.name().to_string();
     assert!(name.starts_with("Process-"));

@@ -248,7 +248,7 @@ fn close_makes_put_and_get_errors_for_this_process() -> multiproc::Result<()> {
     assert_eq!(q.get(), Err(GetError::Closed));
     // A handle that travelled to another process starts open; the item is still there.
     let bytes = common::encode(&q);
-    let child = Process::spawn(move || -> Result<u8, String> {
+    let child = Process::fork(move || -> Result<u8, String> {
         let q: Queue<u8> = common::decode(&bytes)?;
         q.get().map_err(|e| e.to_string())
     })?;
@@ -307,7 +307,7 @@ fn simple_queue_puts_and_gets_across_processes() -> multiproc::Result<()> {
     assert!(q.is_empty());
     let child = {
         let q = q.clone();
-        Process::spawn(move || {
+        Process::fork(move || {
             for word in ["red", "green", "blue"] {
                 q.put(word.to_string()).expect("put");
             }

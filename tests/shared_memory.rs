@@ -24,7 +24,7 @@ fn a_block_created_by_name_is_attached_by_a_child_and_unlinked_by_its_creator() 
     shm.write_at(0, b"hello").unwrap();
     let child = {
         let name = name.clone();
-        Process::spawn(move || {
+        Process::fork(move || {
             let other = SharedMemory::attach(&name).unwrap();
             let mut seen = vec![0; 5];
             other.read_at(0, &mut seen).unwrap();
@@ -53,7 +53,7 @@ fn a_shared_memory_handle_decoded_in_a_child_attaches_by_name() {
     assert!(shm.name().starts_with("psm_"));
     shm.write_at(7, &[77]).unwrap();
     let encoded = common::encode(&shm);
-    let child = Process::spawn(move || {
+    let child = Process::fork(move || {
         let other: SharedMemory = common::decode(&encoded).unwrap();
         let mut last = [0];
         other.read_at(7, &mut last).unwrap();
@@ -98,7 +98,7 @@ fn the_name_of_a_killed_creator_is_removed_within_5_seconds() {
     let created = Event::new().unwrap();
     let child = {
         let (name, created) = (name.clone(), created.clone());
-        Process::spawn(move || {
+        Process::fork(move || {
             let shm = SharedMemory::create(Some(&name), 4096).unwrap();
             created.set();
             std::thread::sleep(Duration::from_secs(60));
@@ -122,7 +122,7 @@ fn a_creator_that_exits_without_unlinking_leaves_nothing_behind() {
     let name = unique("exited");
     let child = {
         let name = name.clone();
-        Process::spawn(move || SharedMemory::create(Some(&name), 64).map(drop).is_ok()).unwrap()
+        Process::fork(move || SharedMemory::create(Some(&name), 64).map(drop).is_ok()).unwrap()
     };
     assert!(child.join().unwrap());
     let start = Instant::now();
@@ -179,7 +179,7 @@ fn threads_and_processes_may_write_the_same_bytes_at_once() {
     };
     let child = {
         let hammer = hammer.clone();
-        Process::spawn(move || hammer(3)).unwrap()
+        Process::fork(move || hammer(3)).unwrap()
     };
     hammer(1);
     child.join().unwrap();

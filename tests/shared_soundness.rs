@@ -27,7 +27,7 @@ fn in_threads_of_two_processes(work: impl Fn(u64) + Clone + Send + Sync + 'stati
     };
     let child = {
         let run = run.clone();
-        Process::spawn(move || run(THREADS)).unwrap()
+        Process::fork(move || run(THREADS)).unwrap()
     };
     run(0);
     child.join().unwrap();
@@ -192,7 +192,7 @@ fn a_guard_dropped_after_a_foreign_release_leaves_another_processs_hold_alone() 
     let (took, release) = (Event::new().unwrap(), Event::new().unwrap());
     let child = {
         let (lock, took, release) = (lock.clone(), took.clone(), release.clone());
-        Process::spawn(move || {
+        Process::fork(move || {
             assert_eq!(lock.acquire(), Ok(()));
             took.set();
             release.wait();

@@ -39,7 +39,7 @@ fn atomic_increments_from_several_processes_add_up_exactly() {
     let children: Vec<_> = (0..2)
         .map(|_| {
             let counter = counter.clone();
-            Process::spawn(move || {
+            Process::fork(move || {
                 for _ in 0..5000 {
                     counter.fetch_add(1);
                 }
@@ -63,7 +63,7 @@ fn atomic_increments_from_several_processes_add_up_exactly() {
 fn a_value_decoded_in_a_child_is_the_parents_value() {
     let value = Value::new(1.5f64).unwrap();
     let encoded = common::encode(&value);
-    let child = Process::spawn(move || {
+    let child = Process::fork(move || {
         let value: Value<f64> = common::decode(&encoded).unwrap();
         let seen = value.get();
         value.set(seen * 2.0);
@@ -109,7 +109,7 @@ fn a_value_locked_by_a_killed_process_is_handed_over_with_an_error() {
     let written = Event::new().unwrap();
     let child = {
         let (value, written) = (value.clone(), written.clone());
-        Process::spawn(move || {
+        Process::fork(move || {
             let mut guard = value.lock().unwrap();
             *guard = 11;
             std::mem::forget(guard);
@@ -141,7 +141,7 @@ fn an_array_filled_by_a_child_is_seen_by_the_parent_without_a_copy() {
     let array = Array::<f64>::new(1000).unwrap();
     let child = {
         let array = array.clone();
-        Process::spawn(move || {
+        Process::fork(move || {
             let mut items = array.lock().unwrap();
             for (i, x) in items.iter_mut().enumerate() {
                 *x = i as f64;
@@ -193,7 +193,7 @@ fn array_indexes_and_slice_lengths_are_checked() {
 fn an_array_decoded_in_a_child_is_the_parents_array() {
     let array = Array::from_slice(&[1i32, 2, 3, 4]).unwrap();
     let encoded = common::encode(&array);
-    let child = Process::spawn(move || {
+    let child = Process::fork(move || {
         let array: Array<i32> = common::decode(&encoded).unwrap();
         array.set(0, 100).unwrap();
         array.to_vec().iter().sum::<i32>()
@@ -209,7 +209,7 @@ fn raw_forms_share_memory_without_a_lock() {
     let array = RawArray::<u32>::new(4).unwrap();
     let child = {
         let (value, array) = (value.clone(), array.clone());
-        Process::spawn(move || {
+        Process::fork(move || {
             value.set(6);
             array.set(3, 42).unwrap();
         })
@@ -235,7 +235,7 @@ fn a_dead_guard_holder_does_not_block_later_guards() {
     let value = Value::new(1u8).unwrap();
     let child = {
         let value = value.clone();
-        Process::spawn(move || {
+        Process::fork(move || {
             std::mem::forget(value.lock().unwrap());
             std::thread::sleep(Duration::from_secs(60));
         })

@@ -20,7 +20,7 @@ fn a_child_holds_the_lock_and_the_parent_sees_it_held() {
     let lock = Lock::new().unwrap();
     let child = {
         let lock = lock.clone();
-        Process::spawn(move || {
+        Process::fork(move || {
             let _g = lock.lock().unwrap();
             std::thread::sleep(Duration::from_millis(300));
         })
@@ -41,7 +41,7 @@ fn a_child_releases_a_lock_the_parent_acquired() {
     lock.acquire().unwrap();
     let child = {
         let lock = lock.clone();
-        Process::spawn(move || lock.release()).unwrap()
+        Process::fork(move || lock.release()).unwrap()
     };
     child.join().unwrap().unwrap();
     assert!(lock.try_acquire().unwrap());
@@ -61,7 +61,7 @@ fn lock_acquire_has_pythons_forms_without_arguments() {
     assert!(about(start.elapsed(), Duration::from_millis(200)));
     let child = {
         let lock = lock.clone();
-        Process::spawn(move || {
+        Process::fork(move || {
             std::thread::sleep(Duration::from_millis(100));
             lock.release()
         })
@@ -74,7 +74,7 @@ fn lock_acquire_has_pythons_forms_without_arguments() {
     // A holder killed with the lock: acquire() reports it, with the lock now held.
     let holder = {
         let lock = lock.clone();
-        Process::spawn(move || {
+        Process::fork(move || {
             lock.acquire().unwrap();
             std::thread::sleep(Duration::from_secs(60));
         })
@@ -128,7 +128,7 @@ fn a_lock_held_by_a_killed_process_goes_to_the_next_acquirer_with_an_error() {
     let lock = Lock::new().unwrap();
     let child = {
         let lock = lock.clone();
-        Process::spawn(move || {
+        Process::fork(move || {
             std::mem::forget(lock.lock().unwrap());
             std::thread::sleep(Duration::from_secs(60));
         })
@@ -155,7 +155,7 @@ fn a_lock_decoded_in_a_child_is_the_same_lock() {
     let lock = Lock::new().unwrap();
     let encoded = common::encode(&lock);
     let _held = lock.lock().unwrap();
-    let child = Process::spawn(move || {
+    let child = Process::fork(move || {
         let lock: Lock = common::decode(&encoded).unwrap();
         let held = lock.try_lock().is_err();
         held
@@ -191,7 +191,7 @@ fn an_rlock_held_in_a_child_blocks_the_parent_until_released() {
     let lock = RLock::new().unwrap();
     let child = {
         let lock = lock.clone();
-        Process::spawn(move || {
+        Process::fork(move || {
             let _a = lock.lock().unwrap();
             let _b = lock.lock().unwrap();
             std::thread::sleep(Duration::from_millis(200));
@@ -210,7 +210,7 @@ fn an_rlock_held_by_a_killed_process_goes_to_the_next_acquirer() {
     let lock = RLock::new().unwrap();
     let child = {
         let lock = lock.clone();
-        Process::spawn(move || {
+        Process::fork(move || {
             std::mem::forget(lock.lock().unwrap());
             std::mem::forget(lock.lock().unwrap());
             std::thread::sleep(Duration::from_secs(60));
@@ -245,7 +245,7 @@ fn a_semaphore_admits_its_value_and_a_release_in_a_child_wakes_the_parent() {
     assert!(about(start.elapsed(), Duration::from_millis(200)));
     let child = {
         let sem = sem.clone();
-        Process::spawn(move || {
+        Process::fork(move || {
             std::thread::sleep(Duration::from_millis(100));
             sem.release().unwrap();
         })
@@ -292,7 +292,7 @@ fn a_killed_holders_semaphore_unit_is_lost_as_in_cpython() {
     let sem = Semaphore::new(2).unwrap();
     let child = {
         let sem = sem.clone();
-        Process::spawn(move || {
+        Process::fork(move || {
             let _unit = sem.lock();
             std::thread::sleep(Duration::from_secs(60));
         })
@@ -342,7 +342,7 @@ fn an_event_set_in_a_child_wakes_the_parent() {
     assert!(about(start.elapsed(), Duration::from_millis(200)));
     let child = {
         let event = event.clone();
-        Process::spawn(move || {
+        Process::fork(move || {
             std::thread::sleep(Duration::from_millis(100));
             event.set();
         })
@@ -361,7 +361,7 @@ fn a_condition_hands_items_from_a_producer_child_to_the_parent() {
     let items = Value::new(0u32).unwrap();
     let producer = {
         let (cond, items) = (cond.clone(), items.clone());
-        Process::spawn(move || {
+        Process::fork(move || {
             for _ in 0..5 {
                 std::thread::sleep(Duration::from_millis(20));
                 let _held = cond.lock().unwrap();
@@ -399,7 +399,7 @@ fn a_barrier_gives_each_party_a_distinct_index() {
     let children: Vec<_> = (0..2)
         .map(|_| {
             let barrier = barrier.clone();
-            Process::spawn(move || barrier.wait()).unwrap()
+            Process::fork(move || barrier.wait()).unwrap()
         })
         .collect();
     let mut indices = vec![barrier.wait().unwrap()];
@@ -417,7 +417,7 @@ fn a_party_killed_while_waiting_still_counts_and_a_timeout_still_works() {
     let kill_a_waiter = |barrier: &Barrier| {
         let child = {
             let barrier = barrier.clone();
-            Process::spawn(move || barrier.wait()).unwrap()
+            Process::fork(move || barrier.wait()).unwrap()
         };
         assert!(eventually(Duration::from_secs(10), || barrier.n_waiting() == 1));
         child.kill().unwrap();
@@ -445,11 +445,11 @@ fn a_party_killed_while_waiting_still_counts_and_a_timeout_still_works() {
     assert_eq!(three.n_waiting(), 0, "reset forgets the dead party");
     let child = {
         let three = three.clone();
-        Process::spawn(move || three.wait_timeout(Duration::from_secs(10))).unwrap()
+        Process::fork(move || three.wait_timeout(Duration::from_secs(10))).unwrap()
     };
     let other = {
         let three = three.clone();
-        Process::spawn(move || three.wait_timeout(Duration::from_secs(10))).unwrap()
+        Process::fork(move || three.wait_timeout(Duration::from_secs(10))).unwrap()
     };
     let mut indices = vec![three.wait_timeout(Duration::from_secs(10)).unwrap()];
     indices.push(child.join().unwrap().unwrap());
@@ -463,7 +463,7 @@ fn a_timed_out_barrier_is_broken_for_every_waiter_until_reset() {
     let barrier = Barrier::new(3).unwrap();
     let child = {
         let barrier = barrier.clone();
-        Process::spawn(move || barrier.wait_timeout(Duration::from_secs(10))).unwrap()
+        Process::fork(move || barrier.wait_timeout(Duration::from_secs(10))).unwrap()
     };
     assert!(eventually(Duration::from_secs(10), || barrier.n_waiting() == 1));
     let start = Instant::now();
@@ -486,7 +486,7 @@ fn abort_and_reset_break_the_current_waiters() {
     let barrier = Barrier::new(2).unwrap();
     let child = {
         let barrier = barrier.clone();
-        Process::spawn(move || barrier.wait()).unwrap()
+        Process::fork(move || barrier.wait()).unwrap()
     };
     assert!(eventually(Duration::from_secs(10), || barrier.n_waiting() == 1));
     barrier.reset();
@@ -494,7 +494,7 @@ fn abort_and_reset_break_the_current_waiters() {
     assert!(!barrier.broken(), "reset leaves it usable");
     let child = {
         let barrier = barrier.clone();
-        Process::spawn(move || barrier.wait()).unwrap()
+        Process::fork(move || barrier.wait()).unwrap()
     };
     assert!(eventually(Duration::from_secs(10), || barrier.n_waiting() == 1));
     barrier.abort();
@@ -535,7 +535,7 @@ fn a_failing_barrier_action_breaks_the_barrier() {
     let barrier = Barrier::new(2).unwrap().action(task!(failing_action));
     let child = {
         let barrier = barrier.clone();
-        Process::spawn(move || barrier.wait()).unwrap()
+        Process::fork(move || barrier.wait()).unwrap()
     };
     assert_eq!(barrier.wait(), Err(SyncError::BrokenBarrier));
     assert_eq!(child.join().unwrap(), Err(SyncError::BrokenBarrier));

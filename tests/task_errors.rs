@@ -66,7 +66,7 @@ fn a_process_panic_gives_its_file_and_line() -> multiproc::Result<()> {
 #[test]
 fn a_closure_panic_gives_its_file_and_line() -> multiproc::Result<()> {
     let line = line!() + 1;
-    let p = Process::spawn(|| -> u32 { panic!("closure gives up") })?;
+    let p = Process::fork(|| -> u32 { panic!("closure gives up") })?;
     let err = p.join().unwrap_err();
     let text = err.to_string();
     let expected = format!(

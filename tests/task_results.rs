@@ -30,7 +30,7 @@ fn read_missing(path: String) -> multiproc::Result<usize> {
 /// Starts a child that panics, and passes its failure on with `?`.
 #[process_task]
 fn join_a_panic() -> multiproc::Result<u32> {
-    Process::spawn(|| -> u32 { panic!("the grandchild gives up") })?.join()
+    Process::fork(|| -> u32 { panic!("the grandchild gives up") })?.join()
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]

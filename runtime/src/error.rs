@@ -84,13 +84,13 @@ pub use crate::wire::WireError;
 /// fn first_item() -> multiproc::Result<u32> {
 ///     let q = Queue::new()?; // a ShmError becomes Error::Shm
 ///     q.put(1)?; // a PutError becomes Error::Queue
-///     let p = Process::spawn(|| 2u32)?;
+///     let p = Process::fork(|| 2u32)?;
 ///     Ok(q.get()? + p.join()?)
 /// }
 ///
 /// # fn main() -> multiproc::Result<()> {
 /// assert_eq!(first_item()?, 3);
-/// let killed = Process::spawn(|| std::thread::sleep(std::time::Duration::from_secs(60)))?;
+/// let killed = Process::fork(|| std::thread::sleep(std::time::Duration::from_secs(60)))?;
 /// killed.kill()?;
 /// let err = killed.join().unwrap_err();
 /// assert!(err.to_string().contains("SIGKILL"));

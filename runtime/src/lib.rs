@@ -56,7 +56,7 @@
 //! assert_eq!(p.exitcode(), Some(0));
 //!
 //! // A child that runs too long can be stopped, as in Python.
-//! let sleeper = Process::spawn(|| std::thread::sleep(Duration::from_secs(60)))?;
+//! let sleeper = Process::fork(|| std::thread::sleep(Duration::from_secs(60)))?;
 //! sleeper.terminate()?;
 //! assert!(matches!(sleeper.join(), Err(multiproc::Error::Signaled { signal: 15, .. })));
 //! assert_eq!(sleeper.exitcode(), Some(-15));
@@ -132,7 +132,7 @@
 //! # }
 //! ```
 //!
-//! A closure can be the body too ([`Process::spawn`], [`Process::from_fn`]), since the fork start
+//! A closure can be the body too ([`Process::fork`], [`Process::from_fn`]), since the fork start
 //! method runs the child in a copy of the parent's memory; a [`Pool`] runs tasks only.
 //!
 //! # Pools

@@ -45,3 +45,31 @@ pub fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
 pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     serde_json::from_slice(bytes).map_err(|e| e.to_string())
 }
+
+/// Runs `body` with this process's stderr sent into an anonymous file; returns what was written
+/// there. A file rather than a pipe: no reader thread (which would make the process threaded)
+/// and no writer waiting for room.
+pub fn capture_stderr(body: impl FnOnce()) -> String {
+    use std::io::{Read, Seek};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: memfd_create takes a NUL-terminated name and flags and returns a new descriptor.
+    let fd = unsafe { libc::memfd_create(c"stderr".as_ptr(), libc::MFD_CLOEXEC) };
+    assert!(fd >= 0, "memfd_create");
+    // SAFETY: a descriptor just created and owned by nobody else.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    // SAFETY: dup and dup2 on descriptors this process owns; the saved copy restores stderr.
+    let saved = unsafe { libc::dup(2) };
+    // SAFETY: as above.
+    unsafe { libc::dup2(file.as_raw_fd(), 2) };
+    body();
+    // SAFETY: as above; `saved` is closed once restored.
+    unsafe {
+        libc::dup2(saved, 2);
+        libc::close(saved);
+    }
+    let mut text = String::new();
+    file.rewind().expect("rewind the captured stderr");
+    file.read_to_string(&mut text)
+        .expect("read the captured stderr");
+    text
+}

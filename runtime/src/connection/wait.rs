@@ -57,7 +57,7 @@ impl<W: Waitable + ?Sized> Waitable for &W {
 ///
 /// # fn main() -> multiproc::Result<()> {
 /// let (mut a, b) = Pipe::<u8>::duplex()?;
-/// let sleeper = Process::spawn(|| std::thread::sleep(Duration::from_secs(60)))?;
+/// let sleeper = Process::fork(|| std::thread::sleep(Duration::from_secs(60)))?;
 /// let objects: [&dyn Waitable; 2] = [&b, &sleeper];
 /// assert!(wait(&objects, Some(Duration::ZERO))?.is_empty());
 /// a.send(&1)?;

@@ -1,7 +1,8 @@
 //! A pool of worker processes (Python's `multiprocessing.Pool`): `map`, `starmap`, `apply`,
 //! their `_async` forms, `imap` and `imap_unordered`, with `close`, `terminate` and `join`.
 //!
-//! Workers are long-lived daemonic children that run tasks by their registered name. Work
+//! Workers are long-lived daemonic children that run tasks by their registered name, started
+//! by the pool's start method ([`PoolBuilder::start_method`], Python's `ctx.Pool`). Work
 //! travels in chunks: the arguments of many calls packed into one frame down a worker's task
 //! socket, and their outcomes back through a ring in shared memory, so that a busy pool makes no
 //! system call per task. A worker that dies (killed, say) fails exactly the chunks it had
@@ -27,6 +28,7 @@
 //! ```
 
 mod async_result;
+mod builder;
 mod channel;
 mod chunk;
 mod gather;
@@ -40,12 +42,12 @@ mod worker;
 
 pub use crate::error::PoolError;
 pub use async_result::{AsyncResult, Callbacks};
+pub use builder::PoolBuilder;
 pub use imap::IMap;
 
 use crate::error::Error;
 use crate::task::registry;
 use crate::task::{Call, IntoCall, MapTask, TakesArgs, Task, TaskRef};
-use crate::wire;
 use async_result::Cell;
 use chunk::{ChunkFailure, Job, Part, Sink};
 use gather::{Collect, Gather};
@@ -53,7 +55,6 @@ use spare::Spare;
 use state::{Phase, Shared};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
-use worker::{EncodedCall, WorkerConfig};
 
 /// A pool of worker processes (Python's `multiprocessing.Pool`).
 ///
@@ -64,70 +65,6 @@ pub struct Pool {
     handler: Mutex<Option<JoinHandle<()>>>,
     handler_id: ThreadId,
     processes: usize,
-}
-
-/// Options for a [`Pool`] (the keyword arguments of Python's `Pool(...)`).
-#[must_use = "a PoolBuilder does nothing until `build` is called"]
-pub struct PoolBuilder {
-    processes: Option<usize>,
-    initializer: Option<Result<EncodedCall, Error>>,
-    max_tasks_per_child: Option<u64>,
-}
-
-impl PoolBuilder {
-    /// The number of workers (Python's `processes`); by default [`cpu_count`](crate::cpu_count).
-    pub fn processes(mut self, processes: usize) -> Self {
-        self.processes = Some(processes);
-        self
-    }
-
-    /// A task each worker runs once as it starts (Python's `initializer` and `initargs`):
-    /// a bound call, or `task!(f)` for a task without parameters.
-    /// If it panics, the worker exits with code 1 and the tasks waiting for it fail with
-    /// [`Error::Exited`]; a new worker is tried after a short pause.
-    pub fn initializer(mut self, call: impl IntoCall) -> Self {
-        self.initializer = Some(encode_call(call.into_call()));
-        self
-    }
-
-    /// How many chunks a worker runs before it exits and a fresh one replaces it (Python's
-    /// `maxtasksperchild`; as in Python, each chunk of a map counts as one task).
-    pub fn maxtasksperchild(mut self, tasks: u64) -> Self {
-        self.max_tasks_per_child = Some(tasks);
-        self
-    }
-
-    /// Starts the workers.
-    ///
-    /// Errors: [`PoolError::NoProcesses`] for zero processes or zero `maxtasksperchild`; the
-    /// initializer's [`Error::UnknownTask`] or encoding error; [`Error::DaemonicParent`] in a
-    /// daemonic process (a pool worker, say); [`Error::Io`] if the system refuses.
-    pub fn build(self) -> Result<Pool, Error> {
-        let processes = self.processes.unwrap_or_else(crate::cpu_count);
-        if processes == 0 || self.max_tasks_per_child == Some(0) {
-            return Err(PoolError::NoProcesses.into());
-        }
-        let config = WorkerConfig {
-            initializer: self.initializer.transpose()?,
-            max_chunks: self.max_tasks_per_child,
-            bell: Arc::new(ring::Bell::new()?),
-        };
-        let shared = Shared::start(processes, config)?;
-        let for_thread = shared.clone();
-        // The result thread forks the replacement workers, which run on a copy of its stack: it
-        // gets a main thread's, where the first workers are usually forked, so that a task that
-        // runs in a first worker does not overflow the stack of a renewed one.
-        let handler = std::thread::Builder::new()
-            .name("multiproc-pool".to_owned())
-            .stack_size(crate::sys::main_stack_size())
-            .spawn(move || handler::run(for_thread))?;
-        Ok(Pool {
-            shared,
-            handler_id: handler.thread().id(),
-            handler: Mutex::new(Some(handler)),
-            processes,
-        })
-    }
 }
 
 /// How a job's chunks are packed.
@@ -193,15 +130,6 @@ type Output<C> = <<C as IntoCall>::Task as Task>::Output;
 /// The output of the task a [`Pool::map`] runs.
 type MapOutput<M> = <<M as MapTask>::Task as Task>::Output;
 
-/// A call looked up and encoded for a worker to run (the pool's initializer).
-fn encode_call<T: Task>(call: Call<T>) -> Result<EncodedCall, Error> {
-    let entry = registry::lookup(T::NAME)?;
-    Ok(EncodedCall {
-        entry,
-        args: wire::encode(call.args())?,
-    })
-}
-
 /// Makes room in `out`, which holds one task's packed arguments, for `more` like them, as far as
 /// the input tells how many follow: the arguments of one task pack to similar sizes, so a chunk's
 /// buffer grows once rather than by doubling, each step a fresh allocation, page faults and a
@@ -252,13 +180,9 @@ impl Pool {
         Pool::builder().processes(processes).build()
     }
 
-    /// A builder for the other options: initializer, maxtasksperchild.
+    /// A builder for the other options: initializer, maxtasksperchild, start method.
     pub fn builder() -> PoolBuilder {
-        PoolBuilder {
-            processes: None,
-            initializer: None,
-            max_tasks_per_child: None,
-        }
+        PoolBuilder::new()
     }
 
     /// The number of workers the pool keeps.

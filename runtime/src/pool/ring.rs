@@ -17,13 +17,18 @@
 //! and `tail`, only the parent reads data and writes `head`. The functions that rely on it are
 //! `unsafe fn`s whose `# Safety` sections say so. The ordering between a sleeper's flag and the
 //! other side's progress is sequentially consistent (Dekker's pattern), so no wake-up is lost.
+//!
+//! A worker started by exec (not forked) is sent its ring and the bell as serde values: their
+//! shared memory and pipes travel as descriptors (`sys::transfer`), which it maps again.
 
 use crate::shm::{Mirror, Shared, SharedState, ShmError};
 use crate::sys::futex;
 use crate::sys::mem::Prefault;
+use crate::sys::transfer::Descriptor;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Arc;
 
@@ -76,7 +81,8 @@ unsafe impl SharedState for Header {}
 /// The header is a [`Shared`], which checks its size and alignment where it is made. The data
 /// cannot be one: it is plain bytes, written by one side and read by the other as the header's
 /// positions say, not atomics, and it must be a [`Mirror`] to be read in one piece. Its size is
-/// checked once in [`new`](Ring::new); every offset into it is taken modulo [`RING_BYTES`].
+/// checked once where it is made ([`new`](Ring::new)) or received (its `Deserialize`); every
+/// offset into it is taken modulo [`RING_BYTES`].
 pub(crate) struct Ring {
     header: Shared<Header>,
     data: Mirror,
@@ -285,6 +291,27 @@ impl Ring {
     }
 }
 
+/// A ring as it travels to a worker started by exec: its header, and its data's memfd.
+impl Serialize for Ring {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (&self.header, Descriptor(self.data.fd())).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ring {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (header, Descriptor(fd)) =
+            <(Shared<Header>, Descriptor<OwnedFd>)>::deserialize(deserializer)?;
+        // `open` refuses a memfd of any size but RING_BYTES, which every offset relies on.
+        let data = Mirror::open(fd, RING_BYTES).map_err(serde::de::Error::custom)?;
+        Ok(Ring {
+            header,
+            data,
+            read: AtomicU64::new(0),
+        })
+    }
+}
+
 /// Published bytes the parent took from a ring: they stay put, and the worker writes around
 /// them, until the span is dropped. Spans of one ring are dropped in the order they were taken
 /// (the result thread delivers each chunk before the next), so dropping one frees the room of
@@ -377,8 +404,26 @@ impl Bell {
 
     /// The descriptor to poll for a ring.
     pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        use std::os::fd::AsFd;
         self.read.as_fd()
+    }
+}
+
+/// A bell as it travels to a worker started by exec: its flag and both ends of its pipe.
+impl Serialize for Bell {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (read, write) = (
+            Descriptor(self.read.as_fd()),
+            Descriptor(self.write.as_fd()),
+        );
+        (&self.flag, read, write).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bell {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        type Wire = (Shared<BellFlag>, Descriptor<File>, Descriptor<File>);
+        let (flag, Descriptor(read), Descriptor(write)) = Wire::deserialize(deserializer)?;
+        Ok(Bell { flag, read, write })
     }
 }
 
@@ -470,6 +515,24 @@ mod tests {
         assert_eq!(resident_kib(ring.data.as_ptr()), 0);
         ring.prefault();
         assert_eq!(resident_kib(ring.data.as_ptr()), RING_BYTES / 1024);
+    }
+
+    #[test]
+    fn a_ring_and_bell_sent_by_descriptor_reach_the_same_memory_and_pipe() {
+        use crate::sys::transfer;
+        let (ring, bell) = (Arc::new(Ring::new().unwrap()), Bell::new().unwrap());
+        let (bytes, fds) = transfer::collecting(|| crate::wire::encode(&(&*ring, &bell)));
+        let bytes = bytes.unwrap();
+        let received = transfer::receiving(fds, || crate::wire::decode(&bytes));
+        let (far_ring, far_bell): (Ring, Bell) = received.unwrap();
+        assert_ne!(far_ring.data.as_ptr(), ring.data.as_ptr(), "mapped again");
+        bell.prepare_sleep();
+        // SAFETY: the received ring's one writer is this test thread; the original is read
+        // below by the same thread, after the write.
+        unsafe { far_ring.write(&message(RING_BYTES / 2 + 3), &far_bell) };
+        assert_eq!(read_message(&ring), message(RING_BYTES / 2 + 3));
+        let mut rang = [0u8; 1];
+        assert_eq!((&bell.read).read(&mut rang).unwrap(), 1, "the bell rang");
     }
 
     #[test]

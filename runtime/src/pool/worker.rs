@@ -1,31 +1,53 @@
 //! A pool worker: a daemonic child process that runs chunks of tasks by name until told to stop.
 //!
-//! The worker is forked through the foundation's [`Process`] (so it is registered, reaped, and
+//! The worker is started through the foundation's [`Process`] (so it is registered, reaped, and
 //! dies with its parent), and from then on touches only what it was given: its end of its task
 //! socket, its result [`Ring`] and the pool's [`Bell`], all of which belong to this pool alone. It
 //! never takes a lock of the parent's, so it is safe to fork while the parent's result thread
-//! runs. Tasks are found in the registry by name, as the spawn start method will need.
+//! runs. Tasks are found in the registry by name.
+//!
+//! The worker itself is a task, [`WorkerTask`], registered as `multiproc::pool::worker`: a forked
+//! worker runs it from the memory it inherited, with nothing encoded; a worker started by exec
+//! (spawn) receives it as its arguments, with the ring, the bell and the socket as descriptors.
 
 use super::channel::{self, ResultHeader, ToWorker};
 use super::ring::{Bell, Ring, PART_BYTES};
 use crate::error::Error;
 use crate::process::ProcessHandle;
 use crate::sys::backoff::{watch, Patience};
+use crate::sys::transfer::Descriptor;
 use crate::task::registry::{self, TaskEntry};
+use crate::task::{Target, Task};
 use crate::wire;
 use crate::wire::frame::ReadBuf;
-use crate::Process;
+use crate::{Process, StartMethod};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Instant;
 
 /// A task call already encoded: what a worker runs once as it starts (Python's `initializer`
-/// and `initargs`).
+/// and `initargs`). It travels as the task's name and the encoded arguments.
 #[derive(Clone)]
 pub(crate) struct EncodedCall {
     pub(crate) entry: &'static TaskEntry,
     pub(crate) args: Vec<u8>,
+}
+
+impl Serialize for EncodedCall {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (self.entry.name(), &self.args).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for EncodedCall {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (name, args) = <(String, Vec<u8>)>::deserialize(deserializer)?;
+        let entry =
+            registry::lookup(&name).map_err(|e| serde::de::Error::custom(Error::from(e)))?;
+        Ok(EncodedCall { entry, args })
+    }
 }
 
 /// What every worker of one pool is started with.
@@ -35,6 +57,8 @@ pub(crate) struct WorkerConfig {
     /// Python's `maxtasksperchild`: chunks a worker runs before it exits and is replaced.
     pub(crate) max_chunks: Option<u64>,
     pub(crate) bell: Arc<Bell>,
+    /// How workers start; `None`: as this process starts its children.
+    pub(crate) method: Option<StartMethod>,
 }
 
 /// Starts a worker on its end of the given task socket and on the result ring.
@@ -48,10 +72,95 @@ pub(crate) fn start(
     let _ = registry::lookup("");
     // Likewise the prefault switch: the worker must not read the environment.
     crate::sys::mem::read_switch();
-    let config = config.clone();
-    Process::from_fn(move || run(config, tasks, &ring))
-        .daemon(true)
-        .start()
+    let worker = WorkerTask {
+        config: config.clone(),
+        tasks,
+        ring,
+    };
+    let process = Process::new(worker).daemon(true);
+    match config.method {
+        Some(method) => process.with_method(method).start(),
+        None => process.start(),
+    }
+}
+
+/// A worker's body and all it needs (`multiproc::pool::worker`). A forked worker runs it in
+/// place ([`Target::invoke`]); one started by exec gets it as the task's arguments.
+pub(crate) struct WorkerTask {
+    config: WorkerConfig,
+    tasks: OwnedFd,
+    ring: Arc<Ring>,
+}
+
+/// What a worker started by exec receives, in [`WorkerTask`]'s `Serialize` order.
+type WireWorker = (
+    Option<EncodedCall>,
+    Option<u64>,
+    Bell,
+    Ring,
+    Descriptor<OwnedFd>,
+);
+
+impl Serialize for WorkerTask {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let config = &self.config;
+        let tasks = Descriptor(self.tasks.as_fd());
+        let parts = (
+            &config.initializer,
+            config.max_chunks,
+            &*config.bell,
+            &*self.ring,
+            tasks,
+        );
+        parts.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for WorkerTask {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (initializer, max_chunks, bell, ring, Descriptor(tasks)) =
+            WireWorker::deserialize(deserializer)?;
+        let config = WorkerConfig {
+            initializer,
+            max_chunks,
+            bell: Arc::new(bell),
+            // A worker starts no processes.
+            method: None,
+        };
+        Ok(WorkerTask {
+            config,
+            tasks,
+            ring: Arc::new(ring),
+        })
+    }
+}
+
+impl Task for WorkerTask {
+    const NAME: &'static str = "multiproc::pool::worker";
+    type Args = WorkerTask;
+    type Output = ();
+
+    fn call(worker: WorkerTask) {
+        run(worker.config, worker.tasks, &worker.ring)
+    }
+}
+
+inventory::submit! { TaskEntry::of::<WorkerTask>() }
+
+impl Target for WorkerTask {
+    type Output = ();
+
+    fn task_name(&self) -> Option<&'static str> {
+        Some(Self::NAME)
+    }
+
+    fn invoke(self) {
+        Self::call(self)
+    }
+
+    fn encode_args(&self) -> Option<Result<Vec<u8>, crate::wire::CodecError>> {
+        Some(wire::encode(self))
+    }
 }
 
 /// The worker's loop: read frames, run chunks, publish results; return to exit.

@@ -11,9 +11,11 @@
 //! exits with [`BOOT_FAILED`]. The fork server boots the same way, under a task name no task can
 //! have (`forkserver`), and so do its children, from the [`Boot`] that comes with each request.
 
+use super::children;
 use super::current::{self, Identity, WireIdentity};
 use super::method::{self, StartError, StartMethod};
 use super::{fork, forkserver};
+use crate::error::Error;
 use crate::sys::transfer;
 use crate::task::registry;
 use crate::wire::{self, TaskFailure};
@@ -22,7 +24,7 @@ use std::collections::hash_map::RandomState;
 use std::ffi::{c_char, c_int, CStr};
 use std::hash::{BuildHasher, Hasher};
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The environment variable that makes a process a spawned child.
@@ -253,6 +255,19 @@ fn adopt(fd: RawFd) -> std::io::Result<OwnedFd> {
 
 /// Takes the identity and descriptors, runs the task and sends its result; the exit code.
 pub(super) fn run_task(boot: Boot) -> i32 {
+    // Before the process takes a child's identity: a child that cannot run its task leaves as
+    // it came.
+    let entry = match registry::lookup(&boot.task) {
+        Ok(entry) => entry,
+        Err(e) => {
+            eprintln!(
+                "multiproc: a spawned child cannot run `{}`: {}",
+                boot.task,
+                Error::from(e)
+            );
+            return BOOT_FAILED;
+        }
+    };
     let (result, hangup, handles) = match boot.adopt_descriptors() {
         Ok(descriptors) => descriptors,
         Err(e) => {
@@ -264,6 +279,13 @@ pub(super) fn run_task(boot: Boot) -> i32 {
     // not a fatal signal.
     // SAFETY: sets a signal's disposition to ignore; no handler runs.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // A grandchild forked from here closes what this child holds for its parent, as a forked
+    // child does.
+    let for_parent = [
+        Some(result.as_raw_fd()),
+        hangup.as_ref().map(|fd| fd.as_raw_fd()),
+    ];
+    children::registry().reset_in_child(for_parent);
     current::enter_child(Identity::from_wire(boot.identity));
     if let Ok(method) = boot.start_method.0.parse() {
         method::inherit(method, boot.start_method.1);
@@ -272,13 +294,6 @@ pub(super) fn run_task(boot: Boot) -> i32 {
     if let Some(hangup) = &hangup {
         fork::die_with_parent(hangup);
     }
-    let entry = match registry::lookup(&boot.task) {
-        Ok(entry) => entry,
-        Err(e) => {
-            eprintln!("multiproc: a spawned child cannot find its task: {e:?}");
-            return BOOT_FAILED;
-        }
-    };
     let outcome = transfer::receiving(handles, || entry.invoke(&boot.args));
     let code = if outcome.is_ok() { 0 } else { 1 };
     fork::send_result(&result, &outcome_frame(outcome));
@@ -346,4 +361,59 @@ pub(crate) fn check_not_bootstrapping() -> Result<(), StartError> {
 /// The marker's value for a boot written to descriptor `fd`.
 pub(super) fn marker(fd: RawFd, nonce: u64) -> String {
     format!("1:{fd}:{nonce}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Seek, Write};
+
+    fn boot(task: &str, nonce: u64) -> Boot {
+        Boot {
+            version: VERSION,
+            nonce,
+            identity: current::next_child(Some("boot-test".into()), false).to_wire(),
+            start_method: ("spawn".into(), false),
+            task: task.into(),
+            args: Vec::new(),
+            result: -1,
+            hangup: None,
+            handles: Vec::new(),
+        }
+    }
+
+    /// A marker naming a memfd that holds `boot`, and the memfd (kept open by the caller).
+    fn written(boot: &Boot, nonce: u64) -> (String, std::fs::File) {
+        let fd = nix::sys::memfd::memfd_create(
+            c"boot-test",
+            nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+        )
+        .unwrap();
+        let mut file = std::fs::File::from(fd);
+        file.write_all(&wire::encode(boot).unwrap()).unwrap();
+        file.rewind().unwrap();
+        (marker(file.as_raw_fd(), nonce), file)
+    }
+
+    #[test]
+    fn an_unknown_task_fails_the_boot_before_the_process_becomes_a_child() {
+        assert_eq!(run_task(boot("no::such::task", 1)), BOOT_FAILED);
+        assert!(!current::is_child());
+    }
+
+    #[test]
+    fn a_boot_whose_nonce_is_not_the_markers_is_refused() {
+        let (marker, file) = written(&boot("x", 7), 8);
+        let err = read_boot(&marker).err().expect("refused");
+        assert!(err.contains("not the marker's"), "{err}");
+        // `read_boot` took the descriptor; forget the file's copy of it.
+        std::mem::forget(file);
+    }
+
+    #[test]
+    fn malformed_markers_are_refused() {
+        for bad in ["", "1", "2:3:4", "1:x:4", "1:3:y", "1:3:4:5"] {
+            assert!(read_boot(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -323,10 +323,14 @@ pub(crate) fn active() -> Vec<Arc<ChildCore>> {
 /// zombie.
 pub(crate) fn reap_in_background(child: Arc<ChildCore>) {
     // If no thread can be started, the exit routine (or init, after this process) reaps it.
+    let own = crate::sys::threads::OwnThread::count();
     let _ = std::thread::Builder::new()
         .name(format!("multiproc-reap-{}", child.pid))
         .stack_size(64 * 1024)
-        .spawn(move || child.wait(None));
+        .spawn(move || {
+            let _own = own;
+            child.wait(None)
+        });
 }
 
 /// Python's exit routine: terminate daemonic children, then join every child.

@@ -164,7 +164,7 @@ pub(crate) fn enter_child(identity: Box<Identity>) {
 ///     me.to_string(),
 ///     format!("<Process name='MainProcess' pid={} parent=None started>", me.pid())
 /// );
-/// let child = Process::spawn(|| current_process().to_string())?;
+/// let child = Process::fork(|| current_process().to_string())?;
 /// let pid = child.pid();
 /// assert_eq!(
 ///     child.join()?,
@@ -254,7 +254,7 @@ impl CurrentProcess {
 ///
 /// # fn main() -> multiproc::Result<()> {
 /// assert_eq!(current_process().name(), "MainProcess");
-/// let p = Process::spawn(|| current_process().name().to_string())?;
+/// let p = Process::fork(|| current_process().name().to_string())?;
 /// assert_eq!(p.join()?, p.name());
 /// # Ok(())
 /// # }
@@ -310,7 +310,7 @@ impl ParentProcess {
 ///
 /// # fn main() -> multiproc::Result<()> {
 /// assert!(parent_process().is_none());
-/// let p = Process::spawn(|| {
+/// let p = Process::fork(|| {
 ///     let parent = parent_process().expect("a child has a parent");
 ///     (parent.pid(), parent.name().to_string(), parent.is_alive())
 /// })?;

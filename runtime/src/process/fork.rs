@@ -19,6 +19,7 @@ use crate::task::{catch_panic, registry, Target};
 use crate::wire;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// The pipes between a parent and one child.
@@ -39,6 +40,27 @@ impl Pipes {
             result_write,
             hangup,
         })
+    }
+}
+
+/// Warns once per process, on stderr, when a fork that was not chosen on purpose finds threads
+/// of the user's besides the calling one (Python 3.12's `DeprecationWarning`): the child gets
+/// only the calling thread, and waits for ever for a lock another one held.
+pub(super) fn warn_if_threaded() {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if WARNED.load(Ordering::Relaxed) {
+        return;
+    }
+    let Some(threads) = sys::threads::others().filter(|&n| n > 1) else {
+        return;
+    };
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "multiproc: warning: this process has {threads} threads, and a forked child gets only \
+             the one that forks: if it needs a lock another thread held, it waits for ever. Start \
+             tasks by spawn (set_start_method(StartMethod::Spawn), or MULTIPROC_START_METHOD=spawn), \
+             or choose fork on purpose (set_start_method(StartMethod::Fork)) to silence this."
+        );
     }
 }
 

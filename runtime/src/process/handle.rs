@@ -89,7 +89,7 @@ impl<R> ProcessHandle<R> {
     /// use std::time::Duration;
     ///
     /// # fn main() -> multiproc::Result<()> {
-    /// let p = Process::spawn(|| std::thread::sleep(Duration::from_secs(60)))?;
+    /// let p = Process::fork(|| std::thread::sleep(Duration::from_secs(60)))?;
     /// assert!(p.is_alive());
     /// p.terminate()?;
     /// let _ = p.join();
@@ -116,7 +116,7 @@ impl<R> ProcessHandle<R> {
     /// use std::time::Duration;
     ///
     /// # fn main() -> multiproc::Result<()> {
-    /// let p = Process::spawn(|| std::thread::sleep(Duration::from_secs(60)))?;
+    /// let p = Process::fork(|| std::thread::sleep(Duration::from_secs(60)))?;
     /// p.kill()?;
     /// assert!(matches!(p.join(), Err(multiproc::Error::Signaled { signal: 9, .. })));
     /// assert_eq!(p.exitcode(), Some(-9));
@@ -137,7 +137,7 @@ impl<R> ProcessHandle<R> {
     /// use std::time::Duration;
     ///
     /// # fn main() -> multiproc::Result<()> {
-    /// let p = Process::spawn(|| ())?;
+    /// let p = Process::fork(|| ())?;
     /// let ready = wait(&[p.sentinel()], Some(Duration::from_secs(10)))?;
     /// assert_eq!(ready, [0]);
     /// # Ok(())
@@ -162,7 +162,7 @@ impl<R> ProcessHandle<R> {
     /// use std::time::Duration;
     ///
     /// # fn main() -> multiproc::Result<()> {
-    /// let p = Process::spawn(|| std::thread::sleep(Duration::from_secs(60)))?;
+    /// let p = Process::fork(|| std::thread::sleep(Duration::from_secs(60)))?;
     /// let p = p.close().unwrap_err().into_handle(); // still running: refused
     /// p.kill()?;
     /// let _ = p.join();
@@ -206,11 +206,11 @@ impl<R: DeserializeOwned> ProcessHandle<R> {
     /// use multiproc::prelude::*;
     ///
     /// # fn main() -> multiproc::Result<()> {
-    /// let ok = Process::spawn(|| 6 * 7)?;
+    /// let ok = Process::fork(|| 6 * 7)?;
     /// assert_eq!(ok.join()?, 42);
     /// assert_eq!(ok.join()?, 42); // again
     ///
-    /// let failed = Process::spawn(|| -> u32 { panic!("boom") })?;
+    /// let failed = Process::fork(|| -> u32 { panic!("boom") })?;
     /// assert!(matches!(failed.join(), Err(multiproc::Error::Panicked { message, .. }) if message == "boom"));
     /// # Ok(())
     /// # }
@@ -238,7 +238,7 @@ impl<R: DeserializeOwned> ProcessHandle<R> {
     /// use std::time::Duration;
     ///
     /// # fn main() -> multiproc::Result<()> {
-    /// let p = Process::spawn(|| std::thread::sleep(Duration::from_secs(60)))?;
+    /// let p = Process::fork(|| std::thread::sleep(Duration::from_secs(60)))?;
     /// assert_eq!(p.join_timeout(Duration::from_millis(10))?, None); // still running
     /// p.kill()?;
     /// assert!(matches!(
@@ -309,7 +309,7 @@ impl<R> fmt::Debug for ProcessHandle<R> {
 /// }
 ///
 /// # fn main() -> multiproc::Result<()> {
-/// let p = Process::spawn(|| std::thread::sleep(Duration::from_millis(300)))?;
+/// let p = Process::fork(|| std::thread::sleep(Duration::from_millis(300)))?;
 /// let pid = p.pid();
 /// let err = close_now(p).unwrap_err();
 /// assert!(matches!(err, multiproc::Error::StillRunning { pid: p } if p == pid));

@@ -31,7 +31,7 @@ use serde::Serialize;
 ///
 /// The target is a task bound to its arguments (`task!(f, ..)`), a task given its arguments
 /// with [`args`](Process::args), a [`Run`](crate::Run) value, or a closure
-/// ([`spawn`](Process::spawn)). Nothing happens until [`start`](Process::start), which returns
+/// ([`fork`](Process::fork)). Nothing happens until [`start`](Process::start), which returns
 /// the [`ProcessHandle`].
 ///
 /// # Examples
@@ -128,7 +128,7 @@ impl<C> Process<C> {
     /// # fn main() -> multiproc::Result<()> {
     /// // A daemonic process may not start children (Python's rule).
     /// let p = Process::from_fn(|| {
-    ///     matches!(Process::spawn(|| ()), Err(multiproc::Error::DaemonicParent))
+    ///     matches!(Process::fork(|| ()), Err(multiproc::Error::DaemonicParent))
     /// })
     /// .daemon(true)
     /// .start()?;
@@ -207,8 +207,12 @@ where
         Process::new(FnTarget(body))
     }
 
-    /// Starts a process that runs a closure (as `std::thread::spawn` starts a thread); the
-    /// same as `Process::from_fn(body).start()`.
+    /// Forks a process that runs a closure (as `std::thread::spawn` starts a thread); the same
+    /// as `Process::from_fn(body).start()`. A closure can only be forked, since the child must
+    /// inherit it in memory: under a start method chosen on purpose to be another (with
+    /// [`set_start_method`] or a [`Context`]), it is refused with
+    /// [`StartError::ClosureNeedsFork`]; the default, and `MULTIPROC_START_METHOD`, still fork
+    /// it.
     ///
     /// The child works on its own copy of the captured values: what it changes in them the
     /// parent never sees, unless they live in shared memory ([`Value`](crate::Value) and its
@@ -225,7 +229,7 @@ where
     ///
     /// # fn main() -> multiproc::Result<()> {
     /// let mut count = 1;
-    /// let p = Process::spawn(move || {
+    /// let p = Process::fork(move || {
     ///     count += 1; // the child's copy
     ///     count
     /// })?;
@@ -234,18 +238,22 @@ where
     /// # Ok(())
     /// # }
     /// ```
-    pub fn spawn(body: F) -> Result<ProcessHandle<R>, Error> {
+    pub fn fork(body: F) -> Result<ProcessHandle<R>, Error> {
         Process::from_fn(body).start()
     }
 }
 
 impl<C: Target> Process<C> {
-    /// Starts the process (Python's `start()`): forks a child that runs the target and sends
-    /// its result back, and returns its handle at once.
+    /// Starts the process (Python's `start()`) by the start method of its [`Context`], or this
+    /// process's ([`get_start_method`]): a child that runs the target and sends its result
+    /// back. Returns its handle at once.
     ///
     /// # Errors
     ///
     /// - [`Error::DaemonicParent`] when called in a daemonic process.
+    /// - [`Error::Start`]: a closure under a method chosen to be another than fork; spawn not
+    ///   available in this program (a shared library); a start from a constructor while this
+    ///   process boots as a spawned child; a bad `MULTIPROC_START_METHOD`.
     /// - [`Error::DuplicateTask`] if two tasks are registered under the target's name (two
     ///   functions of one name in one module path); [`Error::UnknownTask`] if none is.
     /// - [`Error::Io`] if the system refuses a process (`fork`), a pipe or a pidfd.
@@ -278,7 +286,12 @@ impl<C: Target> Process<C> {
         let forked =
             method == StartMethod::Fork || (!explicit && self.target.task_name().is_none());
         let core = match method {
-            _ if forked => fork::start_fork(self.target, self.name, self.daemon),
+            _ if forked => {
+                if !explicit {
+                    fork::warn_if_threaded();
+                }
+                fork::start_fork(self.target, self.name, self.daemon)
+            }
             StartMethod::Forkserver => {
                 forkserver::start_forkserver(self.target, self.name, self.daemon)
             }
@@ -323,7 +336,7 @@ impl ActiveChild {
 /// use std::time::Duration;
 ///
 /// # fn main() -> multiproc::Result<()> {
-/// let p = Process::spawn(|| std::thread::sleep(Duration::from_secs(60)))?;
+/// let p = Process::fork(|| std::thread::sleep(Duration::from_secs(60)))?;
 /// assert!(active_children().iter().any(|c| c.pid() == p.pid()));
 /// p.kill()?;
 /// let _ = p.join();

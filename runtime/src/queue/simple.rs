@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 /// let q = SimpleQueue::new()?;
 /// let child = {
 ///     let q = q.clone();
-///     Process::spawn(move || q.put("from the child".to_string()).is_ok())?
+///     Process::fork(move || q.put("from the child".to_string()).is_ok())?
 /// };
 /// assert_eq!(q.get()?, "from the child");
 /// assert!(child.join()?);

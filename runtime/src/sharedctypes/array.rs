@@ -24,7 +24,7 @@ use std::ptr::NonNull;
 /// let squares = RawArray::<u64>::new(4)?;
 /// let child = {
 ///     let squares = squares.clone();
-///     Process::spawn(move || {
+///     Process::fork(move || {
 ///         for i in 0..4 {
 ///             squares.set(i, (i * i) as u64).unwrap();
 ///         }

@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering;
 /// let hits = RawValue::new(0u64)?;
 /// let child = {
 ///     let hits = hits.clone();
-///     Process::spawn(move || {
+///     Process::fork(move || {
 ///         for _ in 0..100 {
 ///             hits.fetch_add(1);
 ///         }

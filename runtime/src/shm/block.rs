@@ -301,10 +301,8 @@ mod tests {
         let block = Block::new(64, 8).unwrap();
         let child = {
             let block = block.clone();
-            crate::Process::spawn(move || {
-                block.atomic_u64(0).unwrap().store(4242, Ordering::SeqCst)
-            })
-            .unwrap()
+            crate::Process::fork(move || block.atomic_u64(0).unwrap().store(4242, Ordering::SeqCst))
+                .unwrap()
         };
         child.join().unwrap();
         assert_eq!(block.atomic_u64(0).unwrap().load(Ordering::SeqCst), 4242);
@@ -314,7 +312,7 @@ mod tests {
     fn a_block_decoded_in_a_child_is_the_parents_memory() {
         let block = Block::new(64, 8).unwrap();
         let encoded = crate::wire::encode(&block).unwrap();
-        let child = crate::Process::spawn(move || {
+        let child = crate::Process::fork(move || {
             let block: Block = crate::wire::decode(&encoded).unwrap();
             block.atomic_u64(8).unwrap().fetch_add(5, Ordering::SeqCst);
         })

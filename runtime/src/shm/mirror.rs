@@ -4,14 +4,15 @@
 
 use super::ShmError;
 use crate::sys::mem::Prefault;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
 /// `len` bytes of shared memory seen at `ptr .. ptr + len` and again at `ptr + len .. ptr + 2 *
-/// len`. A forked child inherits both views.
+/// len`. A forked child inherits both views; another process maps them again from `fd`.
 pub(crate) struct Mirror {
     ptr: NonNull<u8>,
     len: usize,
+    fd: OwnedFd,
 }
 
 // SAFETY: the views are shared memory whose users coordinate through atomics kept elsewhere (the
@@ -26,21 +27,34 @@ impl Mirror {
         if len == 0 || !len.is_multiple_of(crate::sys::mem::page_size()) {
             return Err(ShmError::BadSize(len));
         }
-        let fd = super::segment::memfd(c"multiproc-ring", len)?;
+        Self::map(super::segment::memfd(c"multiproc-ring", len)?, len)
+    }
+
+    /// The mirrored segment of another process, whose memfd `fd` is: refused unless it is
+    /// exactly `len` bytes, a whole number of pages (a shorter file would fault past its end).
+    pub(crate) fn open(fd: OwnedFd, len: usize) -> Result<Mirror, ShmError> {
+        let size = std::fs::File::from(fd.try_clone()?).metadata()?.len();
+        if len == 0 || !len.is_multiple_of(crate::sys::mem::page_size()) || size != len as u64 {
+            return Err(ShmError::BadSize(len));
+        }
+        Self::map(fd, len)
+    }
+
+    /// Maps the `len` bytes of `fd` twice, back to back.
+    fn map(fd: OwnedFd, len: usize) -> Result<Mirror, ShmError> {
         let ptr = reserve(2 * len)?;
-        let mirror = Mirror { ptr, len };
-        // The descriptor may close once both views are mapped: the mappings keep the memory.
+        let mirror = Mirror { ptr, len, fd };
         for view in [0, len] {
             // SAFETY: `ptr + view .. + len` lies inside the reservation that `mirror` owns and
             // that nothing refers to yet; MAP_FIXED replaces that part of it with a view of the
-            // memfd, which is `len` bytes long.
+            // memfd, which the callers made or checked to be `len` bytes long.
             let mapped = unsafe {
                 libc::mmap(
                     mirror.ptr.as_ptr().add(view).cast(),
                     len,
                     libc::PROT_READ | libc::PROT_WRITE,
                     libc::MAP_SHARED | libc::MAP_FIXED,
-                    fd.as_raw_fd(),
+                    mirror.fd.as_raw_fd(),
                     0,
                 )
             };
@@ -49,6 +63,11 @@ impl Mirror {
             }
         }
         Ok(mirror)
+    }
+
+    /// The memfd, to be sent to a process that maps it again with [`open`](Mirror::open).
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
     /// The first byte of the first view.
@@ -71,7 +90,7 @@ impl Mirror {
 
 impl Drop for Mirror {
     fn drop(&mut self) {
-        // SAFETY: the range is the reservation made in `create` (both views or what is left of
+        // SAFETY: the range is the reservation made in `map` (both views or what is left of
         // the reservation); this is its only owner, so no reference into it survives.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), 2 * self.len) };
     }
@@ -118,5 +137,22 @@ mod tests {
     fn sizes_that_are_not_whole_pages_are_refused() {
         assert!(matches!(Mirror::create(0), Err(ShmError::BadSize(0))));
         assert!(matches!(Mirror::create(100), Err(ShmError::BadSize(100))));
+    }
+
+    #[test]
+    fn a_mirror_opened_from_its_memfd_shows_the_same_bytes() {
+        let len = crate::sys::mem::page_size();
+        let mirror = Mirror::create(len).unwrap();
+        let again = Mirror::open(mirror.fd().try_clone_to_owned().unwrap(), len).unwrap();
+        // SAFETY: both offsets lie inside the two views of each mirror (2 * len bytes).
+        unsafe {
+            mirror.as_ptr().add(5).write(11);
+            assert_eq!(again.as_ptr().add(len + 5).read(), 11);
+        }
+        let fd = || mirror.fd().try_clone_to_owned().unwrap();
+        assert!(matches!(
+            Mirror::open(fd(), 2 * len),
+            Err(ShmError::BadSize(_))
+        ));
     }
 }

@@ -86,7 +86,7 @@ mod tests {
             })
         });
         wait_held.recv().unwrap();
-        let child = crate::Process::spawn(|| TABLE.with(|table| table.len())).unwrap();
+        let child = crate::Process::fork(|| TABLE.with(|table| table.len())).unwrap();
         let seen = child.join_timeout(Duration::from_secs(10)).unwrap();
         assert_eq!(
             seen,

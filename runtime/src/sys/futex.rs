@@ -171,7 +171,7 @@ pub(crate) mod testing {
         let ready = crate::shm::Block::new(4, 4).unwrap();
         let child = {
             let ready = ready.clone();
-            crate::Process::spawn(move || {
+            crate::Process::fork(move || {
                 ready.atomic_u32(0).unwrap().store(1, Ordering::SeqCst);
                 sleep();
                 // SAFETY: kill has no memory preconditions; the process ends here.
@@ -254,7 +254,7 @@ mod tests {
         let block = crate::shm::Block::new(4, 4).unwrap();
         let child = {
             let block = block.clone();
-            crate::Process::spawn(move || {
+            crate::Process::fork(move || {
                 std::thread::sleep(Duration::from_millis(100));
                 let word = block.atomic_u32(0).unwrap();
                 word.store(1, Ordering::Release);

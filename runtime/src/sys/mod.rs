@@ -14,6 +14,7 @@ pub(crate) mod futex;
 pub(crate) mod mem;
 pub(crate) mod owner;
 pub(crate) mod rights;
+pub(crate) mod threads;
 pub(crate) mod transfer;
 
 use std::io;

@@ -203,7 +203,7 @@ mod tests {
         // As if another thread were registering the handler at the moment of the fork.
         FORK_WATCH.store(1, Ordering::SeqCst);
         PID.store(0, Ordering::SeqCst);
-        let child = crate::Process::spawn(pid).unwrap();
+        let child = crate::Process::fork(pid).unwrap();
         let child_pid = child.join().unwrap();
         assert_eq!(child_pid, child.pid() as u32);
         assert_eq!(pid(), std::process::id(), "uncached, still right");
@@ -222,7 +222,7 @@ mod tests {
             }
         };
         let before = stamp();
-        crate::Process::spawn(|| ()).unwrap().join().unwrap();
+        crate::Process::fork(|| ()).unwrap().join().unwrap();
         assert_ne!(before, stamp());
     }
 

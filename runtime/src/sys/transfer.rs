@@ -72,6 +72,30 @@ pub(crate) fn take(slot: u32) -> io::Result<OwnedFd> {
     })
 }
 
+/// A descriptor as a serde value, for a process started by exec: it serialises as the slot it
+/// is [`offer`]ed in (an error outside [`collecting`], where no table would carry it) and
+/// deserialises as the descriptor [`take`]n from that slot. `F` is what it holds: a
+/// [`BorrowedFd`] to send, an [`OwnedFd`] or a [`File`](std::fs::File) received.
+pub(crate) struct Descriptor<F>(pub(crate) F);
+
+impl<F: AsFd> serde::Serialize for Descriptor<F> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let slot = offer(self.0.as_fd()).ok_or_else(|| {
+            S::Error::custom("a descriptor can only be sent to a process being started")
+        })?;
+        slot.map_err(S::Error::custom)?.serialize(serializer)
+    }
+}
+
+impl<'de, F: From<OwnedFd>> serde::Deserialize<'de> for Descriptor<F> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let slot = u32::deserialize(deserializer)?;
+        let fd = take(slot).map_err(serde::de::Error::custom)?;
+        Ok(Descriptor(F::from(fd)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +122,20 @@ mod tests {
         assert!(take(0).is_err());
         let err = receiving(Vec::new(), || take(3).unwrap_err());
         assert!(err.to_string().contains("slot 3"), "{err}");
+    }
+
+    #[test]
+    fn a_descriptor_value_travels_by_slot_and_only_to_a_process_being_started() {
+        let (read, _write) = crate::sys::pipe().unwrap();
+        let err = crate::wire::encode(&Descriptor(read.as_fd())).unwrap_err();
+        assert!(err.to_string().contains("process being started"), "{err}");
+        let (bytes, fds) = collecting(|| crate::wire::encode(&Descriptor(read.as_fd())));
+        let bytes = bytes.unwrap();
+        assert_eq!(fds.len(), 1);
+        let ino = |fd: BorrowedFd<'_>| nix::sys::stat::fstat(fd.as_raw_fd()).unwrap().st_ino;
+        let taken: Descriptor<OwnedFd> = receiving(fds, || crate::wire::decode(&bytes)).unwrap();
+        assert_eq!(ino(taken.0.as_fd()), ino(read.as_fd()));
+        let stale = crate::wire::decode::<Descriptor<OwnedFd>>(&bytes);
+        assert!(stale.is_err(), "a slot outside a process start");
     }
 }
