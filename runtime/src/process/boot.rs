@@ -8,18 +8,21 @@
 //! task registry and any other `inventory` are complete), then runs the task, sends the result
 //! and leaves with `_exit`: `main` never runs in a child, so a program cannot start itself
 //! again by accident (Python's fork-bomb guard). A child that cannot boot says why on stderr and
-//! exits with [`BOOT_FAILED`].
+//! exits with [`BOOT_FAILED`]. The fork server boots the same way, under a task name no task can
+//! have (`forkserver`), and so do its children, from the [`Boot`] that comes with each request.
 
 use super::children;
 use super::current::{self, Identity, WireIdentity};
-use super::fork;
-use super::method::{self, StartError};
+use super::method::{self, StartError, StartMethod};
+use super::{fork, forkserver};
 use crate::error::Error;
 use crate::sys::transfer;
 use crate::task::registry;
 use crate::wire::{self, TaskFailure};
 use serde::{Deserialize, Serialize};
+use std::collections::hash_map::RandomState;
 use std::ffi::{c_char, c_int, CStr};
+use std::hash::{BuildHasher, Hasher};
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +36,7 @@ pub(super) const VERSION: u32 = 1;
 /// The exit code of a child that could not boot (`EX_SOFTWARE`).
 pub(crate) const BOOT_FAILED: i32 = 70;
 
-/// What a spawned child is sent.
+/// What a spawned child is sent; a child of the fork server gets it with its request.
 #[derive(Serialize, Deserialize)]
 pub(super) struct Boot {
     pub(super) version: u32,
@@ -51,6 +54,71 @@ pub(super) struct Boot {
     pub(super) hangup: Option<RawFd>,
     /// The descriptors that the handles among the arguments name by slot (`sys::transfer`).
     pub(super) handles: Vec<RawFd>,
+}
+
+impl Boot {
+    /// The boot of a child of this process that runs `task` on `args`, as `identity`, with the
+    /// descriptors `result`, `hangup` and `handles` (numbers in this process).
+    pub(super) fn new(
+        identity: WireIdentity,
+        task: &str,
+        args: Vec<u8>,
+        (result, hangup, handles): (RawFd, Option<RawFd>, Vec<RawFd>),
+    ) -> Self {
+        Boot {
+            version: VERSION,
+            nonce: RandomState::new().build_hasher().finish(),
+            identity,
+            start_method: method::chosen().map_or(
+                (StartMethod::Fork.name().to_owned(), false),
+                |(m, explicit)| (m.name().to_owned(), explicit),
+            ),
+            task: task.to_owned(),
+            args,
+            result,
+            hangup,
+            handles,
+        }
+    }
+
+    /// The descriptors the boot names, in the order [`with_descriptors`](Boot::with_descriptors)
+    /// takes them: the result pipe, the hang-up pipe if any, the handles.
+    pub(super) fn descriptors(&self) -> impl Iterator<Item = RawFd> + '_ {
+        std::iter::once(self.result)
+            .chain(self.hangup)
+            .chain(self.handles.iter().copied())
+    }
+
+    /// The boot with its descriptors renumbered to `fds` (received by the fork server, in
+    /// [`descriptors`](Boot::descriptors) order); an error if their count differs.
+    pub(super) fn with_descriptors(mut self, fds: Vec<RawFd>) -> Result<Self, String> {
+        let expected = self.descriptors().count();
+        if fds.len() != expected {
+            return Err(format!(
+                "{} descriptors came where {expected} were sent",
+                fds.len()
+            ));
+        }
+        let mut fds = fds.into_iter();
+        self.result = fds.next().unwrap_or(-1);
+        self.hangup = self.hangup.and_then(|_| fds.next());
+        self.handles = fds.collect();
+        Ok(self)
+    }
+
+    /// Takes the descriptors the boot names: the result pipe, the hang-up pipe, the handles.
+    pub(super) fn adopt_descriptors(
+        &self,
+    ) -> std::io::Result<(OwnedFd, Option<OwnedFd>, Vec<OwnedFd>)> {
+        let result = adopt(self.result)?;
+        let hangup = self.hangup.map(adopt).transpose()?;
+        let handles = self
+            .handles
+            .iter()
+            .map(|&fd| adopt(fd))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok((result, hangup, handles))
+    }
 }
 
 type InitFn = unsafe extern "C" fn(c_int, *const *const c_char, *const *const c_char);
@@ -135,6 +203,7 @@ unsafe fn run_later_constructors(
 /// Boots from the marker and runs the task; returns the exit code.
 fn run(marker: &str) -> i32 {
     match read_boot(marker) {
+        Ok(boot) if boot.task == forkserver::SERVE => forkserver::serve(boot),
         Ok(boot) => run_task(boot),
         Err(why) => {
             eprintln!("multiproc: {MARKER}={marker:?}: this process cannot boot: {why}");
@@ -154,16 +223,21 @@ fn read_boot(marker: &str) -> Result<Boot, String> {
     };
     let fd: RawFd = fd.parse().map_err(|_| bad())?;
     let nonce: u64 = nonce.parse().map_err(|_| bad())?;
-    let file = adopt(fd).map_err(|e| format!("descriptor {fd}: {e}"))?;
-    let mut bytes = Vec::new();
-    std::fs::File::from(file)
-        .read_to_end(&mut bytes)
+    let bytes = adopt(fd)
+        .and_then(read_file)
         .map_err(|e| format!("descriptor {fd}: {e}"))?;
     let boot: Boot = wire::decode(&bytes).map_err(|e| format!("bad boot data: {e}"))?;
     if boot.version != VERSION || boot.nonce != nonce {
         return Err("the boot data is not the marker's".to_owned());
     }
     Ok(boot)
+}
+
+/// All of the file `fd` (a boot's memfd, read from its start).
+pub(super) fn read_file(fd: OwnedFd) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::fs::File::from(fd).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Takes ownership of an inherited descriptor, after checking that it is open, and closes it
@@ -180,7 +254,7 @@ fn adopt(fd: RawFd) -> std::io::Result<OwnedFd> {
 }
 
 /// Takes the identity and descriptors, runs the task and sends its result; the exit code.
-fn run_task(boot: Boot) -> i32 {
+pub(super) fn run_task(boot: Boot) -> i32 {
     // Before the process takes a child's identity: a child that cannot run its task leaves as
     // it came.
     let entry = match registry::lookup(&boot.task) {
@@ -194,16 +268,7 @@ fn run_task(boot: Boot) -> i32 {
             return BOOT_FAILED;
         }
     };
-    let descriptors = adopt(boot.result).and_then(|result| {
-        let hangup = boot.hangup.map(adopt).transpose()?;
-        let handles = boot
-            .handles
-            .iter()
-            .map(|&fd| adopt(fd))
-            .collect::<std::io::Result<Vec<_>>>()?;
-        Ok((result, hangup, handles))
-    });
-    let (result, hangup, handles) = match descriptors {
+    let (result, hangup, handles) = match boot.adopt_descriptors() {
         Ok(descriptors) => descriptors,
         Err(e) => {
             eprintln!("multiproc: a spawned child's descriptors are missing: {e}");

@@ -5,9 +5,10 @@
 //! a dropped handle may all wait for one child without stealing its status from each other.
 //! At a normal exit (Python's `_exit_function`), daemonic children are terminated and all
 //! children are joined; daemonic children also die with their parent however it dies, by the
-//! hang-up signal set up in `context`.
+//! hang-up signal set up in `context`. A child that the fork server forked is not this process's
+//! child in the kernel's eyes: the server reaps it and reports how it ended ([`ServerStatus`]).
 
-use crate::sys::{self, ExitStatus};
+use crate::sys::{self, rights, ExitStatus};
 use crate::util::lock;
 use crate::wire::frame::PartialFrame;
 use std::io;
@@ -46,6 +47,77 @@ pub(crate) struct ChildCore {
     started: Instant,
     status: Mutex<Option<ExitStatus>>,
     result: Mutex<ResultPipe>,
+    /// For a child that the fork server forked: where its exit status comes from.
+    server: Option<ServerStatus>,
+}
+
+/// How long a child that has exited may stay unreaped by the fork server (or, once the server
+/// is gone, by init) before its status counts as lost.
+const REAP_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The exit status of a child that the fork server forked. The server reaps it and sends its
+/// wait status on a socket of its own; on Linux 6.15 and later the kernel also keeps the status
+/// for the child's pidfd, which still tells when the server died first (then init reaps it).
+struct ServerStatus {
+    /// The socket; `None` once the server closed it (it has died).
+    socket: Mutex<Option<OwnedFd>>,
+}
+
+impl ServerStatus {
+    /// The status, once the child has been reaped; `None` while it runs. A child that has
+    /// exited is reaped at once, so this waits for the report (at most [`REAP_PATIENCE`]):
+    /// once the pidfd is readable, the status is known, as for a child of this process.
+    fn status(&self, pid: i32, pidfd: BorrowedFd<'_>) -> io::Result<Option<ExitStatus>> {
+        let mut socket = lock(&self.socket);
+        let deadline = Instant::now() + REAP_PATIENCE;
+        let mut exited = false;
+        loop {
+            if let Some(status) = read_status(&mut socket)? {
+                return Ok(Some(status));
+            }
+            let kernel = sys::pidfd_exit_status(pidfd);
+            if let Ok(Some(status)) = kernel {
+                return Ok(Some(status));
+            }
+            if !exited {
+                exited = sys::poll(&[pidfd], libc::POLLIN, Some(Instant::now()))?[0];
+                if !exited {
+                    return Ok(None);
+                }
+            }
+            if (socket.is_none() && kernel.is_err()) || Instant::now() >= deadline {
+                return Err(io::Error::other(format!(
+                    "the fork server did not report how process {pid} ended (it died first, \
+                     and a kernel older than Linux 6.15 keeps no status for a pidfd)"
+                )));
+            }
+            match socket.as_ref() {
+                Some(fd) => drop(sys::poll(&[fd.as_fd()], libc::POLLIN, Some(deadline))?),
+                None => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+}
+
+/// Reads the wait status the fork server sent, if it has; closes the socket at its end.
+fn read_status(socket: &mut Option<OwnedFd>) -> io::Result<Option<ExitStatus>> {
+    let Some(fd) = socket.as_ref() else {
+        return Ok(None);
+    };
+    match rights::recv_with_fds(fd.as_fd(), 4, false) {
+        Ok(Some(message)) => {
+            let word = <[u8; 4]>::try_from(message.bytes.as_slice())
+                .map_err(|_| io::Error::other("a malformed status from the fork server"))?;
+            *socket = None;
+            Ok(Some(ExitStatus::from_wait_status(i32::from_ne_bytes(word))))
+        }
+        Ok(None) => {
+            *socket = None;
+            Ok(None)
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 impl ChildCore {
@@ -68,7 +140,17 @@ impl ChildCore {
                 fd: Some(Arc::new(result)),
                 frame: PartialFrame::reading_ahead(FIRST_READ),
             }),
+            server: None,
         }
+    }
+
+    /// The core of a child that the fork server forked: its status comes on `status`, the
+    /// server's socket, not from `waitid`, which only a parent may call.
+    pub(crate) fn reaped_by_server(mut self, status: OwnedFd) -> Self {
+        self.server = Some(ServerStatus {
+            socket: Mutex::new(Some(status)),
+        });
+        self
     }
 
     pub(crate) fn pid(&self) -> i32 {
@@ -124,7 +206,10 @@ impl ChildCore {
     pub(crate) fn try_reap(&self) -> io::Result<Option<ExitStatus>> {
         let mut status = lock(&self.status);
         if status.is_none() {
-            *status = sys::try_wait(self.pid)?;
+            *status = match &self.server {
+                None => sys::try_wait(self.pid)?,
+                Some(server) => server.status(self.pid, self.pidfd.as_fd())?,
+            };
             if status.is_some() {
                 forget(self.pid);
             }

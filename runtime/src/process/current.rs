@@ -8,7 +8,8 @@
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::os::fd::{BorrowedFd, IntoRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, Ordering};
 
 /// What a process knows of itself.
 #[derive(Debug)]
@@ -105,14 +106,38 @@ impl Identity {
     }
 }
 
-/// An [`Identity`] as it travels to a child started by exec, which inherits no memory.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+/// An [`Identity`] as it travels to a child started by exec, which inherits no memory. The
+/// default is the fork server's, which is nobody's child as far as the user can tell.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct WireIdentity {
     name: String,
     daemon: bool,
     path: Vec<u32>,
     parent_pid: i32,
     parent_name: String,
+}
+
+/// A pidfd of this process's parent, in a child whose parent in the kernel's eyes is another
+/// process (the fork server forked it); -1 otherwise.
+static PARENT_PIDFD: AtomicI32 = AtomicI32::new(-1);
+
+/// The process [`PARENT_PIDFD`] was set in: a child it forks has a parent of its own.
+static PARENT_PIDFD_IN: AtomicU32 = AtomicU32::new(0);
+
+/// In a child forked by the fork server: watches the real parent through `pidfd`, kept open for
+/// the life of this process.
+pub(crate) fn watch_parent(pidfd: OwnedFd) {
+    PARENT_PIDFD_IN.store(std::process::id(), Ordering::Release);
+    PARENT_PIDFD.store(pidfd.into_raw_fd(), Ordering::Release);
+}
+
+/// The pidfd [`watch_parent`] keeps, if it was set in this very process.
+fn parent_pidfd() -> Option<BorrowedFd<'static>> {
+    let fd = PARENT_PIDFD.load(Ordering::Acquire);
+    let mine = PARENT_PIDFD_IN.load(Ordering::Acquire) == std::process::id();
+    // SAFETY: a descriptor stored by `watch_parent`, whose ownership it gave up: it is never
+    // closed, in this process (the check above) or in a child forked from it, which inherits it.
+    (fd >= 0 && mine).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
 /// Makes `identity` this process's own. Called in the child right after fork.
@@ -263,9 +288,16 @@ impl ParentProcess {
     }
 
     /// Whether the parent still runs. When it ends, the kernel hands this process to another
-    /// parent, so the check is exact and immune to pid reuse.
+    /// parent, so the check is exact and immune to pid reuse; a child of the fork server,
+    /// whose kernel parent is the server, watches a pidfd of its real parent instead.
     pub fn is_alive(&self) -> bool {
-        nix::unistd::getppid().as_raw() == self.pid
+        match parent_pidfd() {
+            Some(pidfd) => {
+                crate::sys::poll(&[pidfd], libc::POLLIN, Some(std::time::Instant::now()))
+                    .is_ok_and(|ready| !ready[0])
+            }
+            None => nix::unistd::getppid().as_raw() == self.pid,
+        }
     }
 }
 

@@ -73,8 +73,11 @@ pub(crate) fn start_fork<T: Target>(
     if current::is_daemon() {
         return Err(Error::DaemonicParent);
     }
-    if let Some(task) = target.task_name() {
-        registry::lookup(task)?;
+    // Builds the task table before the fork, as a pool does: a child that starts a task later
+    // must not find it half-built by another thread, for ever.
+    match target.task_name() {
+        Some(task) => drop(registry::lookup(task)?),
+        None => drop(registry::lookup("")),
     }
     children::join_children_at_exit();
     // Read before the fork, so that the child never reads the environment, whose lock another

@@ -2,7 +2,8 @@
 //! `get_all_start_methods` and `get_context`).
 //!
 //! `fork` copies the calling process; `spawn` executes this program again and runs the task by
-//! name before `main` would start. The method is chosen once per process, explicitly or from
+//! name before `main` would start; `forkserver` asks a server, a process started once by spawn,
+//! to fork the child from itself. The method is chosen once per process, explicitly or from
 //! `MULTIPROC_START_METHOD`, or per [`Context`].
 
 use super::boot;
@@ -31,14 +32,28 @@ pub enum StartMethod {
     /// The child executes this program again (`/proc/self/exe`) and runs the task by name
     /// before `main` would start: it inherits no memory, no thread and no lock.
     Spawn,
+    /// The child is forked from a fork server (Python's `forkserver`): a process that this one
+    /// starts once by spawn, on first use, which ran the program's constructors but never
+    /// `main`, and has one thread. Each start costs a fork of that small, clean process, and the
+    /// child inherits none of this process's memory, threads or locks. The server ends when this
+    /// process ends, however it ends, and is started again if it was killed.
+    Forkserver,
 }
 
 impl StartMethod {
-    /// Python's name for the method: `"fork"` or `"spawn"`.
+    /// Every method, in the order of their codes.
+    const ALL: [StartMethod; 3] = [
+        StartMethod::Fork,
+        StartMethod::Spawn,
+        StartMethod::Forkserver,
+    ];
+
+    /// Python's name for the method: `"fork"`, `"spawn"` or `"forkserver"`.
     pub fn name(self) -> &'static str {
         match self {
             StartMethod::Fork => "fork",
             StartMethod::Spawn => "spawn",
+            StartMethod::Forkserver => "forkserver",
         }
     }
 
@@ -46,15 +61,12 @@ impl StartMethod {
         match self {
             StartMethod::Fork => 1,
             StartMethod::Spawn => 2,
+            StartMethod::Forkserver => 3,
         }
     }
 
     fn from_code(code: u8) -> Option<Self> {
-        match code {
-            1 => Some(StartMethod::Fork),
-            2 => Some(StartMethod::Spawn),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|m| m.code() == code)
     }
 }
 
@@ -68,11 +80,10 @@ impl FromStr for StartMethod {
     type Err = StartError;
 
     fn from_str(s: &str) -> Result<Self, StartError> {
-        match s {
-            "fork" => Ok(StartMethod::Fork),
-            "spawn" => Ok(StartMethod::Spawn),
-            _ => Err(StartError::UnknownMethod(s.to_owned())),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| StartError::UnknownMethod(s.to_owned()))
     }
 }
 
@@ -86,16 +97,18 @@ impl FromStr for StartMethod {
 ///
 /// let err = "vfork".parse::<StartMethod>().unwrap_err();
 /// assert!(matches!(err, StartError::UnknownMethod(_)));
-/// assert!(err.to_string().contains("fork, spawn"));
+/// assert!(err.to_string().contains("fork, spawn, forkserver"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
     /// A start method name that does not exist (Python's `ValueError`).
-    #[error("unknown start method `{0}`: expected fork, spawn")]
+    #[error("unknown start method `{0}`: expected fork, spawn, forkserver")]
     UnknownMethod(String),
     /// `MULTIPROC_START_METHOD` names no start method.
-    #[error("MULTIPROC_START_METHOD={0:?} names no start method: expected fork, spawn")]
+    #[error(
+        "MULTIPROC_START_METHOD={0:?} names no start method: expected fork, spawn, forkserver"
+    )]
     BadEnvironment(String),
     /// [`set_start_method`] after the method was fixed (Python's "context has already been
     /// set").
@@ -217,8 +230,8 @@ pub fn set_start_method_force(method: StartMethod) {
 }
 
 /// The start methods this program can use, the default first (Python's
-/// `get_all_start_methods()`). Spawn is there when the program is an executable that has this
-/// crate's start-up hook linked in; fork is always there.
+/// `get_all_start_methods()`). Spawn and forkserver are there when the program is an executable
+/// that has this crate's start-up hook linked in; fork is always there.
 ///
 /// # Examples
 ///
@@ -230,7 +243,7 @@ pub fn set_start_method_force(method: StartMethod) {
 pub fn get_all_start_methods() -> Vec<StartMethod> {
     let mut methods = vec![StartMethod::Fork];
     if boot::spawn_unavailable().is_none() {
-        methods.push(StartMethod::Spawn);
+        methods.extend([StartMethod::Spawn, StartMethod::Forkserver]);
     }
     methods
 }
@@ -304,7 +317,7 @@ impl Context {
 ///
 /// [`StartError::Unavailable`] if this program cannot start children that way.
 pub fn get_context(method: StartMethod) -> Result<Context, StartError> {
-    if method == StartMethod::Spawn {
+    if method != StartMethod::Fork {
         if let Some(reason) = boot::spawn_unavailable() {
             return Err(StartError::Unavailable { method, reason });
         }

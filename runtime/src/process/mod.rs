@@ -9,6 +9,7 @@ mod boot;
 pub(crate) mod children;
 pub(crate) mod current;
 mod fork;
+mod forkserver;
 mod handle;
 mod method;
 mod spawn;
@@ -284,13 +285,17 @@ impl<C: Target> Process<C> {
         // purpose, so that a suite run under another default still runs its closures.
         let forked =
             method == StartMethod::Fork || (!explicit && self.target.task_name().is_none());
-        let core = if forked {
-            if !explicit {
-                fork::warn_if_threaded();
+        let core = match method {
+            _ if forked => {
+                if !explicit {
+                    fork::warn_if_threaded();
+                }
+                fork::start_fork(self.target, self.name, self.daemon)
             }
-            fork::start_fork(self.target, self.name, self.daemon)
-        } else {
-            spawn::start_spawn(self.target, self.name, self.daemon)
+            StartMethod::Forkserver => {
+                forkserver::start_forkserver(self.target, self.name, self.daemon)
+            }
+            _ => spawn::start_spawn(self.target, self.name, self.daemon),
         };
         core.map(ProcessHandle::new)
     }
