@@ -13,6 +13,7 @@ pub(crate) mod fork_safe;
 pub(crate) mod futex;
 pub(crate) mod mem;
 pub(crate) mod owner;
+pub(crate) mod rights;
 pub(crate) mod threads;
 pub(crate) mod transfer;
 
@@ -30,6 +31,25 @@ pub(crate) enum ExitStatus {
 }
 
 impl ExitStatus {
+    /// The status a `wait` status word describes (`W_EXITCODE(code, 0)` or the signal number).
+    pub(crate) fn from_wait_status(status: i32) -> Self {
+        if libc::WIFEXITED(status) {
+            ExitStatus::Exited(libc::WEXITSTATUS(status))
+        } else {
+            ExitStatus::Signaled(libc::WTERMSIG(status))
+        }
+    }
+
+    /// The `wait` status word that describes this status: [`from_wait_status`]'s inverse.
+    ///
+    /// [`from_wait_status`]: ExitStatus::from_wait_status
+    pub(crate) fn wait_status(self) -> i32 {
+        match self {
+            ExitStatus::Exited(code) => (code & 0xff) << 8,
+            ExitStatus::Signaled(signal) => signal & 0x7f,
+        }
+    }
+
     /// Python's `exitcode`: the code, or minus the signal number.
     pub(crate) fn code(self) -> i32 {
         match self {
@@ -104,6 +124,39 @@ pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Resul
         Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
         other => other.map(drop),
     }
+}
+
+/// `struct pidfd_info` of Linux's `<linux/pidfd.h>`, its first version (64 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct PidfdInfo {
+    mask: u64,
+    cgroupid: u64,
+    /// pid, tgid, ppid, then the eight ids of the credentials.
+    ids: [u32; 11],
+    exit_code: i32,
+}
+
+/// `PIDFD_INFO_EXIT`: ask for (and, in the answer, have) the exit status.
+const PIDFD_INFO_EXIT: u64 = 1 << 3;
+
+/// `PIDFD_GET_INFO`: `_IOWR(0xFF, 11, struct pidfd_info)`.
+const PIDFD_GET_INFO: libc::c_ulong =
+    (3 << 30) | ((std::mem::size_of::<PidfdInfo>() as libc::c_ulong) << 16) | (0xFF << 8) | 11;
+
+/// How the process behind `pidfd` ended, once it has been reaped, whoever its parent is
+/// (`PIDFD_GET_INFO` with `PIDFD_INFO_EXIT`, Linux 6.15 and later). `Ok(None)` while it has not
+/// been reaped; an error (`ENOTTY`, `EINVAL`) on a kernel without it.
+pub(crate) fn pidfd_exit_status(pidfd: BorrowedFd<'_>) -> io::Result<Option<ExitStatus>> {
+    let mut info = PidfdInfo {
+        mask: PIDFD_INFO_EXIT,
+        ..PidfdInfo::default()
+    };
+    // SAFETY: the descriptor is borrowed, so it stays open for the call; the kernel writes at
+    // most the size the request number encodes, the size of `info`, which lives until it returns.
+    let ret = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO as _, &mut info) };
+    check(ret.into())?;
+    Ok((info.mask & PIDFD_INFO_EXIT != 0).then(|| ExitStatus::from_wait_status(info.exit_code)))
 }
 
 /// Reaps the child `pid` if it has exited, without blocking.
@@ -310,6 +363,36 @@ mod tests {
     use super::*;
     use std::io::{IoSlice, Read};
     use std::os::fd::AsFd;
+
+    #[test]
+    fn the_exit_status_of_a_reaped_process_is_read_from_its_pidfd() {
+        let mut exited = std::process::Command::new("sh")
+            .args(["-c", "read line; exit 7"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pidfd = pidfd_open(exited.id() as i32).unwrap();
+        assert_eq!(pidfd_exit_status(pidfd.as_fd()).unwrap(), None, "it runs");
+        drop(exited.stdin.take());
+        assert_eq!(exited.wait().unwrap().code(), Some(7));
+        let status = pidfd_exit_status(pidfd.as_fd()).unwrap();
+        assert_eq!(status, Some(ExitStatus::Exited(7)));
+
+        let mut killed = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let pidfd = pidfd_open(killed.id() as i32).unwrap();
+        pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL).unwrap();
+        killed.wait().unwrap();
+        let status = pidfd_exit_status(pidfd.as_fd()).unwrap();
+        assert_eq!(status, Some(ExitStatus::Signaled(libc::SIGKILL)));
+    }
+
+    #[test]
+    fn a_wait_status_word_round_trips() {
+        for status in [ExitStatus::Exited(0), ExitStatus::Exited(255), ExitStatus::Signaled(15)] {
+            assert_eq!(ExitStatus::from_wait_status(status.wait_status()), status);
+        }
+        assert_eq!(ExitStatus::from_wait_status(0x700), ExitStatus::Exited(7));
+    }
 
     #[test]
     fn task_channel_sends_in_order_never_blocks_and_reports_a_gone_worker() {
