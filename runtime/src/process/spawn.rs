@@ -14,9 +14,7 @@ use crate::error::Error;
 use crate::sys;
 use crate::task::{registry, Target};
 use crate::wire;
-use std::collections::hash_map::RandomState;
 use std::ffi::OsString;
-use std::hash::{BuildHasher, Hasher};
 use std::io::{Seek, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
@@ -46,7 +44,7 @@ pub(crate) fn start_spawn<T: Target>(
     let identity = current::next_child(name, daemon);
     let (result_read, result_write) = sys::nonblocking_pipe()?;
     let hangup = if daemon { Some(sys::pipe()?) } else { None };
-    let nonce = RandomState::new().build_hasher().finish();
+    let nonce = sys::random_u64();
     let boot = Boot {
         version: boot::VERSION,
         nonce,

@@ -14,6 +14,7 @@ pub(crate) mod futex;
 pub(crate) mod mem;
 pub(crate) mod owner;
 pub(crate) mod rights;
+pub(crate) mod sharer;
 pub(crate) mod threads;
 pub(crate) mod transfer;
 
@@ -78,6 +79,14 @@ fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     }
 }
 
+/// A random number, from the hasher keys std draws from the system's random source.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
 /// A file descriptor that refers to the process `pid`, pollable until it exits.
 pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; it touches
@@ -85,26 +94,6 @@ pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
     // SAFETY: the kernel just returned this descriptor, so it is open and owned by no one else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-/// A copy, in this process, of descriptor `fd` of the process behind `pidfd` (close-on-exec).
-pub(crate) fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_getfd takes a borrowed pidfd, a descriptor number and flags, and returns a
-    // new descriptor or -1; it touches no memory of ours.
-    let new = check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) })?;
-    // SAFETY: the kernel just returned this descriptor, so it is open and owned by no one else.
-    Ok(unsafe { OwnedFd::from_raw_fd(new as RawFd) })
-}
-
-/// A copy (close-on-exec) of whatever descriptor number `fd` of this process refers to now;
-/// `EBADF` if none. Unlike `BorrowedFd::try_clone_to_owned` it needs no proof that `fd` is
-/// open, so it suits a number that came from outside, which may be anything.
-pub(crate) fn dup_number(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes a descriptor number, which the kernel checks, and
-    // returns a new descriptor or -1; it touches no memory of ours.
-    let new = check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) }.into())?;
-    // SAFETY: the kernel just returned this descriptor, so it is open and owned by no one else.
-    Ok(unsafe { OwnedFd::from_raw_fd(new as RawFd) })
 }
 
 /// Sends `signal` to the process behind `pidfd`; a process that already exited is not an error.
@@ -378,7 +367,10 @@ mod tests {
         let status = pidfd_exit_status(pidfd.as_fd()).unwrap();
         assert_eq!(status, Some(ExitStatus::Exited(7)));
 
-        let mut killed = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let mut killed = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
         let pidfd = pidfd_open(killed.id() as i32).unwrap();
         pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL).unwrap();
         killed.wait().unwrap();
@@ -388,7 +380,11 @@ mod tests {
 
     #[test]
     fn a_wait_status_word_round_trips() {
-        for status in [ExitStatus::Exited(0), ExitStatus::Exited(255), ExitStatus::Signaled(15)] {
+        for status in [
+            ExitStatus::Exited(0),
+            ExitStatus::Exited(255),
+            ExitStatus::Signaled(15),
+        ] {
             assert_eq!(ExitStatus::from_wait_status(status.wait_status()), status);
         }
         assert_eq!(ExitStatus::from_wait_status(0x700), ExitStatus::Exited(7));

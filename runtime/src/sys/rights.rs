@@ -135,7 +135,10 @@ mod tests {
         let mut got = [0u8; 1];
         assert_eq!(nix::unistd::read(read.as_raw_fd(), &mut got).unwrap(), 1);
         let second = recv_with_fds(b.as_fd(), 64, true).unwrap().unwrap();
-        assert_eq!((second.bytes.as_slice(), second.fds.len()), (&b"bare"[..], 0));
+        assert_eq!(
+            (second.bytes.as_slice(), second.fds.len()),
+            (&b"bare"[..], 0)
+        );
         assert!(recv_with_fds(b.as_fd(), 64, false).unwrap().is_none());
         drop(a);
         assert!(recv_with_fds(b.as_fd(), 64, true).unwrap().is_none(), "EOF");
