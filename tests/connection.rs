@@ -283,27 +283,60 @@ fn wait_mixes_connections_and_process_sentinels() -> multiproc::Result<()> {
 fn a_serialised_end_is_taken_by_another_process() -> multiproc::Result<()> {
     let (mut reader, writer) = Pipe::<String>::simplex()?;
     let bytes = common::encode(&writer);
-    // The child decodes the end from the parent's descriptor table, not from its own copy.
+    // The sender closes its end at once (Python's `conn.send(w); w.close()`): the child still
+    // gets it, lent by this process, not from its own inherited copy.
+    drop(writer);
     let child = Process::fork(move || -> Result<(), String> {
         let mut writer: Connection<String> = common::decode(&bytes)?;
         writer
-            .send(&"through pidfd_getfd".to_string())
+            .send(&"lent by SCM_RIGHTS".to_string())
             .map_err(|e| e.to_string())
     })?;
     assert_eq!(child.join()?, Ok(()));
+    assert_eq!(reader.recv()?, "lent by SCM_RIGHTS");
+    assert!(matches!(reader.recv(), Err(ConnectionError::Eof)));
+    Ok(())
+}
+
+#[process_task]
+fn send_through(queue: Queue<Vec<u8>>, words: Vec<String>) {
+    let bytes = queue.get().unwrap();
+    let mut writer: Connection<String> = common::decode(&bytes).unwrap();
+    for word in words {
+        writer.send(&word).unwrap();
+    }
+}
+
+#[test]
+fn an_end_sent_through_a_queue_and_closed_by_its_sender_reaches_the_receiver(
+) -> multiproc::Result<()> {
+    let queue = Queue::new()?;
+    let child = Process::new(task!(
+        send_through,
+        queue.clone(),
+        vec!["a".into(), "b".into()]
+    ))
+    .start()?;
+    let (mut reader, writer) = Pipe::<String>::simplex()?;
+    queue.put(common::encode(&writer))?;
     drop(writer);
-    assert_eq!(reader.recv()?, "through pidfd_getfd");
+    assert_eq!(reader.recv()?, "a");
+    assert_eq!(reader.recv()?, "b");
+    child.join()?;
     assert!(matches!(reader.recv(), Err(ConnectionError::Eof)));
     Ok(())
 }
 
 #[test]
-fn a_stale_serialised_end_is_an_error_not_another_file() -> multiproc::Result<()> {
-    let (reader, writer) = Pipe::<u8>::simplex()?;
+fn a_serialised_end_is_taken_once() -> multiproc::Result<()> {
+    let (_reader, writer) = Pipe::<u8>::simplex()?;
     let bytes = common::encode(&writer);
-    drop((reader, writer));
-    let _other = Pipe::<u8>::simplex()?;
-    let result: Result<Connection<u8>, String> = common::decode(&bytes);
-    assert!(result.is_err());
+    let first: Result<Connection<u8>, String> = common::decode(&bytes);
+    assert!(first.is_ok());
+    let again: Result<Connection<u8>, String> = common::decode(&bytes);
+    let Err(err) = again else {
+        panic!("a loan is taken once")
+    };
+    assert!(err.contains("lent no such descriptor"), "{err}");
     Ok(())
 }

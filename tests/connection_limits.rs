@@ -6,35 +6,37 @@ mod common;
 
 use multiproc::prelude::*;
 use multiproc::ConnectionError;
+use multiproc::Waitable;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 /// What a forged header claims: far more than the test ever sends.
 const CLAIMED: u64 = 3 << 30;
 
-/// A reading end made from the raw pipe `read`, through a serialised end that names it, as a
-/// peer could forge one.
-fn reader_of(read: &OwnedFd) -> Connection<()> {
-    let stat = nix::sys::stat::fstat(read.as_raw_fd()).expect("fstat");
-    common::decode(&forged_end(read.as_raw_fd(), stat.st_dev, stat.st_ino)).expect("decode")
+/// A reading end, and a raw writing end of its pipe through which a test writes what a peer
+/// could: the pipe reopened for writing through `/proc/self/fd`.
+fn raw_pipe() -> (Connection<()>, File) {
+    let (reader, writer) = Pipe::<()>::simplex().expect("pipe");
+    let fd = reader.wait_fd().expect("a reading end").as_raw_fd();
+    let raw = File::options()
+        .write(true)
+        .open(format!("/proc/self/fd/{fd}"))
+        .expect("reopen the pipe for writing");
+    drop(writer);
+    (reader, raw)
 }
 
-/// The serialised form of a reading end that names descriptor `fd` of this process.
-fn forged_end(fd: i32, dev: u64, ino: u64) -> Vec<u8> {
-    let end = serde_json::json!({
-        "pid": std::process::id(),
-        "read": { "fd": fd, "dev": dev, "ino": ino },
-        "write": null,
-    });
+/// The serialised form of a reading end, as a peer could forge it.
+fn forged_end(pid: u32, read: serde_json::Value) -> Vec<u8> {
+    let end = serde_json::json!({ "pid": pid, "read": read, "write": null });
     serde_json::to_vec(&end).unwrap()
 }
 
 /// A reading end whose stream holds `bytes` and then ends.
 fn stream_of(bytes: &[u8]) -> Connection<()> {
-    let (read, write) = nix::unistd::pipe().expect("pipe");
-    let reader = reader_of(&read);
-    File::from(write).write_all(bytes).expect("write");
+    let (reader, mut raw) = raw_pipe();
+    raw.write_all(bytes).expect("write");
     reader
 }
 
@@ -125,26 +127,36 @@ fn a_header_claiming_3_gib_past_the_maximum_is_skipped_as_far_as_bytes_arrive() 
 }
 
 #[test]
-fn a_forged_end_naming_descriptor_minus_1_is_a_decode_error() {
-    let result: Result<Connection<()>, String> = common::decode(&forged_end(-1, 0, 0));
+fn a_forged_end_naming_slot_minus_1_is_a_decode_error() {
+    let read = serde_json::json!({ "fd": -1, "dev": 0, "ino": 0 });
+    let result: Result<Connection<()>, String> = common::decode(&forged_end(0, read));
     let error = result.unwrap_err();
-    assert!(error.contains("-1 is not a descriptor number"), "{error}");
+    assert!(error.contains("-1 is not a descriptor slot"), "{error}");
 }
 
 #[test]
-fn a_forged_end_naming_a_closed_descriptor_is_a_decode_error() {
-    let (read, write) = nix::unistd::pipe().expect("pipe");
-    let (fd, stat) = (
-        read.as_raw_fd(),
-        nix::sys::stat::fstat(read.as_raw_fd()).unwrap(),
-    );
-    drop((read, write));
+fn a_forged_end_without_a_loan_is_a_decode_error() {
+    let read = serde_json::json!({ "fd": 0, "dev": 0, "ino": 0 });
     let result: Result<Connection<()>, String> =
-        common::decode(&forged_end(fd, stat.st_dev, stat.st_ino));
-    // Another test's descriptor may take the number meanwhile: then it is another pipe.
+        common::decode(&forged_end(std::process::id(), read));
     let error = result.unwrap_err();
-    assert!(
-        error.contains("Bad file descriptor") || error.contains("no longer the pipe"),
-        "{error}"
-    );
+    assert!(error.contains("neither a slot nor a loan"), "{error}");
+}
+
+#[test]
+fn a_forged_loan_is_a_decode_error() {
+    let (_reader, writer) = Pipe::<()>::simplex().unwrap();
+    // A genuine loan, its key changed: no such loan, and the genuine one stays untouched.
+    let mut genuine: serde_json::Value = serde_json::from_slice(&common::encode(&writer)).unwrap();
+    let key = genuine["write"]["loan"]["key"].as_u64().unwrap();
+    let mut forged = genuine.clone();
+    forged["write"]["loan"]["key"] = serde_json::json!(key ^ 1);
+    let result: Result<Connection<()>, String> =
+        common::decode(&serde_json::to_vec(&forged).unwrap());
+    let error = result.unwrap_err();
+    assert!(error.contains("lent no such descriptor"), "{error}");
+    genuine["write"]["loan"]["key"] = serde_json::json!(key);
+    let taken: Result<Connection<()>, String> =
+        common::decode(&serde_json::to_vec(&genuine).unwrap());
+    assert!(taken.is_ok());
 }

@@ -308,10 +308,9 @@
 //! # Platform
 //!
 //! Linux only: the crate is built on `fork`, futexes, memfd and pidfd (Linux 5.3 for
-//! `pidfd_open`; 5.6 for `pidfd_getfd`, used when a [`Connection`] is decoded in a process that
-//! did not inherit it). Only Python's `fork` start method exists; `spawn`, `forkserver`,
-//! `get_context` and `Manager` are not built yet. Processes that exchange handles must run as
-//! the same user.
+//! `pidfd_open`). Python's three start methods exist (`fork`, `spawn`, `forkserver`), with
+//! `get_context` and `set_start_method`; `Manager` is not built yet. Processes that exchange
+//! handles must run as the same user.
 //!
 //! # Pitfalls
 //!

@@ -1,15 +1,16 @@
 //! Passing connection ends between processes as serialised values (Python's `reduction` of a
 //! `Connection`).
 //!
-//! A serialised end names its pipes by the sending process, descriptor number and identity
-//! (device and inode). Deserialising in the same process duplicates the descriptors; in another
-//! process it takes a copy of them from the sender with `pidfd_getfd`, and checks that they are
-//! the same pipes, so a stale or reused number is an error, never someone else's file. An end
-//! encoded for a process started by exec names slots of the descriptors sent with it instead
-//! (`sys::transfer`), so that start needs neither `pidfd_getfd` nor the sender alive.
+//! A serialised end names its pipes by their identity (device and inode) and how to get them:
+//! a loan of this process's `sys::sharer`, which the receiver borrows by `SCM_RIGHTS`, once; or,
+//! when the value is encoded for a process started by exec, slots of the descriptors sent with it
+//! (`sys::transfer`). Neither needs `pidfd_getfd` or `/proc/<pid>/fd`, which sandboxes refuse, and
+//! the sender may close its end as soon as it is encoded. The receiver checks that it got the
+//! same pipes, so stale or forged bytes are an error, never someone else's file.
 
 use super::error::ConnectionError;
 use crate::sys;
+use crate::sys::sharer::Loan;
 use serde::{Deserialize, Serialize};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
@@ -30,9 +31,12 @@ pub(super) struct WireEnds {
 /// One descriptor, with the identity of the file it refers to.
 #[derive(Serialize, Deserialize)]
 struct WireFd {
+    /// The slot, when `pid` is 0; otherwise unused.
     fd: RawFd,
     dev: u64,
     ino: u64,
+    /// Where to borrow it, when it is not in a slot.
+    loan: Option<Loan>,
 }
 
 impl WireFd {
@@ -42,51 +46,52 @@ impl WireFd {
             fd: fd.as_raw_fd(),
             dev: stat.st_dev,
             ino: stat.st_ino,
+            loan: None,
         })
     }
 
-    /// A descriptor of this process for the same file, from the process `pid` that sent it.
-    /// The bytes may be forged, so the number is checked before any use: a negative one is an
-    /// error here, and one that is not open is an error of the duplication.
+    /// A descriptor of this process for the same file. The bytes may be forged, so the slot is
+    /// checked, and the file's identity after.
     fn open(&self, pid: i32) -> Result<OwnedFd, ConnectionError> {
-        if self.fd < 0 {
-            return Err(ConnectionError::Transfer(format!(
-                "{} is not a descriptor number",
-                self.fd
-            )));
-        }
-        let fd = if pid == 0 {
-            // A slot of the descriptors sent with the value (`sys::transfer`).
-            sys::transfer::take(self.fd as u32)?
-        } else if pid == std::process::id() as i32 {
-            // Whatever the number is now, the identity check below rejects it if it is not the
-            // pipe that was sent.
-            sys::dup_number(self.fd)?
-        } else {
-            take_from(pid, self.fd)?
+        let fd = match (pid, &self.loan) {
+            (0, _) => {
+                let slot = u32::try_from(self.fd).map_err(|_| {
+                    ConnectionError::Transfer(format!("{} is not a descriptor slot", self.fd))
+                })?;
+                sys::transfer::take(slot)?
+            }
+            (_, Some(loan)) => sys::sharer::borrow(loan)
+                .map_err(|e| ConnectionError::Transfer(format!("a connection end: {e}")))?,
+            (_, None) => {
+                return Err(ConnectionError::Transfer(
+                    "a connection end names neither a slot nor a loan".to_owned(),
+                ))
+            }
         };
         let now = WireFd::of(fd.as_fd())?;
         if (now.dev, now.ino) == (self.dev, self.ino) {
             Ok(fd)
         } else {
             Err(ConnectionError::Transfer(format!(
-                "descriptor {} of process {pid} is no longer the pipe that was sent",
-                self.fd
+                "the descriptor process {pid} sent is no longer the pipe it named"
             )))
         }
     }
 }
 
 impl EndRefs<'_> {
-    /// The ends as they travel: this process's descriptors, or, when the value is encoded for a
-    /// process started by exec, slots of the descriptors that go with it (`pid` 0).
+    /// The ends as they travel: slots of the descriptors that go with a value encoded for a
+    /// process started by exec (`pid` 0), or loans of this process's descriptors.
     pub(super) fn to_wire(&self) -> Result<WireEnds, ConnectionError> {
         let mut pid = std::process::id() as i32;
         let mut wire = |fd: BorrowedFd<'_>| {
             let mut wire = WireFd::of(fd)?;
-            if let Some(slot) = sys::transfer::offer(fd) {
-                wire.fd = slot? as RawFd;
-                pid = 0;
+            match sys::transfer::offer(fd) {
+                Some(slot) => {
+                    wire.fd = slot? as RawFd;
+                    pid = 0;
+                }
+                None => wire.loan = Some(sys::sharer::lend(fd)?),
             }
             Ok::<_, ConnectionError>(wire)
         };
@@ -107,16 +112,4 @@ impl WireEnds {
             .transpose()?;
         Ok((read, write))
     }
-}
-
-/// A copy of descriptor `fd` of process `pid` (which must still be running).
-fn take_from(pid: i32, fd: RawFd) -> Result<OwnedFd, ConnectionError> {
-    let gone = |e: std::io::Error| {
-        ConnectionError::Transfer(format!(
-            "cannot take descriptor {fd} of process {pid} (the sender has exited or closed \
-             it, or is another user's): {e}"
-        ))
-    };
-    let pidfd = sys::pidfd_open(pid).map_err(gone)?;
-    sys::pidfd_getfd(pidfd.as_fd(), fd).map_err(gone)
 }

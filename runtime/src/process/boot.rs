@@ -20,9 +20,7 @@ use crate::sys::transfer;
 use crate::task::registry;
 use crate::wire::{self, TaskFailure};
 use serde::{Deserialize, Serialize};
-use std::collections::hash_map::RandomState;
 use std::ffi::{c_char, c_int, CStr};
-use std::hash::{BuildHasher, Hasher};
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,7 +65,7 @@ impl Boot {
     ) -> Self {
         Boot {
             version: VERSION,
-            nonce: RandomState::new().build_hasher().finish(),
+            nonce: crate::sys::random_u64(),
             identity,
             start_method: method::chosen().map_or(
                 (StartMethod::Fork.name().to_owned(), false),

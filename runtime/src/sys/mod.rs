@@ -14,6 +14,7 @@ pub(crate) mod futex;
 pub(crate) mod mem;
 pub(crate) mod owner;
 pub(crate) mod rights;
+pub(crate) mod sharer;
 pub(crate) mod threads;
 pub(crate) mod transfer;
 
@@ -78,6 +79,14 @@ fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     }
 }
 
+/// A random number, from the hasher keys std draws from the system's random source.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
 /// A file descriptor that refers to the process `pid`, pollable until it exits.
 pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; it touches
@@ -85,15 +94,6 @@ pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
     // SAFETY: the kernel just returned this descriptor, so it is open and owned by no one else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-/// A copy, in this process, of descriptor `fd` of the process behind `pidfd` (close-on-exec).
-pub(crate) fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_getfd takes a borrowed pidfd, a descriptor number and flags, and returns a
-    // new descriptor or -1; it touches no memory of ours.
-    let new = check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) })?;
-    // SAFETY: the kernel just returned this descriptor, so it is open and owned by no one else.
-    Ok(unsafe { OwnedFd::from_raw_fd(new as RawFd) })
 }
 
 /// A copy (close-on-exec) of whatever descriptor number `fd` of this process refers to now;
