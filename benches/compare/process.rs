@@ -12,6 +12,9 @@ fn noop() {}
 fn start_join_by(method: StartMethod, base: f64, scale: f64) -> f64 {
     let context = get_context(method).expect("the start method is available");
     let n = scaled(base, scale) as u32;
+    // Warm up, as CPython's figures do: for forkserver this starts the server.
+    let warm = context.process(task!(noop)).start().expect("start");
+    warm.join().expect("join");
     let start = Instant::now();
     for _ in 0..n {
         let child = context.process(task!(noop)).start().expect("start");
@@ -28,6 +31,10 @@ fn start_join_spawn(scale: f64) -> f64 {
     start_join_by(StartMethod::Spawn, 300.0, scale)
 }
 
+fn start_join_forkserver(scale: f64) -> f64 {
+    start_join_by(StartMethod::Forkserver, 1000.0, scale)
+}
+
 pub fn rows() -> Vec<Row> {
     vec![
         Row {
@@ -40,6 +47,23 @@ pub fn rows() -> Vec<Row> {
                 bench: "process_start_join",
                 params: &[("start_method", "fork")],
             }),
+            c_floor: Some(Ref {
+                suite: "fork",
+                bench: "fork_exit_wait",
+                params: &[("parent_extra_rss_mb", "0")],
+            }),
+        },
+        Row {
+            label: "Process start+join, forkserver",
+            unit: "us",
+            higher_is_better: false,
+            ours: start_join_forkserver,
+            python: Some(Ref {
+                suite: "process_start_join",
+                bench: "process_start_join",
+                params: &[("start_method", "forkserver")],
+            }),
+            // The server forks each child: the floor is a fork, as for the fork method.
             c_floor: Some(Ref {
                 suite: "fork",
                 bench: "fork_exit_wait",
