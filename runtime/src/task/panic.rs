@@ -16,21 +16,21 @@ use std::cell::{Cell, RefCell};
 use std::panic::PanicHookInfo;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-/// What the hook records on a thread.
-enum Slot {
-    /// No task runs under [`catch_panic`] here.
-    Off,
-    /// A task runs; it has not panicked.
-    Armed,
-    /// A task runs and panicked here: where, and its backtrace if one was asked for.
-    Caught {
-        location: Option<String>,
-        backtrace: Option<String>,
-    },
+/// Where and how a task panicked, as the hook saw it.
+struct Caught {
+    location: Option<String>,
+    backtrace: Option<String>,
 }
 
 thread_local! {
-    static SLOT: RefCell<Slot> = const { RefCell::new(Slot::Off) };
+    /// Whether a task runs under [`catch_panic`] on this thread. A `Cell`, so that arming costs
+    /// next to nothing per task: a pool worker runs millions.
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    /// Whether [`CAUGHT`] holds a record; read before it, so that the common case (no panic)
+    /// never touches the `RefCell`.
+    static HAS_CAUGHT: Cell<bool> = const { Cell::new(false) };
+    /// What the hook recorded of the last panic of an armed task on this thread.
+    static CAUGHT: RefCell<Option<Caught>> = const { RefCell::new(None) };
     /// Whether a panic on this thread is a pool task's, to be left unprinted: the caller gets it
     /// as its error, as CPython's pool prints nothing for a task's exception. Set only on a
     /// worker's own thread; a thread a task starts prints its panics as usual.
@@ -88,17 +88,27 @@ fn install_hook() {
 /// Records the panic `info` if a task runs on this thread; the last panic wins, so a panic the
 /// task caught itself is replaced by the one that ends it.
 fn record(info: &PanicHookInfo<'_>) {
-    let _ = SLOT.try_with(|slot| {
-        let Ok(mut slot) = slot.try_borrow_mut() else {
-            return;
-        };
-        if !matches!(*slot, Slot::Off) {
-            *slot = Slot::Caught {
-                location: info.location().map(ToString::to_string),
-                backtrace: backtrace(),
-            };
+    if !ARMED.try_with(Cell::get).unwrap_or(false) {
+        return;
+    }
+    let caught = Caught {
+        location: info.location().map(ToString::to_string),
+        backtrace: backtrace(),
+    };
+    let _ = CAUGHT.try_with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            *slot = Some(caught);
+            HAS_CAUGHT.set(true);
         }
     });
+}
+
+/// Takes what the hook recorded, if anything.
+fn take_caught() -> Option<Caught> {
+    if !HAS_CAUGHT.replace(false) {
+        return None;
+    }
+    CAUGHT.take()
 }
 
 /// The backtrace of the panicking thread, if one was asked for.
@@ -113,17 +123,15 @@ fn backtrace() -> Option<String> {
 /// Runs `body`, turning a panic into [`TaskFailure::Panicked`] with the panic's message, and its
 /// location and backtrace as the hook recorded them.
 pub(crate) fn catch_panic<R>(body: impl FnOnce() -> R) -> Result<R, TaskFailure> {
-    let before = SLOT.replace(Slot::Armed);
+    // A record left by a panic the previous task caught itself must not be taken for this
+    // task's (say, if a hook of the program's own replaced ours since).
+    let _ = take_caught();
+    let outer = ARMED.replace(true);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
-    let slot = SLOT.replace(before);
+    ARMED.set(outer);
     outcome.map_err(|payload| {
-        let (location, backtrace) = match slot {
-            Slot::Caught {
-                location,
-                backtrace,
-            } => (location, backtrace),
-            Slot::Off | Slot::Armed => (None, None),
-        };
+        let caught = take_caught();
+        let (location, backtrace) = caught.map_or((None, None), |c| (c.location, c.backtrace));
         TaskFailure::Panicked {
             message: panic_message(payload.as_ref()),
             location,
