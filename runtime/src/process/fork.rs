@@ -57,9 +57,10 @@ pub(super) fn warn_if_threaded() {
     if !WARNED.swap(true, Ordering::Relaxed) {
         eprintln!(
             "multiproc: warning: this process has {threads} threads, and a forked child gets only \
-             the one that forks: if it needs a lock another thread held, it waits for ever. Start \
-             tasks by spawn (set_start_method(StartMethod::Spawn), or MULTIPROC_START_METHOD=spawn), \
-             or choose fork on purpose (set_start_method(StartMethod::Fork)) to silence this."
+             the one that forks: if it needs a lock another thread held, it waits for ever. Make \
+             the body a #[process_task] started with task!(..): tasks start from the clean fork \
+             server by default. Or choose fork on purpose (set_start_method(StartMethod::Fork)) \
+             to silence this."
         );
     }
 }

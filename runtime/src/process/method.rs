@@ -4,7 +4,8 @@
 //! `fork` copies the calling process; `spawn` executes this program again and runs the task by
 //! name before `main` would start; `forkserver` asks a server, a process started once by spawn,
 //! to fork the child from itself. The method is chosen once per process, explicitly or from
-//! `MULTIPROC_START_METHOD`, or per [`Context`].
+//! `MULTIPROC_START_METHOD`, or per [`Context`]; left alone it is forkserver (fork inside a
+//! shared library, which cannot execute itself again). A closure always forks.
 
 use super::boot;
 use std::fmt;
@@ -36,7 +37,8 @@ pub enum StartMethod {
     /// starts once by spawn, on first use, which ran the program's constructors but never
     /// `main`, and has one thread. Each start costs a fork of that small, clean process, and the
     /// child inherits none of this process's memory, threads or locks. The server ends when this
-    /// process ends, however it ends, and is started again if it was killed.
+    /// process ends, however it ends, and is started again if it was killed. The default where
+    /// the program can execute itself again, as in Python 3.14 on Linux.
     Forkserver,
 }
 
@@ -147,7 +149,9 @@ static CHOSEN: AtomicU8 = AtomicU8::new(0);
 static EXPLICIT: AtomicU8 = AtomicU8::new(0);
 
 /// The method new children start with, fixed on first use (Python's `get_start_method()`):
-/// what [`set_start_method`] or `MULTIPROC_START_METHOD` chose, else [`StartMethod::Fork`].
+/// what [`set_start_method`] or `MULTIPROC_START_METHOD` chose, else the default:
+/// [`StartMethod::Forkserver`] where this program can execute itself again (Python 3.14's
+/// default on Linux), [`StartMethod::Fork`] where it cannot (inside a shared library).
 /// A bad value of `MULTIPROC_START_METHOD` leaves the default here, and is an error when a
 /// process starts.
 ///
@@ -159,7 +163,17 @@ static EXPLICIT: AtomicU8 = AtomicU8::new(0);
 /// assert!(get_all_start_methods().contains(&get_start_method()));
 /// ```
 pub fn get_start_method() -> StartMethod {
-    chosen().map_or(StartMethod::Fork, |(method, _)| method)
+    chosen().map_or_else(|_| default_method(), |(method, _)| method)
+}
+
+/// The method children start with when none was chosen: a fork server, clean of the caller's
+/// threads and locks, where the program can execute itself again; fork otherwise.
+fn default_method() -> StartMethod {
+    if boot::spawn_unavailable().is_none() {
+        StartMethod::Forkserver
+    } else {
+        StartMethod::Fork
+    }
 }
 
 /// The method and whether it was chosen on purpose, or the environment's bad value.
@@ -175,7 +189,7 @@ pub(crate) fn chosen() -> Result<(StartMethod, bool), StartError> {
                 .map_err(|_| StartError::BadEnvironment(name.clone()))?,
             false,
         ),
-        Err(_) => (StartMethod::Fork, false),
+        Err(_) => (default_method(), false),
     };
     // The first to fix it wins, as two threads may get here at once.
     match CHOSEN.compare_exchange(0, method.code(), Ordering::AcqRel, Ordering::Acquire) {
@@ -238,14 +252,20 @@ pub fn set_start_method_force(method: StartMethod) {
 /// ```
 /// use multiproc::{get_all_start_methods, StartMethod};
 ///
-/// assert_eq!(get_all_start_methods()[0], StartMethod::Fork);
+/// // An executable: the fork server is the default.
+/// assert_eq!(get_all_start_methods()[0], StartMethod::Forkserver);
+/// assert!(get_all_start_methods().contains(&StartMethod::Fork));
 /// ```
 pub fn get_all_start_methods() -> Vec<StartMethod> {
-    let mut methods = vec![StartMethod::Fork];
     if boot::spawn_unavailable().is_none() {
-        methods.extend([StartMethod::Spawn, StartMethod::Forkserver]);
+        vec![
+            StartMethod::Forkserver,
+            StartMethod::Fork,
+            StartMethod::Spawn,
+        ]
+    } else {
+        vec![StartMethod::Fork]
     }
-    methods
 }
 
 /// The way to start children of one start method, whatever the process's own (Python's
