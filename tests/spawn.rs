@@ -117,3 +117,27 @@ fn spawn_is_among_the_start_methods_of_an_executable() {
     assert!(methods.contains(&StartMethod::Fork));
     assert_eq!(spawn().start_method(), StartMethod::Spawn);
 }
+
+#[process_task]
+fn mark_what_arrives(arrays: Queue<RawArray<u8>>) -> usize {
+    let array = arrays.get().unwrap();
+    array.set(array.len() - 1, 7).unwrap();
+    array.len()
+}
+
+#[test]
+fn an_array_sent_through_a_queue_after_the_start_is_mapped_from_the_senders_loan(
+) -> multiproc::Result<()> {
+    // The child did not inherit the array's memory (spawn) nor get it at its start, and at
+    // 2 MiB the array has a segment of its own: the child borrows its descriptor from this
+    // process when it decodes the array.
+    let arrays = Queue::new()?;
+    let child = spawn()
+        .process(task!(mark_what_arrives, arrays.clone()))
+        .start()?;
+    let array = RawArray::<u8>::new(2 << 20)?;
+    arrays.put(array.clone())?;
+    assert_eq!(child.join()?, 2 << 20);
+    assert_eq!(array.get((2 << 20) - 1)?, 7);
+    Ok(())
+}

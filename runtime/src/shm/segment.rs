@@ -1,13 +1,15 @@
 //! A shared segment: a memfd mapped `MAP_SHARED`, which a forked child inherits and any other
-//! process of the same user can map again through `/proc/<pid>/fd/<n>`.
+//! process of the same user can map again from a descriptor it is sent or lent.
 //!
 //! A segment is reference-counted ([`Arc`]) within a process and unmapped when the last handle
-//! drops. Its serialised form, [`SegmentRef`], names the serialising process, its descriptor and
-//! the memfd's inode; the decoding side checks the inode (so a recycled descriptor number is an
-//! error, not a wrong mapping) and reuses its own mapping of that inode if it has one, so
-//! decoding many handles into one segment costs one mapping.
+//! drops. Its serialised form, [`SegmentRef`], names the memfd's inode and a slot of the
+//! descriptors sent to a spawned child, or a standing loan of the serialising process
+//! (`sys::sharer`, revoked when the segment is dropped there); the decoding side reuses its own
+//! mapping of that inode if it has one, so decoding many handles into one segment costs one
+//! mapping and no borrowing, and checks the inode of what it borrows.
 
 use super::ShmError;
+use crate::sys::sharer::{self, Loan};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::File;
@@ -70,19 +72,24 @@ impl Segment {
         self.len
     }
 
-    /// The reference another process maps again: this process's descriptor, or, when the
-    /// value is encoded for a process started by exec, a slot of the descriptors that go with it
-    /// (`pid` 0, see `sys::transfer`).
+    /// The reference another process maps again: when the value is encoded for a process
+    /// started by exec, a slot of the descriptors that go with it (`pid` 0, see
+    /// `sys::transfer`); otherwise a standing loan of this process's descriptor
+    /// (`sys::sharer`), good for as long as this process keeps the segment.
     pub(super) fn to_ref(&self) -> Result<SegmentRef, ShmError> {
-        let (pid, fd) = match crate::sys::transfer::offer(self.fd.as_fd()) {
-            None => (std::process::id(), self.fd.as_raw_fd()),
-            Some(slot) => (0, slot? as i32),
+        let (pid, fd, loan) = match crate::sys::transfer::offer(self.fd.as_fd()) {
+            Some(slot) => (0, slot? as i32, None),
+            None => {
+                let loan = sharer::lend_standing(self.ino, self.fd.as_fd())?;
+                (std::process::id(), self.fd.as_raw_fd(), Some(loan))
+            }
         };
         Ok(SegmentRef {
             pid,
             fd,
             ino: self.ino,
             len: self.len as u64,
+            loan,
         })
     }
 
@@ -94,24 +101,23 @@ impl Segment {
         }
     }
 
-    /// Maps the segment `r` names anew: through the descriptor sent in its slot, or through
-    /// the sender's descriptor in `/proc`.
+    /// Maps the segment `r` names anew: through the descriptor sent in its slot, or borrowed
+    /// from the sender's loan.
     fn open(r: &SegmentRef) -> Result<Arc<Segment>, ShmError> {
         use std::os::unix::fs::MetadataExt;
         let lost = || ShmError::Unreachable {
             pid: r.pid,
             fd: r.fd,
         };
-        let file = if r.pid == 0 {
-            let slot = u32::try_from(r.fd).map_err(|_| lost())?;
-            File::from(crate::sys::transfer::take(slot).map_err(|_| lost())?)
-        } else {
-            File::options()
-                .read(true)
-                .write(true)
-                .open(format!("/proc/{}/fd/{}", r.pid, r.fd))
-                .map_err(|_| lost())?
+        let fd = match (r.pid, &r.loan) {
+            (0, _) => {
+                let slot = u32::try_from(r.fd).map_err(|_| lost())?;
+                crate::sys::transfer::take(slot).map_err(|_| lost())?
+            }
+            (_, Some(loan)) => sharer::borrow(loan).map_err(|_| lost())?,
+            (_, None) => return Err(lost()),
         };
+        let file = File::from(fd);
         let meta = file.metadata()?;
         // A recycled descriptor number names another file: refuse it rather than map it.
         if meta.ino() != r.ino || meta.len() < r.len {
@@ -127,6 +133,7 @@ impl Segment {
 impl Drop for Segment {
     fn drop(&mut self) {
         forget(self.ino);
+        sharer::revoke_standing(self.ino);
         // SAFETY: `ptr`/`len` are the mapping made in `map`; this is the last handle to it, so
         // no reference into it survives.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
@@ -163,8 +170,8 @@ pub(super) fn map_shared(fd: &impl AsRawFd, len: usize) -> Result<NonNull<u8>, S
     NonNull::new(ptr.cast::<u8>()).ok_or(ShmError::BadSize(len))
 }
 
-/// What names a segment across processes: a process that has it open, the descriptor number
-/// there, and the memfd's inode, which identifies it for as long as it exists.
+/// What names a segment across processes: the memfd's inode, which identifies it for as long as
+/// it exists, and how to get a descriptor for it (a slot, or a loan of the process that sent it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct SegmentRef {
     /// The process that serialised the reference (it must still run when the reference is
@@ -177,6 +184,8 @@ pub(super) struct SegmentRef {
     pub ino: u64,
     /// The segment's length in bytes.
     pub len: u64,
+    /// Where to borrow the descriptor, when it is not in a slot.
+    pub loan: Option<Loan>,
 }
 
 /// The segments this process has mapped, by inode, so that decoding reuses a mapping.
@@ -235,7 +244,7 @@ mod tests {
             Err(ShmError::Unreachable { .. })
         ));
         let gone = SegmentRef {
-            fd: 100_000,
+            loan: None,
             ..segment.to_ref().unwrap()
         };
         assert!(matches!(

@@ -7,7 +7,9 @@
 //! random key, and a thread of the crate's own serves it, once, by `SCM_RIGHTS` to whoever
 //! connects to this process's abstract socket with that key and runs as the same user
 //! ([`borrow`]). The sender may close its own copy at once (Python's `conn.send(w); w.close()`).
-//! A loan never borrowed stays until the process exits, as in Python.
+//! A loan never borrowed stays until the process exits, as in Python. A standing loan
+//! ([`lend_standing`]) serves a shared segment to any number of borrowers, for as long as the
+//! lender keeps the segment ([`revoke_standing`]).
 
 use super::fork_safe::ForkSafeLock;
 use super::rights::{recv_with_fds, send_with_fds};
@@ -36,7 +38,16 @@ struct Lender {
     /// The listening socket, owned by the serving thread (a raw number, so that a forked child,
     /// where that thread does not exist, can close its copy).
     listener: Option<RawFd>,
-    loans: BTreeMap<u64, OwnedFd>,
+    loans: BTreeMap<u64, Lent>,
+    /// The keys of the standing loans, by the inode of what they lend.
+    standing: BTreeMap<u64, u64>,
+}
+
+/// A lent descriptor.
+struct Lent {
+    fd: OwnedFd,
+    /// Whether it is served to every borrower (a standing loan) or to the first only.
+    standing: bool,
 }
 
 static LENDER: ForkSafeLock<Lender> = ForkSafeLock::new(Lender {
@@ -44,6 +55,7 @@ static LENDER: ForkSafeLock<Lender> = ForkSafeLock::new(Lender {
     token: 0,
     listener: None,
     loans: BTreeMap::new(),
+    standing: BTreeMap::new(),
 });
 
 /// The abstract socket address of `pid`'s lender.
@@ -52,26 +64,78 @@ fn address(pid: u32, token: u64) -> io::Result<UnixAddr> {
         .map_err(io::Error::from)
 }
 
-/// Lends a duplicate of `fd` to whichever process borrows it first.
-pub(crate) fn lend(fd: BorrowedFd<'_>) -> io::Result<Loan> {
-    let copy = fd.try_clone_to_owned()?;
+/// Runs `f` on this process's lender, made ready first: a forked child's starts anew, and the
+/// socket listens before any loan is handed out.
+fn with_lender<R>(f: impl FnOnce(&mut Lender) -> io::Result<R>) -> io::Result<R> {
     let me = owner::pid();
-    let key = random_u64();
     LENDER.with(|lender| {
         if lender.pid != me {
             forget_parents(lender, me);
         }
-        // Under the lock, once per process: no loan is handed out before its socket listens.
         if lender.listener.is_none() {
             lender.listener = Some(start_serving(me, lender.token)?);
         }
-        lender.loans.insert(key, copy);
-        Ok(Loan {
-            pid: me,
-            token: lender.token,
-            key,
-        })
+        f(lender)
     })
+}
+
+impl Lender {
+    fn loan(&self, key: u64) -> Loan {
+        Loan {
+            pid: self.pid,
+            token: self.token,
+            key,
+        }
+    }
+
+    /// The descriptor a loan names, for one borrower: a copy of a standing loan's, or a
+    /// one-time loan's own, which is then gone.
+    fn hand_out(&mut self, key: u64) -> Option<OwnedFd> {
+        match self.loans.get(&key)? {
+            Lent { fd, standing: true } => fd.try_clone().ok(),
+            Lent {
+                standing: false, ..
+            } => self.loans.remove(&key).map(|lent| lent.fd),
+        }
+    }
+}
+
+/// Lends a duplicate of `fd` to whichever process borrows it first.
+pub(crate) fn lend(fd: BorrowedFd<'_>) -> io::Result<Loan> {
+    let fd = fd.try_clone_to_owned()?;
+    with_lender(|lender| {
+        let key = random_u64();
+        let standing = false;
+        lender.loans.insert(key, Lent { fd, standing });
+        Ok(lender.loan(key))
+    })
+}
+
+/// Lends a duplicate of `fd`, the file of inode `ino`, to every process that borrows it, until
+/// [`revoke_standing`]; lending the same inode again gives the same loan.
+pub(crate) fn lend_standing(ino: u64, fd: BorrowedFd<'_>) -> io::Result<Loan> {
+    with_lender(|lender| {
+        if let Some(&key) = lender.standing.get(&ino) {
+            return Ok(lender.loan(key));
+        }
+        let fd = fd.try_clone_to_owned()?;
+        let key = random_u64();
+        lender.loans.insert(key, Lent { fd, standing: true });
+        lender.standing.insert(ino, key);
+        Ok(lender.loan(key))
+    })
+}
+
+/// Ends the standing loan of inode `ino`, if this process made one.
+pub(crate) fn revoke_standing(ino: u64) {
+    let me = owner::pid();
+    LENDER.with(|lender| {
+        if lender.pid == me {
+            if let Some(key) = lender.standing.remove(&ino) {
+                lender.loans.remove(&key);
+            }
+        }
+    });
 }
 
 /// In a forked child: drops what the parent lent (the child's copies) and closes its copy of
@@ -83,6 +147,7 @@ fn forget_parents(lender: &mut Lender, me: u32) {
         unsafe { libc::close(listener) };
     }
     lender.loans.clear();
+    lender.standing.clear();
     lender.pid = me;
     lender.token = random_u64();
 }
@@ -138,7 +203,7 @@ fn answer(peer: BorrowedFd<'_>) -> io::Result<()> {
         return Ok(());
     };
     let key = request.bytes.try_into().map(u64::from_le_bytes).ok();
-    let lent = key.and_then(|key| LENDER.with(|lender| lender.loans.remove(&key)));
+    let lent = key.and_then(|key| LENDER.with(|lender| lender.hand_out(key)));
     match lent {
         Some(fd) => send_with_fds(peer, &[1], &[fd.as_fd()]),
         None => send_with_fds(peer, &[0], &[]),
@@ -160,7 +225,7 @@ pub(crate) fn borrow(loan: &Loan) -> io::Result<OwnedFd> {
     };
     if loan.pid == owner::pid() {
         return LENDER
-            .with(|lender| (lender.token == loan.token).then(|| lender.loans.remove(&loan.key)))
+            .with(|lender| (lender.token == loan.token).then(|| lender.hand_out(loan.key)))
             .flatten()
             .ok_or_else(missing);
     }
@@ -223,5 +288,23 @@ mod tests {
             ..loan
         };
         assert!(borrow(&nobody).is_err());
+    }
+
+    #[test]
+    fn a_standing_loan_serves_every_borrower_until_revoked() {
+        let (read, _write) = crate::sys::pipe().unwrap();
+        let ino = inode(read.as_fd());
+        let loan = lend_standing(ino, read.as_fd()).unwrap();
+        assert_eq!(
+            lend_standing(ino, read.as_fd()).unwrap(),
+            loan,
+            "one loan per inode"
+        );
+        drop(read);
+        for _ in 0..2 {
+            assert_eq!(inode(borrow(&loan).unwrap().as_fd()), ino);
+        }
+        revoke_standing(ino);
+        assert!(borrow(&loan).is_err());
     }
 }
