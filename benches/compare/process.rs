@@ -35,56 +35,60 @@ fn start_join_forkserver(scale: f64) -> f64 {
     start_join_by(StartMethod::Forkserver, 1000.0, scale)
 }
 
+/// The C floor of a fork: a fork, `_exit` and wait. A fork server's start is a fork too.
+const FORK_FLOOR: Ref = Ref {
+    suite: "fork",
+    bench: "fork_exit_wait",
+    params: &[("parent_extra_rss_mb", "0")],
+};
+
+/// The C floor of a spawn: `posix_spawn` of `/bin/true` and a wait.
+const EXEC_FLOOR: Ref = Ref {
+    suite: "exec_true",
+    bench: "exec_true",
+    params: &[("method", "posix_spawn")],
+};
+
+/// The start+join row of one method, against CPython's start of the same method.
+fn start_join_row(
+    label: &'static str,
+    ours: fn(f64) -> f64,
+    python_method: &'static [(&'static str, &'static str)],
+    c_floor: Ref,
+) -> Row {
+    Row {
+        label,
+        unit: "us",
+        higher_is_better: false,
+        ours,
+        python: Some(Ref {
+            suite: "process_start_join",
+            bench: "process_start_join",
+            params: python_method,
+        }),
+        c_floor: Some(c_floor),
+    }
+}
+
 pub fn rows() -> Vec<Row> {
     vec![
-        Row {
-            label: "Process start+join, fork",
-            unit: "us",
-            higher_is_better: false,
-            ours: start_join,
-            python: Some(Ref {
-                suite: "process_start_join",
-                bench: "process_start_join",
-                params: &[("start_method", "fork")],
-            }),
-            c_floor: Some(Ref {
-                suite: "fork",
-                bench: "fork_exit_wait",
-                params: &[("parent_extra_rss_mb", "0")],
-            }),
-        },
-        Row {
-            label: "Process start+join, forkserver",
-            unit: "us",
-            higher_is_better: false,
-            ours: start_join_forkserver,
-            python: Some(Ref {
-                suite: "process_start_join",
-                bench: "process_start_join",
-                params: &[("start_method", "forkserver")],
-            }),
-            // The server forks each child: the floor is a fork, as for the fork method.
-            c_floor: Some(Ref {
-                suite: "fork",
-                bench: "fork_exit_wait",
-                params: &[("parent_extra_rss_mb", "0")],
-            }),
-        },
-        Row {
-            label: "Process start+join, spawn",
-            unit: "us",
-            higher_is_better: false,
-            ours: start_join_spawn,
-            python: Some(Ref {
-                suite: "process_start_join",
-                bench: "process_start_join",
-                params: &[("start_method", "spawn")],
-            }),
-            c_floor: Some(Ref {
-                suite: "exec_true",
-                bench: "exec_true",
-                params: &[("method", "posix_spawn")],
-            }),
-        },
+        start_join_row(
+            "Process start+join, fork",
+            start_join,
+            &[("start_method", "fork")],
+            FORK_FLOOR,
+        ),
+        start_join_row(
+            "Process start+join, forkserver",
+            start_join_forkserver,
+            &[("start_method", "forkserver")],
+            FORK_FLOOR,
+        ),
+        start_join_row(
+            "Process start+join, spawn",
+            start_join_spawn,
+            &[("start_method", "spawn")],
+            EXEC_FLOOR,
+        ),
     ]
 }
