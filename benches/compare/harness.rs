@@ -51,6 +51,7 @@ fn kit() -> PathBuf {
 const OUR_PY_SUITES: &[(&str, &str)] = &[
     ("pool_map_warm", "py_warm_map.py"),
     ("pool_map_kilobytes", "py_warm_map.py"),
+    ("pool_create_by_method", "py_pool_start.py"),
 ];
 
 /// The CPython script that measures `suite`: ours if we wrote one, else the kit's.

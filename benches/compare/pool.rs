@@ -7,6 +7,7 @@
 
 use crate::harness::{median, scaled, Ref, Row};
 use multiproc::prelude::*;
+use multiproc::StartMethod;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -140,17 +141,51 @@ fn cpu_speedup(scale: f64) -> f64 {
     seq / par
 }
 
-/// Milliseconds from `Pool::new(2)` to the first result, then close and join.
-fn create_first_result(scale: f64) -> f64 {
+/// Milliseconds from a `Pool` of 2 started by `method` to the first result, then close and join.
+fn create_first_result_by(method: StartMethod, scale: f64) -> f64 {
     let n = scaled(20.0, scale).min(20);
     let start = Instant::now();
     for _ in 0..n {
-        let pool = Pool::new(2).expect("pool");
+        let pool = Pool::builder()
+            .processes(2)
+            .start_method(method)
+            .build()
+            .expect("pool");
         assert_eq!(pool.apply(task!(square, 3)).expect("apply"), 9);
         pool.close();
         pool.join().expect("join");
     }
     start.elapsed().as_secs_f64() * 1e3 / n as f64
+}
+
+fn create_first_result_fork(scale: f64) -> f64 {
+    create_first_result_by(StartMethod::Fork, scale)
+}
+
+fn create_first_result_spawn(scale: f64) -> f64 {
+    create_first_result_by(StartMethod::Spawn, scale)
+}
+
+fn create_first_result_forkserver(scale: f64) -> f64 {
+    create_first_result_by(StartMethod::Forkserver, scale)
+}
+
+/// The create-to-first-result row of one method, against CPython's pool of the same method
+/// (the kit measures fork; `py_pool_start.py` the others).
+fn create_first_result_row(
+    label: &'static str,
+    ours: fn(f64) -> f64,
+    suite: &'static str,
+    python_method: &'static [(&'static str, &'static str)],
+) -> Row {
+    Row {
+        label,
+        unit: "ms",
+        higher_is_better: false,
+        ours,
+        python: py(suite, "pool_create_apply_close", python_method),
+        c_floor: None,
+    }
 }
 
 fn py(
@@ -232,13 +267,23 @@ pub fn rows() -> Vec<Row> {
                 params: &[("kernel", "xorshift, 1 chain (latency-bound)")],
             }),
         },
-        Row {
-            label: "Pool(2): create, first result, close+join",
-            unit: "ms",
-            higher_is_better: false,
-            ours: create_first_result,
-            python: py("pool_create", "pool_create_apply_close", &[]),
-            c_floor: None,
-        },
+        create_first_result_row(
+            "Pool(2): create, first result, close+join, fork",
+            create_first_result_fork,
+            "pool_create",
+            &[("start_method", "fork")],
+        ),
+        create_first_result_row(
+            "Pool(2): create, first result, close+join, forkserver",
+            create_first_result_forkserver,
+            "pool_create_by_method",
+            &[("start_method", "forkserver")],
+        ),
+        create_first_result_row(
+            "Pool(2): create, first result, close+join, spawn",
+            create_first_result_spawn,
+            "pool_create_by_method",
+            &[("start_method", "spawn")],
+        ),
     ]
 }
