@@ -354,6 +354,7 @@ extern crate self as multiproc;
 
 pub mod connection;
 pub mod error;
+pub mod managers;
 pub mod pool;
 pub mod process;
 pub mod queue;
@@ -367,6 +368,7 @@ pub(crate) mod wire;
 
 pub use connection::{wait, Connection, ConnectionError, Pipe, Waitable};
 pub use error::Error;
+pub use managers::Manager;
 /// # Examples
 ///
 /// A task is an ordinary function as well; the attribute registers it under its module path
@@ -504,6 +506,12 @@ pub mod __private {
         crate::wire::encode(value)
     }
     pub use serde;
+
+    /// The replies of a manager's server to `stream`, a connection's raw bytes, answered
+    /// against a fresh object table: the request decoder, for the fuzz target.
+    pub fn answer_manager_requests(stream: &[u8]) -> Vec<u8> {
+        crate::managers::answer_stream(stream)
+    }
 }
 
 /// The README's examples run as doctests, so that it stays true.

@@ -1,0 +1,279 @@
+//! The manager's server: a child process that holds the object table and answers requests, one
+//! at a time, in a single-threaded `poll` loop, so that every operation is atomic without a lock.
+//!
+//! It is an internal task, `multiproc::managers::serve`, started like a pool worker through the
+//! context's start method: a forked server runs it in place, a spawned one (or one forked by the
+//! fork server) receives its token as the task's arguments. It listens on an abstract Unix
+//! socket named after its own pid and the token, so nothing is left on disk even if it is
+//! killed, and serves only peers of its own user (`SO_PEERCRED`). It is daemonic: it dies with
+//! the process that started it.
+
+use super::protocol::{address, Op, Reply, Request, MANAGER, MAX_REQUEST};
+use super::table::Table;
+use super::ServerError;
+use crate::sys;
+use crate::task::registry::TaskEntry;
+use crate::task::{Target, Task};
+use crate::wire::{self, HEADER_LEN};
+use nix::sys::socket::{self, AddressFamily, SockFlag, SockType};
+use serde::{Deserialize, Serialize};
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+
+/// Bytes read from a client at a time, unless a large request wants more.
+const CHUNK: usize = 64 * 1024;
+
+/// The most read from a client at a time.
+const MAX_READ: usize = 16 << 20;
+
+/// The server's body and its one argument, the random token that names its socket.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct ServerTask {
+    pub(crate) token: [u64; 2],
+}
+
+impl Task for ServerTask {
+    const NAME: &'static str = "multiproc::managers::serve";
+    type Args = ServerTask;
+    type Output = ();
+
+    fn call(task: ServerTask) {
+        serve(task.token)
+    }
+}
+
+inventory::submit! { TaskEntry::of::<ServerTask>() }
+
+impl Target for ServerTask {
+    type Output = ();
+
+    fn task_name(&self) -> Option<&'static str> {
+        Some(Self::NAME)
+    }
+
+    fn invoke(self) {
+        Self::call(self)
+    }
+
+    fn encode_args(&self) -> Option<Result<Vec<u8>, crate::wire::CodecError>> {
+        Some(wire::encode(self))
+    }
+}
+
+/// Listens, then serves until asked to shut down; exits 1 if it cannot listen.
+fn serve(token: [u64; 2]) {
+    let listener = match listen(token) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("multiproc manager: cannot listen: {e}");
+            crate::exit(1);
+        }
+    };
+    let mut server = Server {
+        listener,
+        clients: Vec::new(),
+        table: Table::default(),
+        stopping: false,
+    };
+    server.run();
+}
+
+/// This process's socket, non-blocking.
+fn listen(token: [u64; 2]) -> io::Result<OwnedFd> {
+    let listener = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    socket::bind(
+        listener.as_raw_fd(),
+        &address(std::process::id() as i32, token)?,
+    )?;
+    socket::listen(&listener, socket::Backlog::new(128)?)?;
+    Ok(listener)
+}
+
+struct Server {
+    listener: OwnedFd,
+    clients: Vec<Client>,
+    table: Table,
+    /// A shutdown was asked for: answer it, then return.
+    stopping: bool,
+}
+
+impl Server {
+    fn run(&mut self) {
+        while !self.stopping {
+            let mut fds: Vec<libc::pollfd> = std::iter::once(&self.listener)
+                .map(|fd| (fd, libc::POLLIN))
+                .chain(self.clients.iter().map(|c| (&c.fd, c.interest())))
+                .map(|(fd, events)| libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events,
+                    revents: 0,
+                })
+                .collect();
+            if sys::poll_fds(&mut fds, None).is_err() {
+                return;
+            }
+            if fds[0].revents != 0 {
+                self.accept_all();
+            }
+            for (client, fd) in self.clients.iter_mut().zip(&fds[1..]) {
+                if fd.revents != 0 {
+                    client.serve(&mut self.table, &mut self.stopping);
+                }
+            }
+            self.clients.retain(|c| c.open);
+        }
+        // The shutdown's answer goes out before the process ends; the others see the end.
+        for client in &mut self.clients {
+            client.flush();
+        }
+    }
+
+    /// Takes every waiting connection from a peer of this user; drops the others.
+    fn accept_all(&mut self) {
+        let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+        while let Ok(raw) = socket::accept4(self.listener.as_raw_fd(), flags) {
+            // SAFETY: accept4 just returned this descriptor; nothing else owns it.
+            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            let peer = socket::getsockopt(&fd, socket::sockopt::PeerCredentials);
+            // SAFETY: geteuid has no preconditions.
+            if peer.is_ok_and(|peer| peer.uid() == unsafe { libc::geteuid() }) {
+                self.clients.push(Client::new(fd));
+            }
+        }
+    }
+}
+
+/// One client's connection: requests read but not yet answered, and answers not yet sent.
+struct Client {
+    fd: OwnedFd,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    /// Set when the client hung up, or sent what cannot be answered; it is dropped.
+    open: bool,
+}
+
+impl Client {
+    fn new(fd: OwnedFd) -> Self {
+        Client {
+            fd,
+            input: Vec::new(),
+            output: Vec::new(),
+            open: true,
+        }
+    }
+
+    /// What to wait for: room to send while answers are pending (and nothing read meanwhile,
+    /// so that a client that does not read its answers cannot make them pile up), else requests.
+    fn interest(&self) -> i16 {
+        if self.output.is_empty() {
+            libc::POLLIN
+        } else {
+            libc::POLLOUT
+        }
+    }
+
+    /// Reads what arrived, answers every whole request, and sends the answers.
+    fn serve(&mut self, table: &mut Table, stopping: &mut bool) {
+        if self.output.is_empty() {
+            self.read(table, stopping);
+        }
+        self.flush();
+    }
+
+    fn read(&mut self, table: &mut Table, stopping: &mut bool) {
+        let have = self.input.len();
+        let want = wire::frame_len(&self.input).map_or(CHUNK, |total| total.saturating_sub(have));
+        // The buffer grows as a large request arrives, not as its header announces.
+        self.input.resize(have + want.clamp(CHUNK, MAX_READ), 0);
+        let read = sys::read_some(self.fd.as_fd(), &mut self.input[have..]);
+        self.input
+            .truncate(have + read.as_ref().map_or(0, |n| n.unwrap_or(0)));
+        match read {
+            Ok(Some(0)) | Err(_) => self.open = false,
+            Ok(_) => {
+                let answered = answer_requests(&self.input, table, &mut self.output);
+                self.input.drain(..answered.consumed);
+                *stopping |= answered.stop;
+                self.open &= !answered.hang_up;
+            }
+        }
+    }
+
+    /// Sends as much of the pending answers as the socket takes now.
+    fn flush(&mut self) {
+        let mut sent = 0;
+        while sent < self.output.len() {
+            match sys::send_vectored(self.fd.as_fd(), &[IoSlice::new(&self.output[sent..])]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.open = false;
+                    break;
+                }
+            }
+        }
+        self.output.drain(..sent);
+    }
+}
+
+/// What [`answer_requests`] did.
+pub(crate) struct Answered {
+    /// Bytes of the input taken: every whole request.
+    pub(crate) consumed: usize,
+    /// A shutdown was asked for.
+    pub(crate) stop: bool,
+    /// The input cannot be trusted any further (a header announcing too much): after the answers
+    /// go out, the connection is to be closed.
+    pub(crate) hang_up: bool,
+}
+
+/// Answers every whole request at the front of `input`, appending one reply frame per request
+/// to `output`: the request decoder, which any peer of this user can feed anything. A request
+/// that does not decode gets [`ServerError::Malformed`], and the stream goes on at the next
+/// frame.
+pub(crate) fn answer_requests(input: &[u8], table: &mut Table, output: &mut Vec<u8>) -> Answered {
+    let mut answered = Answered {
+        consumed: 0,
+        stop: false,
+        hang_up: false,
+    };
+    let reply = |reply: &Reply, output: &mut Vec<u8>| {
+        // A reply is an encoded result or a `ServerError`: it always encodes.
+        if let Ok(frame) = wire::encode_frame(reply) {
+            output.extend_from_slice(&frame);
+        }
+    };
+    while let Some(header) = input.get(answered.consumed..answered.consumed + HEADER_LEN) {
+        let len = u64::from_le_bytes(header.try_into().unwrap_or_default());
+        if len > MAX_REQUEST {
+            let max = MAX_REQUEST;
+            reply(&Err(ServerError::TooLarge { len, max }), output);
+            answered.hang_up = true;
+            break;
+        }
+        let Some(payload) = wire::complete_frame(&input[answered.consumed..]) else {
+            break;
+        };
+        answered.consumed += HEADER_LEN + payload.len();
+        let answer = match wire::decode::<Request>(payload) {
+            Ok(request) => {
+                answered.stop |= request.obj == MANAGER && matches!(request.op, Op::Shutdown);
+                table.apply(request)
+            }
+            Err(e) => Err(ServerError::Malformed {
+                reason: e.to_string(),
+            }),
+        };
+        reply(&answer, output);
+        if answered.stop {
+            break;
+        }
+    }
+    answered
+}

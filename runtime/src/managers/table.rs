@@ -1,0 +1,240 @@
+//! The server's object table and what each operation does to it. The server runs one request
+//! at a time, so each operation here is atomic with respect to every other client.
+
+use super::protocol::{Bytes, ObjId, Op, Reply, Request, MANAGER};
+use super::store::{add_numbers, Dict};
+use super::ServerError;
+use crate::wire;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// One managed object.
+enum Object {
+    Dict(Dict),
+    List(Vec<Bytes>),
+    Namespace { value: Bytes, version: u64 },
+}
+
+impl Object {
+    fn kind(&self) -> &'static str {
+        match self {
+            Object::Dict(_) => "dict",
+            Object::List(_) => "list",
+            Object::Namespace { .. } => "namespace",
+        }
+    }
+}
+
+/// Every object the manager serves, by number.
+#[derive(Default)]
+pub(crate) struct Table {
+    objects: HashMap<ObjId, Object>,
+    /// The last object number handed out; [`MANAGER`] (0) is never one.
+    last_id: ObjId,
+    /// Advanced by every write: the version a written entry gets, so that a version is never
+    /// reused, even after a removal.
+    clock: u64,
+}
+
+/// A result, encoded for the reply.
+fn ok<T: Serialize>(value: &T) -> Reply {
+    wire::encode(value).map_err(|e| ServerError::Malformed {
+        reason: e.to_string(),
+    })
+}
+
+/// Index `index` of a list of `len`, if it is inside (`inclusive`: the end is allowed too).
+fn checked_index(index: u64, len: usize, inclusive: bool) -> Result<usize, ServerError> {
+    let inside = if inclusive {
+        index <= len as u64
+    } else {
+        index < len as u64
+    };
+    if inside {
+        Ok(index as usize)
+    } else {
+        Err(ServerError::IndexOutOfRange {
+            index,
+            len: len as u64,
+        })
+    }
+}
+
+impl Table {
+    /// Runs one request.
+    pub(crate) fn apply(&mut self, request: Request) -> Reply {
+        self.clock += 1;
+        let version = self.clock;
+        let Request { obj, op } = request;
+        if obj == MANAGER {
+            return self.apply_to_manager(op);
+        }
+        let object = self
+            .objects
+            .get_mut(&obj)
+            .ok_or(ServerError::NoSuchObject { obj })?;
+        let kind = object.kind();
+        let applied = match object {
+            Object::Dict(dict) => apply_to_dict(dict, op, version),
+            Object::List(list) => apply_to_list(list, op),
+            Object::Namespace { value, version: v } => apply_to_namespace(value, v, op, version),
+        };
+        applied.unwrap_or_else(|op| {
+            Err(ServerError::WrongKind {
+                obj,
+                kind: kind.to_owned(),
+                op: op.name().to_owned(),
+            })
+        })
+    }
+
+    fn apply_to_manager(&mut self, op: Op) -> Reply {
+        let object = match op {
+            Op::NewDict => Object::Dict(Dict::default()),
+            Op::NewList => Object::List(Vec::new()),
+            Op::NewNamespace { value } => Object::Namespace {
+                value,
+                version: self.clock,
+            },
+            Op::Shutdown => return ok(&()),
+            other => {
+                return Err(ServerError::WrongKind {
+                    obj: MANAGER,
+                    kind: "manager".to_owned(),
+                    op: other.name().to_owned(),
+                })
+            }
+        };
+        self.last_id += 1;
+        self.objects.insert(self.last_id, object);
+        ok(&self.last_id)
+    }
+}
+
+/// A dict operation; an operation of another kind comes back as `Err`.
+fn apply_to_dict(dict: &mut Dict, op: Op, version: u64) -> Result<Reply, Op> {
+    Ok(match op {
+        Op::Len => ok(&(dict.len() as u64)),
+        Op::Clear => {
+            dict.clear();
+            ok(&())
+        }
+        Op::DictInsert { key, value } => ok(&dict.insert(key, value, version)),
+        Op::DictGet { key } => ok(&dict.get(&key).map(|e| &e.value)),
+        Op::DictRemove { key } => ok(&dict.remove(&key).map(|e| e.value)),
+        Op::DictContains { key } => ok(&dict.get(&key).is_some()),
+        Op::DictKeys => ok(&dict.entries().map(|e| &e.key).collect::<Vec<_>>()),
+        Op::DictValues => ok(&dict.entries().map(|e| &e.value).collect::<Vec<_>>()),
+        Op::DictItems => ok(&dict
+            .entries()
+            .map(|e| (&e.key, &e.value))
+            .collect::<Vec<_>>()),
+        Op::DictUpdate { pairs } => {
+            for (key, value) in pairs {
+                dict.insert(key, value, version);
+            }
+            ok(&())
+        }
+        Op::DictPop => ok(&dict.pop_last().map(|e| (e.key, e.value))),
+        Op::DictSetDefault { key, value } => match dict.get(&key) {
+            Some(entry) => ok(&entry.value),
+            None => {
+                let reply = ok(&value);
+                dict.insert(key, value, version);
+                reply
+            }
+        },
+        Op::DictGetVersioned { key } => ok(&dict
+            .get(&key)
+            .map_or((None, 0), |e| (Some(&e.value), e.version))),
+        Op::DictSetIfVersion {
+            key,
+            value,
+            version: expected,
+        } => {
+            let current = dict.get(&key).map_or(0, |e| e.version);
+            let matches = current == expected;
+            if matches {
+                match value {
+                    Some(value) => drop(dict.insert(key, value, version)),
+                    None => drop(dict.remove(&key)),
+                }
+            }
+            ok(&matches)
+        }
+        Op::DictFetchAdd {
+            key,
+            kind,
+            delta,
+            subtract,
+        } => {
+            let current = dict.get(&key).map(|e| e.value.as_slice());
+            add_numbers(kind, current, &delta, subtract).and_then(|(next, previous)| {
+                dict.insert(key, next, version);
+                ok(&previous)
+            })
+        }
+        other => return Err(other),
+    })
+}
+
+/// A list operation; an operation of another kind comes back as `Err`.
+fn apply_to_list(list: &mut Vec<Bytes>, op: Op) -> Result<Reply, Op> {
+    Ok(match op {
+        Op::Len => ok(&(list.len() as u64)),
+        Op::Clear => {
+            list.clear();
+            ok(&())
+        }
+        Op::ListPush { value } => {
+            list.push(value);
+            ok(&())
+        }
+        Op::ListExtend { values } => {
+            list.extend(values);
+            ok(&())
+        }
+        Op::ListGet { index } => ok(&usize::try_from(index).ok().and_then(|i| list.get(i))),
+        Op::ListSet { index, value } => checked_index(index, list.len(), false)
+            .and_then(|i| ok(&std::mem::replace(&mut list[i], value))),
+        Op::ListInsert { index, value } => checked_index(index, list.len(), true).and_then(|i| {
+            list.insert(i, value);
+            ok(&())
+        }),
+        Op::ListRemove { index } => {
+            checked_index(index, list.len(), false).and_then(|i| ok(&list.remove(i)))
+        }
+        Op::ListPop => ok(&list.pop()),
+        Op::ListAll => ok(&*list),
+        other => return Err(other),
+    })
+}
+
+/// A namespace operation; an operation of another kind comes back as `Err`.
+fn apply_to_namespace(
+    value: &mut Bytes,
+    current: &mut u64,
+    op: Op,
+    version: u64,
+) -> Result<Reply, Op> {
+    Ok(match op {
+        Op::NamespaceGet => ok(&(&*value, *current)),
+        Op::NamespaceSet { value: new } => {
+            *value = new;
+            *current = version;
+            ok(&())
+        }
+        Op::NamespaceSetIfVersion {
+            value: new,
+            version: expected,
+        } => {
+            let matches = *current == expected;
+            if matches {
+                *value = new;
+                *current = version;
+            }
+            ok(&matches)
+        }
+        other => return Err(other),
+    })
+}
