@@ -20,7 +20,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, IoSlice};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,7 +94,7 @@ impl ManagerRef {
             .try_with(|all| {
                 let mut all = all.borrow_mut();
                 let me = owner::pid();
-                if !all.get(&self.token).is_some_and(|conn| conn.pid == me) {
+                if all.get(&self.token).is_none_or(|conn| conn.pid != me) {
                     let status = self.status();
                     if let Some(refused) = self.refusal(&status) {
                         return Err(refused);
@@ -154,7 +154,7 @@ impl ManagerRef {
         }
         Ok(Connection {
             pid: owner::pid(),
-            file: File::from(OwnedFd::from(stream)),
+            file: File::from(stream),
             input: ReadBuf::default(),
             status,
         })
