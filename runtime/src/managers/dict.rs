@@ -280,11 +280,12 @@ where
     ///
     /// # fn main() -> multiproc::Result<()> {
     /// let manager = Manager::start()?;
-    /// let hits = manager.dict::<&'static str, u64>()?;
-    /// assert_eq!(hits.fetch_add(&"home", 1)?, 0);
-    /// assert_eq!(hits.fetch_add(&"home", 2)?, 1);
-    /// assert_eq!(hits.fetch_sub(&"home", 1)?, 3);
-    /// assert_eq!(hits.get(&"home")?, Some(2));
+    /// let hits = manager.dict::<String, u64>()?;
+    /// let home = "home".to_string();
+    /// assert_eq!(hits.fetch_add(&home, 1)?, 0);
+    /// assert_eq!(hits.fetch_add(&home, 2)?, 1);
+    /// assert_eq!(hits.fetch_sub(&home, 1)?, 3);
+    /// assert_eq!(hits.get(&home)?, Some(2));
     /// # Ok(())
     /// # }
     /// ```
