@@ -51,6 +51,9 @@ fn kit() -> PathBuf {
 const OUR_PY_SUITES: &[(&str, &str)] = &[
     ("pool_map_warm", "py_warm_map.py"),
     ("pool_map_kilobytes", "py_warm_map.py"),
+    ("manager_set_get", "../py_manager_bench.py"),
+    ("manager_locked_increment", "../py_manager_bench.py"),
+    ("manager_start", "../py_manager_bench.py"),
 ];
 
 /// The CPython script that measures `suite`: ours if we wrote one, else the kit's.

@@ -11,16 +11,15 @@ use super::protocol::{address, ObjId, Op, Reply, Request};
 use super::ManagerError;
 use crate::sys::fork_safe::ForkSafeLock;
 use crate::sys::owner;
-use crate::wire::frame::{FrameError, ReadBuf};
-use crate::wire::{self, CodecError};
+use crate::wire::frame::PartialFrame;
+use crate::wire::{self, HEADER_LEN};
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::io::{self, IoSlice};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,8 +44,7 @@ static STATUS: ForkSafeLock<BTreeMap<[u64; 2], Arc<AtomicU8>>> = ForkSafeLock::n
 struct Connection {
     /// The process that opened it: in a forked child, the parent's copy is never used.
     pid: u32,
-    file: File,
-    input: ReadBuf,
+    fd: OwnedFd,
     status: Arc<AtomicU8>,
 }
 
@@ -154,8 +152,7 @@ impl ManagerRef {
         }
         Ok(Connection {
             pid: owner::pid(),
-            file: File::from(stream),
-            input: ReadBuf::default(),
+            fd: stream,
             status,
         })
     }
@@ -190,25 +187,36 @@ impl ManagerRef {
     }
 }
 
-/// Sends `request` and reads the answer: a connection that ends or breaks is the server gone.
-fn round_trip(conn: &mut Connection, request: &[u8], pid: i32) -> Result<Vec<u8>, ManagerError> {
+/// The most bytes read at once while a reply's header is incomplete: a small reply arrives
+/// whole, with its header, in one read (nothing follows a reply: a connection carries one
+/// request at a time).
+const FIRST_READ: usize = 64 * 1024;
+
+/// Sends `request` and reads the answer's payload: a connection that ends or breaks is the
+/// server gone. The thread sleeps in `read` until the answer comes: watching for it instead
+/// (spinning or yielding) would take the CPU from the server when more clients than CPUs are
+/// busy, as a manager's clients often are.
+fn round_trip(conn: &Connection, request: &[u8], pid: i32) -> Result<Vec<u8>, ManagerError> {
     let fail = |e: io::Error| ManagerError::from_io(pid, e);
+    let fd = conn.fd.as_fd();
     let mut sent = 0;
     while sent < request.len() {
-        match crate::sys::send_vectored(conn.file.as_fd(), &[IoSlice::new(&request[sent..])]) {
+        match crate::sys::send_vectored(fd, &[IoSlice::new(&request[sent..])]) {
             Ok(n) => sent += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(fail(e)),
         }
     }
-    match conn.input.next_frame(&conn.file, u64::MAX) {
-        Ok(frame) => Ok(frame.into_vec()),
-        Err(FrameError::Io(e)) => Err(fail(e)),
-        Err(FrameError::Eof | FrameError::Truncated { .. }) => {
-            Err(fail(io::ErrorKind::UnexpectedEof.into()))
+    let mut frame = PartialFrame::reading_ahead(FIRST_READ);
+    while !frame.is_complete() {
+        // A blocking socket: `None` (would block) does not happen, and is harmless if it did.
+        if frame.read_some(fd, usize::MAX).map_err(fail)? == Some(0) {
+            return Err(fail(io::ErrorKind::UnexpectedEof.into()));
         }
-        Err(e) => Err(ManagerError::Codec(CodecError::Malformed(e.to_string()))),
     }
+    let mut bytes = frame.take();
+    bytes.drain(..HEADER_LEN);
+    Ok(bytes)
 }
 
 /// What a proxy is: an object of a manager. It travels as itself, so a proxy passed to a task or

@@ -12,6 +12,7 @@ use super::protocol::{address, Op, Reply, Request, MANAGER, MAX_REQUEST};
 use super::table::Table;
 use super::ServerError;
 use crate::sys;
+use crate::sys::backoff::{Backoff, Patience};
 use crate::task::registry::TaskEntry;
 use crate::task::{Target, Task};
 use crate::wire::{self, HEADER_LEN};
@@ -19,6 +20,7 @@ use nix::sys::socket::{self, AddressFamily, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::time::Instant;
 
 /// Bytes read from a client at a time, unless a large request wants more.
 const CHUNK: usize = 64 * 1024;
@@ -114,7 +116,7 @@ impl Server {
                     revents: 0,
                 })
                 .collect();
-            if sys::poll_fds(&mut fds, None).is_err() {
+            if wait_for_work(&mut fds).is_err() {
                 return;
             }
             if fds[0].revents != 0 {
@@ -144,6 +146,22 @@ impl Server {
             if peer.is_ok_and(|peer| peer.uid() == unsafe { libc::geteuid() }) {
                 self.clients.push(Client::new(fd));
             }
+        }
+    }
+}
+
+/// Waits until one of `fds` is ready. The next request is usually a client's turn away, so the
+/// server watches for it first, giving the CPU up between looks (a client may need this very
+/// CPU), before it sleeps in `poll`: a sleep and a wake-up cost more than the looks.
+fn wait_for_work(fds: &mut [libc::pollfd]) -> io::Result<()> {
+    let mut backoff = Backoff::new(Patience::POOL);
+    loop {
+        sys::poll_fds(fds, Some(Instant::now()))?;
+        if fds.iter().any(|fd| fd.revents != 0) {
+            return Ok(());
+        }
+        if !backoff.snooze() {
+            return sys::poll_fds(fds, None);
         }
     }
 }
