@@ -38,7 +38,15 @@ pub enum ManagerError {
     ShutDown,
     /// The server refused the request (Python's `RemoteError`); the manager keeps serving.
     #[error("the manager refused the request: {0}")]
-    Server(#[from] ServerError),
+    Server(ServerError),
+    /// The lock was acquired, but its previous holder's connection ended while it held it:
+    /// its process died, or the thread that took it ended. The lock is now the caller's; what
+    /// it protected may be half-updated (the crate's [`OwnerDied`](crate::sync::OwnerDied)).
+    #[error("the holder of the manager's lock (process {pid}) died; the lock is now yours")]
+    OwnerDied {
+        /// The dead holder's process id.
+        pid: i32,
+    },
     /// `update_with` gave up: other processes changed the value between each of its reads and
     /// writes, every time.
     #[error(
@@ -114,6 +122,13 @@ pub enum ServerError {
         /// What the decoder said.
         reason: String,
     },
+    /// Release of a lock that is not held (Python: "release unlocked lock").
+    #[error("release of an unlocked lock")]
+    NotLocked,
+    /// The manager is shutting down: a parked request (a wait, a blocking get) is answered so;
+    /// a proxy reports it as [`ManagerError::ShutDown`].
+    #[error("the manager is shutting down")]
+    ShuttingDown,
     /// The request did not decode: garbage, or a request of another build of the program.
     #[error("malformed request: {reason}")]
     Malformed {
@@ -129,6 +144,15 @@ pub enum ServerError {
         /// The maximum.
         max: u64,
     },
+}
+
+impl From<ServerError> for ManagerError {
+    fn from(e: ServerError) -> Self {
+        match e {
+            ServerError::ShuttingDown => ManagerError::ShutDown,
+            other => ManagerError::Server(other),
+        }
+    }
 }
 
 impl ManagerError {

@@ -251,14 +251,14 @@ pub(crate) fn decode_all<T: DeserializeOwned>(all: Vec<Vec<u8>>) -> Result<Vec<T
 /// The traits every proxy type has, whatever its type parameters: `Clone`, `Debug`, equality
 /// (the same object of the same manager), and serde as its [`Handle`].
 macro_rules! proxy_traits {
-    ($name:ident < $($t:ident),+ >) => {
-        impl<$($t),+> Clone for $name<$($t),+> {
+    ($name:ident $(< $($t:ident),+ >)?) => {
+        impl$(<$($t),+>)? Clone for $name$(<$($t),+>)? {
             fn clone(&self) -> Self {
-                $name { handle: self.handle, types: std::marker::PhantomData }
+                Self::from_handle(self.handle)
             }
         }
 
-        impl<$($t),+> std::fmt::Debug for $name<$($t),+> {
+        impl$(<$($t),+>)? std::fmt::Debug for $name$(<$($t),+>)? {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($name))
                     .field("manager", &self.handle.manager.pid)
@@ -267,28 +267,28 @@ macro_rules! proxy_traits {
             }
         }
 
-        impl<$($t),+> PartialEq for $name<$($t),+> {
+        impl$(<$($t),+>)? PartialEq for $name$(<$($t),+>)? {
             fn eq(&self, other: &Self) -> bool {
                 self.handle == other.handle
             }
         }
 
-        impl<$($t),+> Eq for $name<$($t),+> {}
+        impl$(<$($t),+>)? Eq for $name$(<$($t),+>)? {}
 
-        impl<$($t),+> serde::Serialize for $name<$($t),+> {
+        impl$(<$($t),+>)? serde::Serialize for $name$(<$($t),+>)? {
             fn serialize<Ser: serde::Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
                 self.handle.serialize(serializer)
             }
         }
 
-        impl<'de, $($t),+> serde::Deserialize<'de> for $name<$($t),+> {
+        impl<'de, $($($t),+)?> serde::Deserialize<'de> for $name$(<$($t),+>)? {
             fn deserialize<De: serde::Deserializer<'de>>(deserializer: De) -> Result<Self, De::Error> {
                 let handle = $crate::managers::client::Handle::deserialize(deserializer)?;
-                Ok($name { handle, types: std::marker::PhantomData })
+                Ok(Self::from_handle(handle))
             }
         }
 
-        impl<$($t),+> $name<$($t),+> {
+        impl$(<$($t),+>)? $name$(<$($t),+>)? {
             pub(crate) fn from_handle(handle: $crate::managers::client::Handle) -> Self {
                 $name { handle, types: std::marker::PhantomData }
             }

@@ -15,16 +15,21 @@ mod dict;
 mod list;
 mod namespace;
 mod protocol;
+mod queue;
 mod server;
 mod store;
+mod sync;
 mod table;
 mod update;
+mod waiting;
 
 pub use crate::error::{ManagerError, ServerError};
 pub use dict::DictProxy;
 pub use list::ListProxy;
 pub use namespace::NamespaceProxy;
 pub use protocol::{Number, NumberKind};
+pub use queue::QueueProxy;
+pub use sync::{EventProxy, LockProxy};
 
 use crate::error::Error;
 use crate::process::{Context, ProcessHandle, StartMethod};
@@ -164,6 +169,33 @@ impl Manager {
         Ok(NamespaceProxy::from_handle(handle))
     }
 
+    /// A new, free lock in the manager (Python's `manager.Lock()`).
+    ///
+    /// # Errors
+    ///
+    /// As [`dict`](Manager::dict).
+    pub fn lock(&self) -> Result<LockProxy, ManagerError> {
+        Ok(LockProxy::from_handle(self.create(&Op::NewLock)?))
+    }
+
+    /// A new, clear event in the manager (Python's `manager.Event()`).
+    ///
+    /// # Errors
+    ///
+    /// As [`dict`](Manager::dict).
+    pub fn event(&self) -> Result<EventProxy, ManagerError> {
+        Ok(EventProxy::from_handle(self.create(&Op::NewEvent)?))
+    }
+
+    /// A new, empty, unbounded queue in the manager (Python's `manager.Queue()`).
+    ///
+    /// # Errors
+    ///
+    /// As [`dict`](Manager::dict).
+    pub fn queue<T>(&self) -> Result<QueueProxy<T>, ManagerError> {
+        Ok(QueueProxy::from_handle(self.create(&Op::NewQueue)?))
+    }
+
     fn create(&self, op: &Op) -> Result<Handle, ManagerError> {
         let obj: ObjId = self.manager.call(MANAGER, op)?;
         Ok(Handle {
@@ -226,7 +258,8 @@ impl std::fmt::Debug for Manager {
 /// `__private::answer_manager_requests`).
 pub(crate) fn answer_stream(stream: &[u8]) -> Vec<u8> {
     let mut replies = Vec::new();
-    server::answer_requests(stream, &mut table::Table::default(), &mut replies);
+    let fuzzer = waiting::Caller { id: 1, pid: 0 };
+    server::answer_requests(fuzzer, stream, &mut table::Table::default(), &mut replies);
     replies
 }
 

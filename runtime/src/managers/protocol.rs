@@ -7,6 +7,7 @@ use super::ServerError;
 use nix::sys::socket::UnixAddr;
 use serde::{Deserialize, Serialize};
 use std::io;
+use std::time::Duration;
 
 /// The number of an object in the manager's table.
 pub(crate) type ObjId = u64;
@@ -22,6 +23,11 @@ pub(crate) const MAX_REQUEST: u64 = 1 << 30;
 pub(crate) fn address(pid: i32, token: [u64; 2]) -> io::Result<UnixAddr> {
     let name = format!("multiproc-manager-{pid}-{:016x}{:016x}", token[0], token[1]);
     UnixAddr::new_abstract(name.as_bytes()).map_err(io::Error::from)
+}
+
+/// A timeout as the server takes it: microseconds, rounded up so that a wait never ends early.
+pub(crate) fn timeout_micros(timeout: Duration) -> u64 {
+    u64::try_from(timeout.as_nanos().div_ceil(1000)).unwrap_or(u64::MAX)
 }
 
 /// A value encoded by the wire codec.
@@ -47,6 +53,12 @@ pub(crate) enum Op {
     NewList,
     /// A new namespace holding `value`: its `ObjId`.
     NewNamespace { value: Bytes },
+    /// A new, free lock: its `ObjId`.
+    NewLock,
+    /// A new, clear event: its `ObjId`.
+    NewEvent,
+    /// A new, empty queue: its `ObjId`.
+    NewQueue,
     /// Stop serving once this is answered: `()`.
     Shutdown,
     /// A dict's or list's length: `u64`.
@@ -105,6 +117,25 @@ pub(crate) enum Op {
     ListPop,
     /// `Vec<Bytes>`.
     ListAll,
+    /// Waits for the lock, at most `timeout_micros` (`None`: no limit): `Option<Option<i32>>`,
+    /// `None` timed out, else the pid of a holder that died, if one did.
+    LockAcquire { timeout_micros: Option<u64> },
+    /// `()`.
+    LockRelease,
+    /// `bool`.
+    LockIsLocked,
+    /// `()`.
+    EventSet,
+    /// `()`.
+    EventClear,
+    /// `bool`.
+    EventIsSet,
+    /// Waits until set, at most `timeout_micros`: whether it is set, `bool`.
+    EventWait { timeout_micros: Option<u64> },
+    /// `()`.
+    QueuePut { value: Bytes },
+    /// Waits for an item, at most `timeout_micros`: `Option<Bytes>`, `None` timed out.
+    QueueGet { timeout_micros: Option<u64> },
     /// The value and its version: `(Bytes, u64)`.
     NamespaceGet,
     /// `()`.
@@ -120,6 +151,9 @@ impl Op {
             Op::NewDict => "new_dict",
             Op::NewList => "new_list",
             Op::NewNamespace { .. } => "new_namespace",
+            Op::NewLock => "new_lock",
+            Op::NewEvent => "new_event",
+            Op::NewQueue => "new_queue",
             Op::Shutdown => "shutdown",
             Op::Len => "len",
             Op::Clear => "clear",
@@ -144,6 +178,15 @@ impl Op {
             Op::ListRemove { .. } => "remove",
             Op::ListPop => "pop",
             Op::ListAll => "to_vec",
+            Op::LockAcquire { .. } => "acquire",
+            Op::LockRelease => "release",
+            Op::LockIsLocked => "is_locked",
+            Op::EventSet => "set",
+            Op::EventClear => "clear",
+            Op::EventIsSet => "is_set",
+            Op::EventWait { .. } => "wait",
+            Op::QueuePut { .. } => "put",
+            Op::QueueGet { .. } => "get",
             Op::NamespaceGet => "get",
             Op::NamespaceSet { .. } => "set",
             Op::NamespaceSetIfVersion { .. } => "set_if_version",

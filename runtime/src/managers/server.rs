@@ -10,6 +10,7 @@
 
 use super::protocol::{address, Op, Reply, Request, MANAGER, MAX_REQUEST};
 use super::table::Table;
+use super::waiting::Caller;
 use super::ServerError;
 use crate::sys;
 use crate::sys::backoff::{Backoff, Patience};
@@ -76,6 +77,7 @@ fn serve(token: [u64; 2]) {
         clients: Vec::new(),
         table: Table::default(),
         stopping: false,
+        last_client: 0,
     };
     server.run();
 }
@@ -102,6 +104,8 @@ struct Server {
     table: Table,
     /// A shutdown was asked for: answer it, then return.
     stopping: bool,
+    /// The last connection number handed out.
+    last_client: u64,
 }
 
 impl Server {
@@ -116,9 +120,10 @@ impl Server {
                     revents: 0,
                 })
                 .collect();
-            if wait_for_work(&mut fds).is_err() {
+            if wait_for_work(&mut fds, self.table.next_deadline()).is_err() {
                 return;
             }
+            self.table.expire(Instant::now());
             if fds[0].revents != 0 {
                 self.accept_all();
             }
@@ -127,11 +132,28 @@ impl Server {
                     client.serve(&mut self.table, &mut self.stopping);
                 }
             }
+            for gone in self.clients.iter().filter(|c| !c.open) {
+                self.table.forget(gone.caller.id);
+            }
             self.clients.retain(|c| c.open);
+            if self.stopping {
+                self.table.refuse_all();
+            }
+            self.deliver();
         }
         // The shutdown's answer goes out before the process ends; the others see the end.
         for client in &mut self.clients {
             client.flush();
+        }
+    }
+
+    /// Sends the answers of parked requests that became ready.
+    fn deliver(&mut self) {
+        for (id, reply) in std::mem::take(&mut self.table.outbox) {
+            if let Some(client) = self.clients.iter_mut().find(|c| c.caller.id == id) {
+                push_reply(&reply, &mut client.output);
+                client.flush();
+            }
         }
     }
 
@@ -141,10 +163,17 @@ impl Server {
         while let Ok(raw) = socket::accept4(self.listener.as_raw_fd(), flags) {
             // SAFETY: accept4 just returned this descriptor; nothing else owns it.
             let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-            let peer = socket::getsockopt(&fd, socket::sockopt::PeerCredentials);
+            let Ok(peer) = socket::getsockopt(&fd, socket::sockopt::PeerCredentials) else {
+                continue;
+            };
             // SAFETY: geteuid has no preconditions.
-            if peer.is_ok_and(|peer| peer.uid() == unsafe { libc::geteuid() }) {
-                self.clients.push(Client::new(fd));
+            if peer.uid() == unsafe { libc::geteuid() } {
+                self.last_client += 1;
+                let caller = Caller {
+                    id: self.last_client,
+                    pid: peer.pid(),
+                };
+                self.clients.push(Client::new(fd, caller));
             }
         }
     }
@@ -153,15 +182,17 @@ impl Server {
 /// Waits until one of `fds` is ready. The next request is usually a client's turn away, so the
 /// server watches for it first, giving the CPU up between looks (a client may need this very
 /// CPU), before it sleeps in `poll`: a sleep and a wake-up cost more than the looks.
-fn wait_for_work(fds: &mut [libc::pollfd]) -> io::Result<()> {
+///
+/// `deadline` is the earliest deadline of a parked request: the wait ends there.
+fn wait_for_work(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> io::Result<()> {
     let mut backoff = Backoff::new(Patience::POOL);
     loop {
         sys::poll_fds(fds, Some(Instant::now()))?;
         if fds.iter().any(|fd| fd.revents != 0) {
             return Ok(());
         }
-        if !backoff.snooze() {
-            return sys::poll_fds(fds, None);
+        if !backoff.snooze() || deadline.is_some_and(|d| Instant::now() >= d) {
+            return sys::poll_fds(fds, deadline);
         }
     }
 }
@@ -169,6 +200,7 @@ fn wait_for_work(fds: &mut [libc::pollfd]) -> io::Result<()> {
 /// One client's connection: requests read but not yet answered, and answers not yet sent.
 struct Client {
     fd: OwnedFd,
+    caller: Caller,
     input: Vec<u8>,
     output: Vec<u8>,
     /// Set when the client hung up, or sent what cannot be answered; it is dropped.
@@ -176,9 +208,10 @@ struct Client {
 }
 
 impl Client {
-    fn new(fd: OwnedFd) -> Self {
+    fn new(fd: OwnedFd, caller: Caller) -> Self {
         Client {
             fd,
+            caller,
             input: Vec::new(),
             output: Vec::new(),
             open: true,
@@ -214,7 +247,7 @@ impl Client {
         match read {
             Ok(Some(0)) | Err(_) => self.open = false,
             Ok(_) => {
-                let answered = answer_requests(&self.input, table, &mut self.output);
+                let answered = answer_requests(self.caller, &self.input, table, &mut self.output);
                 self.input.drain(..answered.consumed);
                 *stopping |= answered.stop;
                 self.open &= !answered.hang_up;
@@ -255,23 +288,22 @@ pub(crate) struct Answered {
 /// to `output`: the request decoder, which any peer of this user can feed anything. A request
 /// that does not decode gets [`ServerError::Malformed`], and the stream goes on at the next
 /// frame.
-pub(crate) fn answer_requests(input: &[u8], table: &mut Table, output: &mut Vec<u8>) -> Answered {
+pub(crate) fn answer_requests(
+    caller: Caller,
+    input: &[u8],
+    table: &mut Table,
+    output: &mut Vec<u8>,
+) -> Answered {
     let mut answered = Answered {
         consumed: 0,
         stop: false,
         hang_up: false,
     };
-    let reply = |reply: &Reply, output: &mut Vec<u8>| {
-        // A reply is an encoded result or a `ServerError`: it always encodes.
-        if let Ok(frame) = wire::encode_frame(reply) {
-            output.extend_from_slice(&frame);
-        }
-    };
     while let Some(header) = input.get(answered.consumed..answered.consumed + HEADER_LEN) {
         let len = u64::from_le_bytes(header.try_into().unwrap_or_default());
         if len > MAX_REQUEST {
             let max = MAX_REQUEST;
-            reply(&Err(ServerError::TooLarge { len, max }), output);
+            push_reply(&Err(ServerError::TooLarge { len, max }), output);
             answered.hang_up = true;
             break;
         }
@@ -282,16 +314,26 @@ pub(crate) fn answer_requests(input: &[u8], table: &mut Table, output: &mut Vec<
         let answer = match wire::decode::<Request>(payload) {
             Ok(request) => {
                 answered.stop |= request.obj == MANAGER && matches!(request.op, Op::Shutdown);
-                table.apply(request)
+                table.apply(caller, request)
             }
-            Err(e) => Err(ServerError::Malformed {
+            Err(e) => Some(Err(ServerError::Malformed {
                 reason: e.to_string(),
-            }),
+            })),
         };
-        reply(&answer, output);
+        if let Some(answer) = answer {
+            push_reply(&answer, output);
+        }
         if answered.stop {
             break;
         }
     }
     answered
+}
+
+/// Appends `reply` to a connection's pending output, as one frame.
+fn push_reply(reply: &Reply, output: &mut Vec<u8>) {
+    // A reply is an encoded result or a `ServerError`: it always encodes.
+    if let Ok(frame) = wire::encode_frame(reply) {
+        output.extend_from_slice(&frame);
+    }
 }

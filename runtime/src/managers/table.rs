@@ -3,16 +3,21 @@
 
 use super::protocol::{Bytes, ObjId, Op, Reply, Request, MANAGER};
 use super::store::{add_numbers, Dict};
+use super::waiting::{Caller, Event, Lock, Outbox, Queue, Waiters};
 use super::ServerError;
 use crate::wire;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// One managed object.
 enum Object {
     Dict(Dict),
     List(Vec<Bytes>),
     Namespace { value: Bytes, version: u64 },
+    Lock(Lock),
+    Event(Event),
+    Queue(Queue),
 }
 
 impl Object {
@@ -21,13 +26,29 @@ impl Object {
             Object::Dict(_) => "dict",
             Object::List(_) => "list",
             Object::Namespace { .. } => "namespace",
+            Object::Lock(_) => "lock",
+            Object::Event(_) => "event",
+            Object::Queue(_) => "queue",
+        }
+    }
+
+    /// The requests parked on the object, with what a timed-out one is answered.
+    fn waiters(&mut self) -> Option<(&mut Waiters, Reply)> {
+        match self {
+            Object::Lock(lock) => Some((&mut lock.waiters, ok(&Lock::TIMED_OUT))),
+            Object::Event(event) => Some((&mut event.waiters, ok(&false))),
+            Object::Queue(queue) => Some((&mut queue.waiters, ok(&Queue::TIMED_OUT))),
+            _ => None,
         }
     }
 }
 
-/// Every object the manager serves, by number.
+/// Every object the manager serves, by number, and the answers to parked requests that are
+/// ready to go.
 #[derive(Default)]
 pub(crate) struct Table {
+    /// Answers for requests parked earlier, by connection: the server sends them.
+    pub(crate) outbox: Outbox,
     objects: HashMap<ObjId, Object>,
     /// The last object number handed out; [`MANAGER`] (0) is never one.
     last_id: ObjId,
@@ -37,7 +58,7 @@ pub(crate) struct Table {
 }
 
 /// A result, encoded for the reply.
-fn ok<T: Serialize>(value: &T) -> Reply {
+pub(crate) fn ok<T: Serialize>(value: &T) -> Reply {
     wire::encode(value).map_err(|e| ServerError::Malformed {
         reason: e.to_string(),
     })
@@ -61,31 +82,77 @@ fn checked_index(index: u64, len: usize, inclusive: bool) -> Result<usize, Serve
 }
 
 impl Table {
-    /// Runs one request.
-    pub(crate) fn apply(&mut self, request: Request) -> Reply {
+    /// Runs one request from `caller`: its answer, or `None` if it is parked (its answer will
+    /// come through the outbox).
+    pub(crate) fn apply(&mut self, caller: Caller, request: Request) -> Option<Reply> {
         self.clock += 1;
         let version = self.clock;
         let Request { obj, op } = request;
         if obj == MANAGER {
-            return self.apply_to_manager(op);
+            return Some(self.apply_to_manager(op));
         }
-        let object = self
-            .objects
-            .get_mut(&obj)
-            .ok_or(ServerError::NoSuchObject { obj })?;
+        let Some(object) = self.objects.get_mut(&obj) else {
+            return Some(Err(ServerError::NoSuchObject { obj }));
+        };
         let kind = object.kind();
+        let out = &mut self.outbox;
         let applied = match object {
-            Object::Dict(dict) => apply_to_dict(dict, op, version),
-            Object::List(list) => apply_to_list(list, op),
-            Object::Namespace { value, version: v } => apply_to_namespace(value, v, op, version),
+            Object::Dict(dict) => apply_to_dict(dict, op, version).map(Some),
+            Object::List(list) => apply_to_list(list, op).map(Some),
+            Object::Namespace { value, version: v } => {
+                apply_to_namespace(value, v, op, version).map(Some)
+            }
+            Object::Lock(lock) => apply_to_lock(lock, caller, op, out),
+            Object::Event(event) => apply_to_event(event, caller, op, out),
+            Object::Queue(queue) => apply_to_queue(queue, caller, op, out),
         };
         applied.unwrap_or_else(|op| {
-            Err(ServerError::WrongKind {
+            Some(Err(ServerError::WrongKind {
                 obj,
                 kind: kind.to_owned(),
                 op: op.name().to_owned(),
-            })
+            }))
         })
+    }
+
+    /// The earliest deadline of a parked request.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        self.objects
+            .values_mut()
+            .filter_map(|object| object.waiters()?.0.next_deadline())
+            .min()
+    }
+
+    /// Answers the parked requests whose deadline has passed.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        for object in self.objects.values_mut() {
+            if let Some((waiters, timed_out)) = object.waiters() {
+                waiters.expire(now, &timed_out, &mut self.outbox);
+            }
+        }
+    }
+
+    /// A connection hung up: its parked requests are dropped, and a lock it held passes on.
+    pub(crate) fn forget(&mut self, client: u64) {
+        for object in self.objects.values_mut() {
+            match object {
+                Object::Lock(lock) => lock.forget(client, &mut self.outbox),
+                other => {
+                    if let Some((waiters, _)) = other.waiters() {
+                        waiters.forget(client);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The manager shuts down: every parked request is answered `ShuttingDown`.
+    pub(crate) fn refuse_all(&mut self) {
+        for object in self.objects.values_mut() {
+            if let Some((waiters, _)) = object.waiters() {
+                waiters.refuse_all(&mut self.outbox);
+            }
+        }
     }
 
     fn apply_to_manager(&mut self, op: Op) -> Reply {
@@ -96,6 +163,9 @@ impl Table {
                 value,
                 version: self.clock,
             },
+            Op::NewLock => Object::Lock(Lock::default()),
+            Op::NewEvent => Object::Event(Event::default()),
+            Op::NewQueue => Object::Queue(Queue::default()),
             Op::Shutdown => return ok(&()),
             other => {
                 return Err(ServerError::WrongKind {
@@ -235,6 +305,68 @@ fn apply_to_namespace(
             }
             ok(&matches)
         }
+        other => return Err(other),
+    })
+}
+
+/// When a wait of `timeout_micros` that starts now ends (`None`: never).
+fn deadline(timeout_micros: Option<u64>, now: Instant) -> Option<Instant> {
+    timeout_micros.and_then(|micros| now.checked_add(Duration::from_micros(micros)))
+}
+
+/// A lock operation: its answer, or `None` parked; an operation of another kind comes back as
+/// `Err`.
+fn apply_to_lock(
+    lock: &mut Lock,
+    caller: Caller,
+    op: Op,
+    out: &mut Outbox,
+) -> Result<Option<Reply>, Op> {
+    let now = Instant::now();
+    Ok(match op {
+        Op::LockAcquire { timeout_micros } => {
+            lock.acquire(caller, deadline(timeout_micros, now), now)
+        }
+        Op::LockRelease => Some(lock.release(out)),
+        Op::LockIsLocked => Some(ok(&lock.is_locked())),
+        other => return Err(other),
+    })
+}
+
+/// An event operation, as [`apply_to_lock`].
+fn apply_to_event(
+    event: &mut Event,
+    caller: Caller,
+    op: Op,
+    out: &mut Outbox,
+) -> Result<Option<Reply>, Op> {
+    let now = Instant::now();
+    Ok(match op {
+        Op::EventWait { timeout_micros } => event.wait(caller, deadline(timeout_micros, now), now),
+        Op::EventSet | Op::EventClear => {
+            event.set(matches!(op, Op::EventSet), out);
+            Some(ok(&()))
+        }
+        Op::EventIsSet => Some(ok(&event.is_set())),
+        other => return Err(other),
+    })
+}
+
+/// A queue operation, as [`apply_to_lock`].
+fn apply_to_queue(
+    queue: &mut Queue,
+    caller: Caller,
+    op: Op,
+    out: &mut Outbox,
+) -> Result<Option<Reply>, Op> {
+    let now = Instant::now();
+    Ok(match op {
+        Op::QueuePut { value } => {
+            queue.put(value, out);
+            Some(ok(&()))
+        }
+        Op::QueueGet { timeout_micros } => queue.get(caller, deadline(timeout_micros, now), now),
+        Op::Len => Some(ok(&(queue.len() as u64))),
         other => return Err(other),
     })
 }

@@ -1,0 +1,204 @@
+//! The server's objects that a request can wait on: a lock, an event and a queue. A request
+//! that cannot be answered yet is parked with its deadline; the server answers it when the
+//! object changes, when the deadline passes (the server enforces every timeout, so a client
+//! never needs to cancel), when the manager shuts down, or never, if its client hangs up.
+
+use super::protocol::{Bytes, Reply};
+use super::table::ok;
+use super::ServerError;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// Which connection sent a request, and from which process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Caller {
+    pub(crate) id: u64,
+    pub(crate) pid: i32,
+}
+
+/// Answers for parked requests, to be sent to their connections.
+pub(crate) type Outbox = Vec<(u64, Reply)>;
+
+/// Requests parked on one object, first come first served.
+#[derive(Default)]
+pub(crate) struct Waiters(VecDeque<(Caller, Option<Instant>)>);
+
+impl Waiters {
+    fn park(&mut self, caller: Caller, deadline: Option<Instant>) {
+        self.0.push_back((caller, deadline));
+    }
+
+    fn next(&mut self) -> Option<Caller> {
+        self.0.pop_front().map(|(caller, _)| caller)
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.0.iter().filter_map(|(_, deadline)| *deadline).min()
+    }
+
+    /// Answers `timed_out` to every request whose deadline has passed.
+    pub(crate) fn expire(&mut self, now: Instant, timed_out: &Reply, out: &mut Outbox) {
+        self.0.retain(|(caller, deadline)| {
+            let expired = deadline.is_some_and(|d| d <= now);
+            if expired {
+                out.push((caller.id, timed_out.clone()));
+            }
+            !expired
+        });
+    }
+
+    /// Drops the requests of a connection that hung up.
+    pub(crate) fn forget(&mut self, client: u64) {
+        self.0.retain(|(caller, _)| caller.id != client);
+    }
+
+    /// Answers every parked request with [`ServerError::ShuttingDown`].
+    pub(crate) fn refuse_all(&mut self, out: &mut Outbox) {
+        out.extend(
+            self.0
+                .drain(..)
+                .map(|(caller, _)| (caller.id, Err(ServerError::ShuttingDown))),
+        );
+    }
+}
+
+/// Whether a request with this deadline may wait at all.
+fn may_wait(deadline: Option<Instant>, now: Instant) -> bool {
+    deadline.is_none_or(|d| d > now)
+}
+
+/// Python's `manager.Lock()`: held by a connection; released by anyone. Its answer to an
+/// acquire is `Option<Option<i32>>`: `None` timed out, `Some(None)` acquired,
+/// `Some(Some(pid))` acquired from process `pid`, which died holding it.
+#[derive(Default)]
+pub(crate) struct Lock {
+    holder: Option<Caller>,
+    /// A holder that hung up while nobody waited: the next acquirer is told.
+    dead_holder: Option<i32>,
+    pub(crate) waiters: Waiters,
+}
+
+impl Lock {
+    pub(crate) const TIMED_OUT: Option<Option<i32>> = None;
+
+    pub(crate) fn acquire(
+        &mut self,
+        caller: Caller,
+        deadline: Option<Instant>,
+        now: Instant,
+    ) -> Option<Reply> {
+        if self.holder.is_none() {
+            self.holder = Some(caller);
+            return Some(ok(&Some(self.dead_holder.take())));
+        }
+        if !may_wait(deadline, now) {
+            return Some(ok(&Self::TIMED_OUT));
+        }
+        self.waiters.park(caller, deadline);
+        None
+    }
+
+    pub(crate) fn release(&mut self, out: &mut Outbox) -> Reply {
+        if self.holder.take().is_none() {
+            return Err(ServerError::NotLocked);
+        }
+        self.hand_over(out);
+        ok(&())
+    }
+
+    pub(crate) fn is_locked(&self) -> bool {
+        self.holder.is_some()
+    }
+
+    /// Gives the free lock to the first waiter, if any.
+    fn hand_over(&mut self, out: &mut Outbox) {
+        if let Some(next) = self.waiters.next() {
+            self.holder = Some(next);
+            out.push((next.id, ok(&Some(self.dead_holder.take()))));
+        }
+    }
+
+    /// A connection hung up: its waits are dropped, and a lock it held passes on, reported.
+    pub(crate) fn forget(&mut self, client: u64, out: &mut Outbox) {
+        self.waiters.forget(client);
+        if let Some(holder) = self.holder.filter(|h| h.id == client) {
+            self.holder = None;
+            self.dead_holder = Some(holder.pid);
+            self.hand_over(out);
+        }
+    }
+}
+
+/// Python's `manager.Event()`. A wait answers `bool`: set, or timed out.
+#[derive(Default)]
+pub(crate) struct Event {
+    set: bool,
+    pub(crate) waiters: Waiters,
+}
+
+impl Event {
+    pub(crate) fn wait(
+        &mut self,
+        caller: Caller,
+        deadline: Option<Instant>,
+        now: Instant,
+    ) -> Option<Reply> {
+        if self.set || !may_wait(deadline, now) {
+            return Some(ok(&self.set));
+        }
+        self.waiters.park(caller, deadline);
+        None
+    }
+
+    pub(crate) fn set(&mut self, value: bool, out: &mut Outbox) {
+        self.set = value;
+        if value {
+            while let Some(waiter) = self.waiters.next() {
+                out.push((waiter.id, ok(&true)));
+            }
+        }
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.set
+    }
+}
+
+/// Python's `manager.Queue()`, unbounded. A get answers `Option<Bytes>`: `None` timed out.
+#[derive(Default)]
+pub(crate) struct Queue {
+    items: VecDeque<Bytes>,
+    pub(crate) waiters: Waiters,
+}
+
+impl Queue {
+    pub(crate) const TIMED_OUT: Option<Bytes> = None;
+
+    /// Hands the item to the first waiting getter, or keeps it.
+    pub(crate) fn put(&mut self, item: Bytes, out: &mut Outbox) {
+        match self.waiters.next() {
+            Some(getter) => out.push((getter.id, ok(&Some(item)))),
+            None => self.items.push_back(item),
+        }
+    }
+
+    pub(crate) fn get(
+        &mut self,
+        caller: Caller,
+        deadline: Option<Instant>,
+        now: Instant,
+    ) -> Option<Reply> {
+        if let Some(item) = self.items.pop_front() {
+            return Some(ok(&Some(item)));
+        }
+        if !may_wait(deadline, now) {
+            return Some(ok(&Self::TIMED_OUT));
+        }
+        self.waiters.park(caller, deadline);
+        None
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+}

@@ -1,0 +1,206 @@
+//! A manager's locks, events and queues: waits parked on the server, its timeouts, a dead lock
+//! holder reported, and parked waits ended by the manager's death or shutdown.
+
+use multiproc::managers::{
+    DictProxy, EventProxy, LockProxy, Manager, ManagerError, QueueProxy, ServerError,
+};
+use multiproc::prelude::*;
+use std::time::{Duration, Instant};
+
+mod common;
+
+fn about(elapsed: Duration, expected: Duration) -> bool {
+    elapsed >= expected && elapsed < expected + Duration::from_secs(2)
+}
+
+#[process_task]
+fn hold_lock(lock: LockProxy, held: EventProxy, for_ms: u64) -> multiproc::Result<()> {
+    lock.acquire()?;
+    held.set()?;
+    std::thread::sleep(Duration::from_millis(for_ms));
+    lock.release()?;
+    Ok(())
+}
+
+#[test]
+fn a_lock_held_by_a_child_makes_the_parent_wait() {
+    let manager = Manager::start().unwrap();
+    let (lock, held) = (manager.lock().unwrap(), manager.event().unwrap());
+    let child = Process::new(task!(hold_lock, lock.clone(), held.clone(), 300))
+        .start()
+        .unwrap();
+    assert!(held.wait_timeout(Duration::from_secs(20)).unwrap());
+    assert!(lock.is_locked().unwrap());
+    assert!(!lock.try_acquire().unwrap());
+    let start = Instant::now();
+    assert!(!lock.acquire_timeout(Duration::from_millis(50)).unwrap());
+    assert!(about(start.elapsed(), Duration::from_millis(50)));
+    lock.acquire().unwrap();
+    child.join().unwrap().unwrap();
+    lock.release().unwrap();
+    assert!(matches!(
+        lock.release(),
+        Err(ManagerError::Server(ServerError::NotLocked))
+    ));
+}
+
+#[process_task]
+fn die_holding(lock: LockProxy) -> u32 {
+    lock.acquire().expect("acquire");
+    multiproc::exit(3)
+}
+
+#[test]
+fn a_lock_whose_holder_died_passes_on_with_the_report() {
+    let manager = Manager::start().unwrap();
+    let lock = manager.lock().unwrap();
+    let child = Process::new(task!(die_holding, lock.clone()))
+        .start()
+        .unwrap();
+    let pid = child.pid();
+    assert!(child.join().is_err());
+    match lock.acquire() {
+        Err(ManagerError::OwnerDied { pid: dead }) => assert_eq!(dead, pid),
+        other => panic!("expected OwnerDied, got {other:?}"),
+    }
+    assert!(lock.is_locked().unwrap(), "the lock is now this process's");
+    lock.release().unwrap();
+    assert!(lock.try_acquire().unwrap(), "reported once only");
+}
+
+#[test]
+fn a_waiter_gets_the_lock_of_a_holder_that_dies_while_it_waits() {
+    let manager = Manager::start().unwrap();
+    let (lock, held) = (manager.lock().unwrap(), manager.event().unwrap());
+    let holder = {
+        let (lock, held) = (lock.clone(), held.clone());
+        Process::fork(move || {
+            lock.acquire().expect("acquire");
+            held.set().expect("set");
+            std::thread::sleep(Duration::from_secs(60));
+        })
+        .unwrap()
+    };
+    assert!(held.wait_timeout(Duration::from_secs(20)).unwrap());
+    let killer = {
+        let pid = holder.pid();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            // SAFETY: kill has no memory preconditions; the pid is our child's, not yet reaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        })
+    };
+    let start = Instant::now();
+    let got = lock.acquire_timeout(Duration::from_secs(20));
+    assert!(matches!(got, Err(ManagerError::OwnerDied { pid }) if pid == holder.pid()));
+    assert!(start.elapsed() < Duration::from_secs(5));
+    killer.join().unwrap();
+    let _ = holder.join();
+}
+
+#[process_task]
+fn set_later(event: EventProxy, after_ms: u64) -> multiproc::Result<()> {
+    std::thread::sleep(Duration::from_millis(after_ms));
+    Ok(event.set()?)
+}
+
+#[test]
+fn an_event_wakes_a_waiter_in_another_process_and_times_out_on_the_server() {
+    let manager = Manager::start().unwrap();
+    let event = manager.event().unwrap();
+    let start = Instant::now();
+    assert!(!event.wait_timeout(Duration::from_millis(200)).unwrap());
+    assert!(about(start.elapsed(), Duration::from_millis(200)));
+    let child = Process::new(task!(set_later, event.clone(), 100))
+        .start()
+        .unwrap();
+    assert!(event.wait().unwrap());
+    assert!(event.is_set().unwrap());
+    child.join().unwrap().unwrap();
+    event.clear().unwrap();
+    assert!(!event.is_set().unwrap());
+    assert!(!event.wait_timeout(Duration::ZERO).unwrap());
+}
+
+#[process_task]
+fn post(inboxes: DictProxy<String, QueueProxy<String>>, to: String) -> multiproc::Result<()> {
+    let inbox = inboxes.get(&to)?.expect("an inbox");
+    inbox.put(format!("hello {to}"))?;
+    Ok(())
+}
+
+#[test]
+fn a_queue_kept_in_a_dict_carries_items_between_processes() {
+    let manager = Manager::start().unwrap();
+    let inboxes: DictProxy<String, QueueProxy<String>> = manager.dict().unwrap();
+    inboxes
+        .insert("bob".to_string(), manager.queue().unwrap())
+        .unwrap();
+    let inbox = inboxes.get(&"bob".to_string()).unwrap().unwrap();
+    assert_eq!(inbox.try_get().unwrap(), None);
+    let child = Process::new(task!(post, inboxes.clone(), "bob".to_string()))
+        .start()
+        .unwrap();
+    assert_eq!(inbox.get().unwrap(), "hello bob");
+    child.join().unwrap().unwrap();
+    inbox.put("again".to_string()).unwrap();
+    assert_eq!(inbox.qsize().unwrap(), 1);
+    assert_eq!(
+        inbox
+            .get_timeout(Duration::from_secs(1))
+            .unwrap()
+            .as_deref(),
+        Some("again")
+    );
+    let start = Instant::now();
+    assert_eq!(inbox.get_timeout(Duration::from_millis(100)).unwrap(), None);
+    assert!(about(start.elapsed(), Duration::from_millis(100)));
+    assert!(inbox.is_empty().unwrap());
+}
+
+#[process_task]
+fn wait_for_an_item(q: QueueProxy<u32>, waiting: Event) -> String {
+    waiting.set();
+    match q.get() {
+        Ok(item) => format!("item {item}"),
+        Err(ManagerError::Gone { .. }) => "gone".to_string(),
+        Err(ManagerError::ShutDown) => "shut down".to_string(),
+        Err(other) => format!("{other}"),
+    }
+}
+
+/// Starts a child blocked in `q.get()` on a new manager's queue, and waits until it is parked.
+fn parked_getter(manager: &Manager) -> ProcessHandle<String> {
+    let q = manager.queue::<u32>().unwrap();
+    let waiting = Event::new().unwrap();
+    let child = Process::new(task!(wait_for_an_item, q.clone(), waiting.clone()))
+        .start()
+        .unwrap();
+    assert!(waiting.wait_timeout(Duration::from_secs(20)));
+    std::thread::sleep(Duration::from_millis(100));
+    child
+}
+
+#[test]
+fn a_get_parked_when_the_manager_is_killed_fails_gone_within_a_second() {
+    let manager = Manager::start().unwrap();
+    let child = parked_getter(&manager);
+    // SAFETY: kill has no memory preconditions; the pid is the manager's server.
+    assert_eq!(unsafe { libc::kill(manager.pid(), libc::SIGKILL) }, 0);
+    let outcome = child.join_timeout(Duration::from_secs(1)).unwrap();
+    assert_eq!(outcome.as_deref(), Some("gone"));
+}
+
+#[test]
+fn shutdown_answers_a_parked_get_and_returns_in_its_bound() {
+    let manager = Manager::start().unwrap();
+    let child = parked_getter(&manager);
+    let start = Instant::now();
+    manager.shutdown().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "no escalation needed"
+    );
+    let outcome = child.join_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(outcome.as_deref(), Some("shut down"));
+}
