@@ -337,3 +337,82 @@ fn push_reply(reply: &Reply, output: &mut Vec<u8>) {
         output.extend_from_slice(&frame);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALLER: Caller = Caller { id: 1, pid: 1 };
+
+    fn request(obj: u64, op: Op) -> Vec<u8> {
+        wire::encode_frame(&Request { obj, op }).unwrap()
+    }
+
+    /// The reply frames in `output`, decoded.
+    fn replies(mut output: &[u8]) -> Vec<Reply> {
+        let mut all = Vec::new();
+        while let Some(payload) = wire::complete_frame(output) {
+            all.push(wire::decode::<Reply>(payload).unwrap());
+            output = &output[HEADER_LEN + payload.len()..];
+        }
+        assert!(output.is_empty(), "only whole frames");
+        all
+    }
+
+    #[test]
+    fn each_whole_request_is_answered_in_order_and_garbage_gets_an_error() {
+        let mut stream = request(MANAGER, Op::NewDict);
+        stream.extend(wire::encode_frame(&[0xffu8; 5][..]).unwrap());
+        let (key, value) = (wire::encode(&1u8).unwrap(), wire::encode(&2u8).unwrap());
+        stream.extend(request(1, Op::DictInsert { key, value }));
+        let partial = request(1, Op::Len);
+        stream.extend(&partial[..partial.len() - 1]);
+        let (mut table, mut output) = (Table::default(), Vec::new());
+        let answered = answer_requests(CALLER, &stream, &mut table, &mut output);
+        assert_eq!(answered.consumed, stream.len() - (partial.len() - 1));
+        assert!(!answered.stop && !answered.hang_up);
+        let replies = replies(&output);
+        assert_eq!(replies.len(), 3);
+        assert_eq!(replies[0], Ok(wire::encode(&1u64).unwrap()));
+        assert!(matches!(replies[1], Err(ServerError::Malformed { .. })));
+        assert_eq!(replies[2], Ok(wire::encode(&None::<Vec<u8>>).unwrap()));
+    }
+
+    #[test]
+    fn a_header_past_the_maximum_is_refused_and_ends_the_stream() {
+        let mut stream = (MAX_REQUEST + 1).to_le_bytes().to_vec();
+        stream.extend(request(MANAGER, Op::NewList));
+        let (mut table, mut output) = (Table::default(), Vec::new());
+        let answered = answer_requests(CALLER, &stream, &mut table, &mut output);
+        assert!(answered.hang_up);
+        let replies = replies(&output);
+        assert_eq!(replies.len(), 1, "nothing after it is read");
+        assert!(matches!(replies[0], Err(ServerError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn a_shutdown_is_answered_and_stops_the_reading() {
+        let mut stream = request(MANAGER, Op::Shutdown);
+        stream.extend(request(MANAGER, Op::NewList));
+        let (mut table, mut output) = (Table::default(), Vec::new());
+        let answered = answer_requests(CALLER, &stream, &mut table, &mut output);
+        assert!(answered.stop);
+        assert_eq!(replies(&output), [Ok(wire::encode(&()).unwrap())]);
+    }
+
+    #[test]
+    fn an_operation_of_another_kind_or_object_is_refused() {
+        let mut stream = request(MANAGER, Op::NewList);
+        stream.extend(request(1, Op::DictKeys));
+        stream.extend(request(7, Op::Len));
+        stream.extend(request(MANAGER, Op::Len));
+        let (mut table, mut output) = (Table::default(), Vec::new());
+        answer_requests(CALLER, &stream, &mut table, &mut output);
+        let replies = replies(&output);
+        assert!(matches!(&replies[1], Err(ServerError::WrongKind { kind, .. }) if kind == "list"));
+        assert_eq!(replies[2], Err(ServerError::NoSuchObject { obj: 7 }));
+        assert!(
+            matches!(&replies[3], Err(ServerError::WrongKind { kind, .. }) if kind == "manager")
+        );
+    }
+}

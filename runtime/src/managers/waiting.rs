@@ -202,3 +202,55 @@ impl Queue {
         self.items.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const A: Caller = Caller { id: 1, pid: 100 };
+    const B: Caller = Caller { id: 2, pid: 200 };
+
+    #[test]
+    fn a_lock_passes_to_its_first_waiter_and_reports_a_holder_that_hung_up() {
+        let now = Instant::now();
+        let (mut lock, mut out) = (Lock::default(), Outbox::new());
+        assert_eq!(lock.acquire(A, None, now), Some(ok(&Some(None::<i32>))));
+        assert_eq!(lock.acquire(B, Some(now), now), Some(ok(&Lock::TIMED_OUT)));
+        assert_eq!(lock.acquire(B, None, now), None, "parked");
+        lock.forget(A.id, &mut out);
+        assert_eq!(out, [(B.id, ok(&Some(Some(100))))]);
+        assert_eq!(lock.release(&mut out), ok(&()));
+        assert_eq!(lock.release(&mut out), Err(ServerError::NotLocked));
+    }
+
+    #[test]
+    fn parked_requests_time_out_at_their_deadline_and_are_refused_at_shutdown() {
+        let now = Instant::now();
+        let (mut queue, mut out) = (Queue::default(), Outbox::new());
+        let soon = now + Duration::from_millis(10);
+        assert_eq!(queue.get(A, Some(soon), now), None);
+        assert_eq!(queue.get(B, None, now), None);
+        assert_eq!(queue.waiters.next_deadline(), Some(soon));
+        queue.waiters.expire(soon, &ok(&Queue::TIMED_OUT), &mut out);
+        assert_eq!(out, [(A.id, ok(&Queue::TIMED_OUT))]);
+        queue.waiters.refuse_all(&mut out);
+        assert_eq!(out[1], (B.id, Err(ServerError::ShuttingDown)));
+    }
+
+    #[test]
+    fn a_put_goes_to_a_waiting_getter_and_a_set_wakes_every_waiter() {
+        let now = Instant::now();
+        let (mut queue, mut out) = (Queue::default(), Outbox::new());
+        assert_eq!(queue.get(A, None, now), None);
+        queue.put(vec![7], &mut out);
+        assert_eq!(out, [(A.id, ok(&Some(vec![7u8])))]);
+        assert_eq!(queue.len(), 0);
+        let (mut event, mut out) = (Event::default(), Outbox::new());
+        assert_eq!(event.wait(A, None, now), None);
+        assert_eq!(event.wait(B, None, now), None);
+        event.set(true, &mut out);
+        assert_eq!(out, [(A.id, ok(&true)), (B.id, ok(&true))]);
+        assert_eq!(event.wait(A, Some(now), now), Some(ok(&true)));
+    }
+}
