@@ -1,9 +1,12 @@
-//! Managers (Python's `multiprocessing.managers`): a server process that holds dicts, lists and
-//! namespaces, and typed proxies through which any process that has one uses them.
+//! Managers (Python's `multiprocessing.managers`): a server process that holds dicts, lists,
+//! namespaces, locks, events and queues, and typed proxies through which any process that has
+//! one uses them.
 //!
 //! [`Manager::start`] starts the server, a daemonic child process, by the start method of this
 //! process ([`Context::manager`] by a context's). Its methods make objects in it and return
-//! proxies: [`DictProxy`], [`ListProxy`], [`NamespaceProxy`]. A proxy is a small serde handle:
+//! proxies: [`DictProxy`], [`ListProxy`], [`NamespaceProxy`], [`LockProxy`], [`EventProxy`],
+//! [`QueueProxy`]. Waits (a lock's acquire, an event's wait, a queue's get) are parked on the
+//! server, which enforces their timeouts. A proxy is a small serde handle:
 //! clone it, pass it to a task or a pool's task, or store it inside another managed object, and
 //! it names the same object. Every call is a request to the server, which runs one request at
 //! a time, so each call is atomic; `fetch_add` and `update_with` make read-modify-writes atomic
