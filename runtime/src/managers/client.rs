@@ -8,6 +8,7 @@
 //! request is one frame and its answer another; the server runs requests one at a time.
 
 use super::protocol::{address, ObjId, Op, Reply, Request};
+use super::watch::Watch;
 use super::ManagerError;
 use crate::sys::fork_safe::ForkSafeLock;
 use crate::sys::owner;
@@ -46,6 +47,7 @@ struct Connection {
     pid: u32,
     fd: OwnedFd,
     status: Arc<AtomicU8>,
+    watch: Watch,
 }
 
 thread_local! {
@@ -154,6 +156,7 @@ impl ManagerRef {
             pid: owner::pid(),
             fd: stream,
             status,
+            watch: Watch::default(),
         })
     }
 
@@ -193,10 +196,9 @@ impl ManagerRef {
 const FIRST_READ: usize = 64 * 1024;
 
 /// Sends `request` and reads the answer's payload: a connection that ends or breaks is the
-/// server gone. The thread sleeps in `read` until the answer comes: watching for it instead
-/// (spinning or yielding) would take the CPU from the server when more clients than CPUs are
-/// busy, as a manager's clients often are.
-fn round_trip(conn: &Connection, request: &[u8], pid: i32) -> Result<Vec<u8>, ManagerError> {
+/// server gone. The thread watches for the answer while that pays (see `watch.rs`), then
+/// sleeps in `read` until it comes.
+fn round_trip(conn: &mut Connection, request: &[u8], pid: i32) -> Result<Vec<u8>, ManagerError> {
     let fail = |e: io::Error| ManagerError::from_io(pid, e);
     let fd = conn.fd.as_fd();
     let mut sent = 0;
@@ -207,6 +209,7 @@ fn round_trip(conn: &Connection, request: &[u8], pid: i32) -> Result<Vec<u8>, Ma
             Err(e) => return Err(fail(e)),
         }
     }
+    conn.watch.answer(fd);
     let mut frame = PartialFrame::reading_ahead(FIRST_READ);
     while !frame.is_complete() {
         // A blocking socket: `None` (would block) does not happen, and is harmless if it did.

@@ -25,6 +25,7 @@ mod sync;
 mod table;
 mod update;
 mod waiting;
+mod watch;
 
 pub use crate::error::{ManagerError, ServerError};
 pub use dict::DictProxy;
