@@ -29,7 +29,7 @@ impl Watch {
     /// Looks for something to read on `fd` for up to [`BUDGET`], if watching paid last time
     /// (or now and then, to find out); whether it came.
     pub(crate) fn answer(&mut self, fd: BorrowedFd<'_>) -> bool {
-        if self.misses > 0 && self.misses % RETRY_EVERY != 0 {
+        if self.misses > 0 && !self.misses.is_multiple_of(RETRY_EVERY) {
             self.misses += 1;
             return false;
         }
