@@ -204,3 +204,45 @@ fn shutdown_answers_a_parked_get_and_returns_in_its_bound() {
     let outcome = child.join_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(outcome.as_deref(), Some("shut down"));
 }
+
+#[process_task]
+fn take_a_slot(slots: multiproc::managers::SemaphoreProxy, took: Event) -> multiproc::Result<()> {
+    slots.acquire()?;
+    took.set();
+    Ok(())
+}
+
+#[test]
+fn a_semaphore_makes_a_child_wait_for_a_unit_the_parent_gives_back() {
+    let manager = Manager::start().unwrap();
+    let slots = manager.semaphore(1).unwrap();
+    slots.acquire().unwrap();
+    let took = Event::new().unwrap();
+    let child = Process::new(task!(take_a_slot, slots.clone(), took.clone()))
+        .start()
+        .unwrap();
+    assert!(
+        !took.wait_timeout(Duration::from_millis(200)),
+        "no unit free"
+    );
+    slots.release().unwrap();
+    assert!(took.wait_timeout(Duration::from_secs(20)));
+    child.join().unwrap().unwrap();
+    assert_eq!(slots.get_value().unwrap(), 0, "the child kept its unit");
+    slots.release().unwrap();
+    slots.release().unwrap();
+    assert_eq!(
+        slots.get_value().unwrap(),
+        2,
+        "an unbounded semaphore may grow"
+    );
+}
+
+#[test]
+fn a_managed_value_is_read_written_and_changed_atomically() {
+    let manager = Manager::start().unwrap();
+    let v = manager.value(1.5f64).unwrap();
+    v.set(&2.5).unwrap();
+    assert_eq!(v.update_with(|x| *x *= 2.0).unwrap(), 5.0);
+    assert_eq!(v.get().unwrap(), 5.0);
+}

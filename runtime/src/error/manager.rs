@@ -125,6 +125,10 @@ pub enum ServerError {
     /// Release of a lock that is not held (Python: "release unlocked lock").
     #[error("release of an unlocked lock")]
     NotLocked,
+    /// A bounded semaphore released past its initial value (Python: "Semaphore released too
+    /// many times").
+    #[error("a bounded semaphore released too many times")]
+    TooManyReleases,
     /// The manager is shutting down: a parked request (a wait, a blocking get) is answered so;
     /// a proxy reports it as [`ManagerError::ShutDown`].
     #[error("the manager is shutting down")]

@@ -4,9 +4,9 @@
 //!
 //! [`Manager::start`] starts the server, a daemonic child process, by the start method of this
 //! process ([`Context::manager`] by a context's). Its methods make objects in it and return
-//! proxies: [`DictProxy`], [`ListProxy`], [`NamespaceProxy`], [`LockProxy`], [`EventProxy`],
-//! [`QueueProxy`]. Waits (a lock's acquire, an event's wait, a queue's get) are parked on the
-//! server, which enforces their timeouts. A proxy is a small serde handle:
+//! proxies: [`DictProxy`], [`ListProxy`], [`NamespaceProxy`], [`LockProxy`],
+//! [`SemaphoreProxy`], [`EventProxy`], [`QueueProxy`]. Waits (a lock's or a semaphore's acquire,
+//! an event's wait, a queue's get) are parked on the server, which enforces their timeouts. A proxy is a small serde handle:
 //! clone it, pass it to a task or a pool's task, or store it inside another managed object, and
 //! it names the same object. Every call is a request to the server, which runs one request at
 //! a time, so each call is atomic; `fetch_add` and `update_with` make read-modify-writes atomic
@@ -33,7 +33,7 @@ pub use list::ListProxy;
 pub use namespace::NamespaceProxy;
 pub use protocol::{Number, NumberKind};
 pub use queue::QueueProxy;
-pub use sync::{EventProxy, LockProxy};
+pub use sync::{EventProxy, LockProxy, SemaphoreProxy};
 
 use crate::error::Error;
 use crate::process::{Context, ProcessHandle, StartMethod};
@@ -180,6 +180,47 @@ impl Manager {
     /// As [`dict`](Manager::dict).
     pub fn lock(&self) -> Result<LockProxy, ManagerError> {
         Ok(LockProxy::from_handle(self.create(&Op::NewLock)?))
+    }
+
+    /// A new semaphore of `value` units in the manager (Python's `manager.Semaphore(value)`).
+    ///
+    /// # Errors
+    ///
+    /// As [`dict`](Manager::dict).
+    pub fn semaphore(&self, value: usize) -> Result<SemaphoreProxy, ManagerError> {
+        self.new_semaphore(value, false)
+    }
+
+    /// A new semaphore of `value` units that refuses a release past `value` (Python's
+    /// `manager.BoundedSemaphore(value)`).
+    ///
+    /// # Errors
+    ///
+    /// As [`dict`](Manager::dict).
+    pub fn bounded_semaphore(&self, value: usize) -> Result<SemaphoreProxy, ManagerError> {
+        self.new_semaphore(value, true)
+    }
+
+    fn new_semaphore(&self, value: usize, bounded: bool) -> Result<SemaphoreProxy, ManagerError> {
+        let op = Op::NewSemaphore {
+            value: value as u64,
+            bounded,
+        };
+        Ok(SemaphoreProxy::from_handle(self.create(&op)?))
+    }
+
+    /// A new value in the manager (Python's `manager.Value(typecode, value)`): a namespace
+    /// holding `value`, whose `get`, `set` and `update_with` are Python's `v.value` read,
+    /// written and changed under a lock.
+    ///
+    /// # Errors
+    ///
+    /// As [`namespace`](Manager::namespace).
+    pub fn value<T: Serialize + DeserializeOwned>(
+        &self,
+        value: T,
+    ) -> Result<NamespaceProxy<T>, ManagerError> {
+        self.namespace(value)
     }
 
     /// A new, clear event in the manager (Python's `manager.Event()`).

@@ -55,6 +55,8 @@ pub(crate) enum Op {
     NewNamespace { value: Bytes },
     /// A new, free lock: its `ObjId`.
     NewLock,
+    /// A new semaphore of `value`, which a release may not pass if `bounded`: its `ObjId`.
+    NewSemaphore { value: u64, bounded: bool },
     /// A new, clear event: its `ObjId`.
     NewEvent,
     /// A new, empty queue: its `ObjId`.
@@ -124,6 +126,12 @@ pub(crate) enum Op {
     LockRelease,
     /// `bool`.
     LockIsLocked,
+    /// Waits for a unit, at most `timeout_micros`: whether it took one, `bool`.
+    SemaphoreAcquire { timeout_micros: Option<u64> },
+    /// `()`.
+    SemaphoreRelease,
+    /// `u64`.
+    SemaphoreValue,
     /// `()`.
     EventSet,
     /// `()`.
@@ -152,6 +160,7 @@ impl Op {
             Op::NewList => "new_list",
             Op::NewNamespace { .. } => "new_namespace",
             Op::NewLock => "new_lock",
+            Op::NewSemaphore { .. } => "new_semaphore",
             Op::NewEvent => "new_event",
             Op::NewQueue => "new_queue",
             Op::Shutdown => "shutdown",
@@ -181,6 +190,9 @@ impl Op {
             Op::LockAcquire { .. } => "acquire",
             Op::LockRelease => "release",
             Op::LockIsLocked => "is_locked",
+            Op::SemaphoreAcquire { .. } => "acquire",
+            Op::SemaphoreRelease => "release",
+            Op::SemaphoreValue => "get_value",
             Op::EventSet => "set",
             Op::EventClear => "clear",
             Op::EventIsSet => "is_set",

@@ -177,3 +177,91 @@ impl EventProxy {
         })
     }
 }
+
+/// A semaphore served by a [`Manager`](super::Manager) (Python's `manager.Semaphore(n)` and
+/// `manager.BoundedSemaphore(n)`), with the crate's [`Semaphore`](crate::Semaphore)'s method
+/// names; waits are parked on the server, which enforces their timeouts. A unit taken by a
+/// process that dies is not given back, as in Python.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::managers::{Manager, ManagerError, ServerError};
+/// use std::time::Duration;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let manager = Manager::start()?;
+/// let slots = manager.bounded_semaphore(2)?;
+/// slots.acquire()?;
+/// assert!(slots.try_acquire()?);
+/// assert!(!slots.acquire_timeout(Duration::from_millis(20))?);
+/// slots.release()?;
+/// slots.release()?;
+/// assert!(matches!(
+///     slots.release(),
+///     Err(ManagerError::Server(ServerError::TooManyReleases))
+/// ));
+/// assert_eq!(slots.get_value()?, 2);
+/// # Ok(())
+/// # }
+/// ```
+pub struct SemaphoreProxy {
+    handle: Handle,
+    /// No type: the field the proxies' common traits build with.
+    types: PhantomData<()>,
+}
+
+proxy_traits!(SemaphoreProxy);
+
+impl SemaphoreProxy {
+    /// Waits for a unit and takes it (Python's `sem.acquire()`).
+    ///
+    /// # Errors
+    ///
+    /// The manager gone or shut down (also while waiting).
+    pub fn acquire(&self) -> Result<(), ManagerError> {
+        self.acquire_within(None).map(|_| ())
+    }
+
+    /// Takes a unit if one is free (Python's `sem.acquire(block=False)`); whether it did.
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire`](SemaphoreProxy::acquire).
+    pub fn try_acquire(&self) -> Result<bool, ManagerError> {
+        self.acquire_within(Some(0))
+    }
+
+    /// Waits at most `timeout` for a unit (Python's `sem.acquire(timeout=t)`); whether it
+    /// took one.
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire`](SemaphoreProxy::acquire).
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool, ManagerError> {
+        self.acquire_within(Some(timeout_micros(timeout)))
+    }
+
+    fn acquire_within(&self, timeout_micros: Option<u64>) -> Result<bool, ManagerError> {
+        self.handle.call(&Op::SemaphoreAcquire { timeout_micros })
+    }
+
+    /// Gives a unit back, to the first waiter if one waits (Python's `sem.release()`).
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::TooManyReleases`](super::ServerError::TooManyReleases) past a bounded
+    /// semaphore's initial value; otherwise the manager gone or shut down.
+    pub fn release(&self) -> Result<(), ManagerError> {
+        self.handle.call(&Op::SemaphoreRelease)
+    }
+
+    /// The units free now (Python's `sem.get_value()`).
+    ///
+    /// # Errors
+    ///
+    /// The manager gone or shut down.
+    pub fn get_value(&self) -> Result<usize, ManagerError> {
+        Ok(self.handle.call::<u64>(&Op::SemaphoreValue)? as usize)
+    }
+}

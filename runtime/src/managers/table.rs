@@ -3,7 +3,7 @@
 
 use super::protocol::{Bytes, ObjId, Op, Reply, Request, MANAGER};
 use super::store::{add_numbers, Dict};
-use super::waiting::{Caller, Event, Lock, Outbox, Queue, Waiters};
+use super::waiting::{Caller, Event, Lock, Outbox, Queue, Semaphore, Waiters};
 use super::ServerError;
 use crate::wire;
 use serde::Serialize;
@@ -16,6 +16,7 @@ enum Object {
     List(Vec<Bytes>),
     Namespace { value: Bytes, version: u64 },
     Lock(Lock),
+    Semaphore(Semaphore),
     Event(Event),
     Queue(Queue),
 }
@@ -27,6 +28,7 @@ impl Object {
             Object::List(_) => "list",
             Object::Namespace { .. } => "namespace",
             Object::Lock(_) => "lock",
+            Object::Semaphore(_) => "semaphore",
             Object::Event(_) => "event",
             Object::Queue(_) => "queue",
         }
@@ -36,6 +38,7 @@ impl Object {
     fn waiters(&mut self) -> Option<(&mut Waiters, Reply)> {
         match self {
             Object::Lock(lock) => Some((&mut lock.waiters, ok(&Lock::TIMED_OUT))),
+            Object::Semaphore(sem) => Some((&mut sem.waiters, ok(&false))),
             Object::Event(event) => Some((&mut event.waiters, ok(&false))),
             Object::Queue(queue) => Some((&mut queue.waiters, ok(&Queue::TIMED_OUT))),
             _ => None,
@@ -103,6 +106,7 @@ impl Table {
                 apply_to_namespace(value, v, op, version).map(Some)
             }
             Object::Lock(lock) => apply_to_lock(lock, caller, op, out),
+            Object::Semaphore(sem) => apply_to_semaphore(sem, caller, op, out),
             Object::Event(event) => apply_to_event(event, caller, op, out),
             Object::Queue(queue) => apply_to_queue(queue, caller, op, out),
         };
@@ -164,6 +168,9 @@ impl Table {
                 version: self.clock,
             },
             Op::NewLock => Object::Lock(Lock::default()),
+            Op::NewSemaphore { value, bounded } => {
+                Object::Semaphore(Semaphore::new(value, bounded))
+            }
             Op::NewEvent => Object::Event(Event::default()),
             Op::NewQueue => Object::Queue(Queue::default()),
             Op::Shutdown => return ok(&()),
@@ -329,6 +336,24 @@ fn apply_to_lock(
         }
         Op::LockRelease => Some(lock.release(out)),
         Op::LockIsLocked => Some(ok(&lock.is_locked())),
+        other => return Err(other),
+    })
+}
+
+/// A semaphore operation, as [`apply_to_lock`].
+fn apply_to_semaphore(
+    sem: &mut Semaphore,
+    caller: Caller,
+    op: Op,
+    out: &mut Outbox,
+) -> Result<Option<Reply>, Op> {
+    let now = Instant::now();
+    Ok(match op {
+        Op::SemaphoreAcquire { timeout_micros } => {
+            sem.acquire(caller, deadline(timeout_micros, now), now)
+        }
+        Op::SemaphoreRelease => Some(sem.release(out)),
+        Op::SemaphoreValue => Some(ok(&sem.value())),
         other => return Err(other),
     })
 }

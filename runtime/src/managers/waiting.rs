@@ -129,6 +129,59 @@ impl Lock {
     }
 }
 
+/// Python's `manager.Semaphore(n)` and `manager.BoundedSemaphore(n)`. An acquire answers
+/// `bool`: acquired, or timed out.
+pub(crate) struct Semaphore {
+    value: u64,
+    /// A bounded semaphore's initial value, which a release may not pass.
+    bound: Option<u64>,
+    pub(crate) waiters: Waiters,
+}
+
+impl Semaphore {
+    pub(crate) fn new(value: u64, bounded: bool) -> Self {
+        Semaphore {
+            value,
+            bound: bounded.then_some(value),
+            waiters: Waiters::default(),
+        }
+    }
+
+    pub(crate) fn acquire(
+        &mut self,
+        caller: Caller,
+        deadline: Option<Instant>,
+        now: Instant,
+    ) -> Option<Reply> {
+        if self.value > 0 {
+            self.value -= 1;
+            return Some(ok(&true));
+        }
+        if !may_wait(deadline, now) {
+            return Some(ok(&false));
+        }
+        self.waiters.park(caller, deadline);
+        None
+    }
+
+    /// Gives the unit to the first waiter, or keeps it.
+    pub(crate) fn release(&mut self, out: &mut Outbox) -> Reply {
+        if let Some(waiter) = self.waiters.next() {
+            out.push((waiter.id, ok(&true)));
+            return ok(&());
+        }
+        if self.bound.is_some_and(|bound| self.value >= bound) {
+            return Err(ServerError::TooManyReleases);
+        }
+        self.value += 1;
+        ok(&())
+    }
+
+    pub(crate) fn value(&self) -> u64 {
+        self.value
+    }
+}
+
 /// Python's `manager.Event()`. A wait answers `bool`: set, or timed out.
 #[derive(Default)]
 pub(crate) struct Event {
@@ -236,6 +289,21 @@ mod tests {
         assert_eq!(out, [(A.id, ok(&Queue::TIMED_OUT))]);
         queue.waiters.refuse_all(&mut out);
         assert_eq!(out[1], (B.id, Err(ServerError::ShuttingDown)));
+    }
+
+    #[test]
+    fn a_semaphore_counts_hands_over_and_keeps_its_bound() {
+        let now = Instant::now();
+        let (mut sem, mut out) = (Semaphore::new(1, true), Outbox::new());
+        assert_eq!(sem.acquire(A, None, now), Some(ok(&true)));
+        assert_eq!(sem.acquire(B, Some(now), now), Some(ok(&false)));
+        assert_eq!(sem.acquire(B, None, now), None);
+        assert_eq!(sem.release(&mut out), ok(&()));
+        assert_eq!(out, [(B.id, ok(&true))]);
+        assert_eq!(sem.value(), 0);
+        assert_eq!(sem.release(&mut out), ok(&()));
+        assert_eq!(sem.release(&mut out), Err(ServerError::TooManyReleases));
+        assert_eq!(sem.value(), 1);
     }
 
     #[test]
