@@ -246,3 +246,35 @@ fn a_managed_value_is_read_written_and_changed_atomically() {
     assert_eq!(v.update_with(|x| *x *= 2.0).unwrap(), 5.0);
     assert_eq!(v.get().unwrap(), 5.0);
 }
+
+#[process_task]
+fn release_someone_elses(lock: LockProxy) -> String {
+    match lock.release() {
+        Err(e) => e.to_string(),
+        Ok(()) => "released".to_string(),
+    }
+}
+
+#[test]
+fn a_reentrant_lock_is_released_only_by_its_holder() {
+    let manager = Manager::start().unwrap();
+    let rlock = manager.rlock().unwrap();
+    rlock.acquire().unwrap();
+    rlock.acquire().unwrap();
+    let child = Process::new(task!(release_someone_elses, rlock.clone()))
+        .start()
+        .unwrap();
+    let said = child.join().unwrap();
+    assert!(said.contains("does not hold"), "{said}");
+    rlock.release().unwrap();
+    rlock.release().unwrap();
+    assert!(!rlock.is_locked().unwrap());
+    // A plain lock is released by anyone, as in Python.
+    let lock = manager.lock().unwrap();
+    lock.acquire().unwrap();
+    let child = Process::new(task!(release_someone_elses, lock.clone()))
+        .start()
+        .unwrap();
+    assert_eq!(child.join().unwrap(), "released");
+    assert!(!lock.is_locked().unwrap());
+}

@@ -125,6 +125,10 @@ pub enum ServerError {
     /// Release of a lock that is not held (Python: "release unlocked lock").
     #[error("release of an unlocked lock")]
     NotLocked,
+    /// Release of a reentrant lock by a process or thread that does not hold it (Python:
+    /// "cannot release un-acquired lock").
+    #[error("cannot release a reentrant lock this connection does not hold")]
+    NotOwner,
     /// A bounded semaphore released past its initial value (Python: "Semaphore released too
     /// many times").
     #[error("a bounded semaphore released too many times")]

@@ -179,7 +179,37 @@ impl Manager {
     ///
     /// As [`dict`](Manager::dict).
     pub fn lock(&self) -> Result<LockProxy, ManagerError> {
-        Ok(LockProxy::from_handle(self.create(&Op::NewLock)?))
+        let op = Op::NewLock { reentrant: false };
+        Ok(LockProxy::from_handle(self.create(&op)?))
+    }
+
+    /// A new, free reentrant lock in the manager (Python's `manager.RLock()`): the process and
+    /// thread that hold it may take it again, and only they may release it, once per take.
+    ///
+    /// # Errors
+    ///
+    /// As [`dict`](Manager::dict).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::managers::Manager;
+    ///
+    /// # fn main() -> multiproc::Result<()> {
+    /// let manager = Manager::start()?;
+    /// let lock = manager.rlock()?;
+    /// lock.acquire()?;
+    /// lock.acquire()?;
+    /// lock.release()?;
+    /// assert!(lock.is_locked()?);
+    /// lock.release()?;
+    /// assert!(!lock.is_locked()?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn rlock(&self) -> Result<LockProxy, ManagerError> {
+        let op = Op::NewLock { reentrant: true };
+        Ok(LockProxy::from_handle(self.create(&op)?))
     }
 
     /// A new semaphore of `value` units in the manager (Python's `manager.Semaphore(value)`).

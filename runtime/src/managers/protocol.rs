@@ -53,8 +53,8 @@ pub(crate) enum Op {
     NewList,
     /// A new namespace holding `value`: its `ObjId`.
     NewNamespace { value: Bytes },
-    /// A new, free lock: its `ObjId`.
-    NewLock,
+    /// A new, free lock, reentrant or not: its `ObjId`.
+    NewLock { reentrant: bool },
     /// A new semaphore of `value`, which a release may not pass if `bounded`: its `ObjId`.
     NewSemaphore { value: u64, bounded: bool },
     /// A new, clear event: its `ObjId`.
@@ -159,7 +159,7 @@ impl Op {
             Op::NewDict => "new_dict",
             Op::NewList => "new_list",
             Op::NewNamespace { .. } => "new_namespace",
-            Op::NewLock => "new_lock",
+            Op::NewLock { .. } => "new_lock",
             Op::NewSemaphore { .. } => "new_semaphore",
             Op::NewEvent => "new_event",
             Op::NewQueue => "new_queue",

@@ -7,9 +7,10 @@ use super::ManagerError;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-/// A lock served by a [`Manager`](super::Manager) (Python's `manager.Lock()`), with the crate's
+/// A lock served by a [`Manager`](super::Manager) (Python's `manager.Lock()`, or
+/// `manager.RLock()` from [`Manager::rlock`](super::Manager::rlock)), with the crate's
 /// [`Lock`](crate::Lock)'s method names. It is held by the connection that took it (one per
-/// process and thread), and anyone may release it, as in Python. If its holder's connection ends
+/// process and thread), and anyone may release a plain lock, as in Python. If its holder's connection ends
 /// (its process died, or its thread ended) while holding it, the next acquirer gets it with
 /// [`ManagerError::OwnerDied`].
 ///
@@ -79,12 +80,14 @@ impl LockProxy {
         }
     }
 
-    /// Releases the lock (Python's `lock.release()`), whoever holds it.
+    /// Releases the lock (Python's `lock.release()`): a plain lock whoever holds it, a
+    /// reentrant one only by its holder, once per take.
     ///
     /// # Errors
     ///
-    /// [`ServerError::NotLocked`](super::ServerError::NotLocked) if it is not held; otherwise
-    /// the manager gone or shut down.
+    /// [`ServerError::NotLocked`](super::ServerError::NotLocked) if it is not held,
+    /// [`ServerError::NotOwner`](super::ServerError::NotOwner) for a reentrant lock held by
+    /// another; otherwise the manager gone or shut down.
     pub fn release(&self) -> Result<(), ManagerError> {
         self.handle.call(&Op::LockRelease)
     }

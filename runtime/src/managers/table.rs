@@ -167,7 +167,8 @@ impl Table {
                 value,
                 version: self.clock,
             },
-            Op::NewLock => Object::Lock(Lock::default()),
+            Op::NewLock { reentrant: false } => Object::Lock(Lock::default()),
+            Op::NewLock { reentrant: true } => Object::Lock(Lock::reentrant()),
             Op::NewSemaphore { value, bounded } => {
                 Object::Semaphore(Semaphore::new(value, bounded))
             }
@@ -334,7 +335,7 @@ fn apply_to_lock(
         Op::LockAcquire { timeout_micros } => {
             lock.acquire(caller, deadline(timeout_micros, now), now)
         }
-        Op::LockRelease => Some(lock.release(out)),
+        Op::LockRelease => Some(lock.release(caller, out)),
         Op::LockIsLocked => Some(ok(&lock.is_locked())),
         other => return Err(other),
     })

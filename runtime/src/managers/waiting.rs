@@ -67,12 +67,16 @@ fn may_wait(deadline: Option<Instant>, now: Instant) -> bool {
     deadline.is_none_or(|d| d > now)
 }
 
-/// Python's `manager.Lock()`: held by a connection; released by anyone. Its answer to an
-/// acquire is `Option<Option<i32>>`: `None` timed out, `Some(None)` acquired,
+/// Python's `manager.Lock()`, held by a connection and released by anyone, and
+/// `manager.RLock()`, which its holder may take again and only its holder may release. Its
+/// answer to an acquire is `Option<Option<i32>>`: `None` timed out, `Some(None)` acquired,
 /// `Some(Some(pid))` acquired from process `pid`, which died holding it.
 #[derive(Default)]
 pub(crate) struct Lock {
     holder: Option<Caller>,
+    /// How many times the holder took a reentrant lock.
+    depth: u32,
+    reentrant: bool,
     /// A holder that hung up while nobody waited: the next acquirer is told.
     dead_holder: Option<i32>,
     pub(crate) waiters: Waiters,
@@ -80,6 +84,14 @@ pub(crate) struct Lock {
 
 impl Lock {
     pub(crate) const TIMED_OUT: Option<Option<i32>> = None;
+
+    /// A free reentrant lock (Python's `RLock`).
+    pub(crate) fn reentrant() -> Self {
+        Lock {
+            reentrant: true,
+            ..Lock::default()
+        }
+    }
 
     pub(crate) fn acquire(
         &mut self,
@@ -89,7 +101,12 @@ impl Lock {
     ) -> Option<Reply> {
         if self.holder.is_none() {
             self.holder = Some(caller);
+            self.depth = 1;
             return Some(ok(&Some(self.dead_holder.take())));
+        }
+        if self.reentrant && self.holder == Some(caller) {
+            self.depth += 1;
+            return Some(ok(&Some(None::<i32>)));
         }
         if !may_wait(deadline, now) {
             return Some(ok(&Self::TIMED_OUT));
@@ -98,10 +115,20 @@ impl Lock {
         None
     }
 
-    pub(crate) fn release(&mut self, out: &mut Outbox) -> Reply {
-        if self.holder.take().is_none() {
+    pub(crate) fn release(&mut self, caller: Caller, out: &mut Outbox) -> Reply {
+        let Some(holder) = self.holder else {
             return Err(ServerError::NotLocked);
+        };
+        if self.reentrant {
+            if holder != caller {
+                return Err(ServerError::NotOwner);
+            }
+            self.depth -= 1;
+            if self.depth > 0 {
+                return ok(&());
+            }
         }
+        self.holder = None;
         self.hand_over(out);
         ok(&())
     }
@@ -114,6 +141,7 @@ impl Lock {
     fn hand_over(&mut self, out: &mut Outbox) {
         if let Some(next) = self.waiters.next() {
             self.holder = Some(next);
+            self.depth = 1;
             out.push((next.id, ok(&Some(self.dead_holder.take()))));
         }
     }
@@ -273,8 +301,26 @@ mod tests {
         assert_eq!(lock.acquire(B, None, now), None, "parked");
         lock.forget(A.id, &mut out);
         assert_eq!(out, [(B.id, ok(&Some(Some(100))))]);
-        assert_eq!(lock.release(&mut out), ok(&()));
-        assert_eq!(lock.release(&mut out), Err(ServerError::NotLocked));
+        assert_eq!(
+            lock.release(A, &mut out),
+            ok(&()),
+            "anyone may release a Lock"
+        );
+        assert_eq!(lock.release(A, &mut out), Err(ServerError::NotLocked));
+    }
+
+    #[test]
+    fn a_reentrant_lock_is_taken_again_by_its_holder_and_released_by_it_only() {
+        let now = Instant::now();
+        let (mut lock, mut out) = (Lock::reentrant(), Outbox::new());
+        assert_eq!(lock.acquire(A, None, now), Some(ok(&Some(None::<i32>))));
+        assert_eq!(lock.acquire(A, None, now), Some(ok(&Some(None::<i32>))));
+        assert_eq!(lock.acquire(B, None, now), None, "parked");
+        assert_eq!(lock.release(B, &mut out), Err(ServerError::NotOwner));
+        assert_eq!(lock.release(A, &mut out), ok(&()));
+        assert!(out.is_empty(), "still held once");
+        assert_eq!(lock.release(A, &mut out), ok(&()));
+        assert_eq!(out, [(B.id, ok(&Some(None::<i32>)))]);
     }
 
     #[test]
