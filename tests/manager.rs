@@ -334,8 +334,20 @@ fn a_forked_child_uses_its_own_connection_beside_its_parent() {
     assert_eq!(d.get(&1).unwrap(), Some(1999));
 }
 
+/// The names in `/dev/shm`.
+fn dev_shm() -> std::collections::BTreeSet<String> {
+    std::fs::read_dir("/dev/shm")
+        .map(|dir| {
+            dir.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn shutdown_is_idempotent_and_use_after_shutdown_is_an_error() {
+    let shm_before = dev_shm();
     let manager = Manager::start().unwrap();
     let pid = manager.pid();
     let d = manager.dict::<u32, u32>().unwrap();
@@ -350,6 +362,8 @@ fn shutdown_is_idempotent_and_use_after_shutdown_is_an_error() {
         !sockets.contains(&format!("multiproc-manager-{pid}-")),
         "no socket is left"
     );
+    let left: Vec<_> = dev_shm().difference(&shm_before).cloned().collect();
+    assert!(left.is_empty(), "nothing left in /dev/shm: {left:?}");
 }
 
 #[test]

@@ -100,6 +100,10 @@ impl ManagerRef {
                         return Err(refused);
                     }
                     let conn = self.connect(status)?;
+                    // Connections to managers gone or shut down since this thread last used
+                    // them are closed here, so that a thread that outlives many managers does
+                    // not keep a descriptor for each.
+                    all.retain(|_, c| c.status.load(Ordering::Acquire) == SERVING);
                     all.insert(self.token, conn);
                 }
                 let Some(conn) = all.get_mut(&self.token) else {
