@@ -278,3 +278,42 @@ fn a_reentrant_lock_is_released_only_by_its_holder() {
     assert_eq!(child.join().unwrap(), "released");
     assert!(!lock.is_locked().unwrap());
 }
+
+#[process_task]
+fn meet(barrier: multiproc::managers::BarrierProxy) -> multiproc::Result<usize> {
+    Ok(barrier.wait()?)
+}
+
+#[test]
+fn a_barrier_releases_its_parties_together_and_breaks_on_a_timeout() {
+    let manager = Manager::start().unwrap();
+    let barrier = manager.barrier(3).unwrap();
+    assert_eq!(barrier.parties().unwrap(), 3);
+    let children: Vec<_> = (0..2)
+        .map(|_| Process::new(task!(meet, barrier.clone())).start().unwrap())
+        .collect();
+    let mut indexes = vec![barrier.wait().unwrap()];
+    for child in children {
+        indexes.push(child.join().unwrap().unwrap());
+    }
+    indexes.sort();
+    assert_eq!(indexes, [0, 1, 2]);
+
+    // One party waits, another times out: both are told the barrier broke.
+    let waiter = Process::new(task!(meet, barrier.clone())).start().unwrap();
+    assert!(common::eventually(Duration::from_secs(20), || {
+        barrier.n_waiting().unwrap() == 1
+    }));
+    let start = Instant::now();
+    let timed_out = barrier.wait_timeout(Duration::from_millis(100));
+    assert!(matches!(
+        timed_out,
+        Err(ManagerError::Server(ServerError::BrokenBarrier))
+    ));
+    assert!(about(start.elapsed(), Duration::from_millis(100)));
+    let err = waiter.join().unwrap().unwrap_err();
+    assert!(err.to_string().contains("broken"), "{err}");
+    assert!(barrier.broken().unwrap());
+    barrier.reset().unwrap();
+    assert!(!barrier.broken().unwrap());
+}

@@ -133,6 +133,10 @@ pub enum ServerError {
     /// many times").
     #[error("a bounded semaphore released too many times")]
     TooManyReleases,
+    /// The barrier is broken: a party timed out or hung up, or it was aborted (Python's
+    /// `BrokenBarrierError`); it stays so until `reset`.
+    #[error("the barrier is broken")]
+    BrokenBarrier,
     /// The manager is shutting down: a parked request (a wait, a blocking get) is answered so;
     /// a proxy reports it as [`ManagerError::ShutDown`].
     #[error("the manager is shutting down")]

@@ -1,18 +1,20 @@
 //! Managers (Python's `multiprocessing.managers`): a server process that holds dicts, lists,
-//! namespaces, locks, events and queues, and typed proxies through which any process that has
-//! one uses them.
+//! namespaces, locks, semaphores, barriers, events and queues, and typed proxies through which
+//! any process that has one uses them.
 //!
 //! [`Manager::start`] starts the server, a daemonic child process, by the start method of this
 //! process ([`Context::manager`] by a context's). Its methods make objects in it and return
 //! proxies: [`DictProxy`], [`ListProxy`], [`NamespaceProxy`], [`LockProxy`],
-//! [`SemaphoreProxy`], [`EventProxy`], [`QueueProxy`]. Waits (a lock's or a semaphore's acquire,
-//! an event's wait, a queue's get) are parked on the server, which enforces their timeouts. A proxy is a small serde handle:
-//! clone it, pass it to a task or a pool's task, or store it inside another managed object, and
-//! it names the same object. Every call is a request to the server, which runs one request at
+//! [`SemaphoreProxy`], [`BarrierProxy`], [`EventProxy`], [`QueueProxy`]. Waits (a lock's or a
+//! semaphore's acquire, a barrier's or an event's wait, a queue's get) are parked on the
+//! server, which enforces their timeouts. A proxy is a small serde handle: clone it, pass it to
+//! a task or a pool's task, or store it inside another managed object, and it names the same
+//! object. Every call is a request to the server, which runs one request at
 //! a time, so each call is atomic; `fetch_add` and `update_with` make read-modify-writes atomic
 //! as well. If the server dies, every call on every proxy, in every process, fails with
 //! [`ManagerError::Gone`]; nothing hangs and nothing reconnects.
 
+mod barrier;
 mod client;
 mod dict;
 mod list;
@@ -28,6 +30,7 @@ mod waiting;
 mod watch;
 
 pub use crate::error::{ManagerError, ServerError};
+pub use barrier::BarrierProxy;
 pub use dict::DictProxy;
 pub use list::ListProxy;
 pub use namespace::NamespaceProxy;
@@ -237,6 +240,18 @@ impl Manager {
             bounded,
         };
         Ok(SemaphoreProxy::from_handle(self.create(&op)?))
+    }
+
+    /// A new barrier for `parties` in the manager (Python's `manager.Barrier(parties)`).
+    ///
+    /// # Errors
+    ///
+    /// As [`dict`](Manager::dict).
+    pub fn barrier(&self, parties: usize) -> Result<BarrierProxy, ManagerError> {
+        let op = Op::NewBarrier {
+            parties: parties as u64,
+        };
+        Ok(BarrierProxy::from_handle(self.create(&op)?))
     }
 
     /// A new value in the manager (Python's `manager.Value(typecode, value)`): a namespace

@@ -57,6 +57,8 @@ pub(crate) enum Op {
     NewLock { reentrant: bool },
     /// A new semaphore of `value`, which a release may not pass if `bounded`: its `ObjId`.
     NewSemaphore { value: u64, bounded: bool },
+    /// A new barrier for `parties`: its `ObjId`.
+    NewBarrier { parties: u64 },
     /// A new, clear event: its `ObjId`.
     NewEvent,
     /// A new, empty queue: its `ObjId`.
@@ -132,6 +134,14 @@ pub(crate) enum Op {
     SemaphoreRelease,
     /// `u64`.
     SemaphoreValue,
+    /// Waits for the other parties, at most `timeout_micros`: the arrival index, `u64`.
+    BarrierWait { timeout_micros: Option<u64> },
+    /// `()`.
+    BarrierAbort,
+    /// `()`.
+    BarrierReset,
+    /// `(u64, u64, bool)`: parties, waiting, broken.
+    BarrierState,
     /// `()`.
     EventSet,
     /// `()`.
@@ -161,6 +171,7 @@ impl Op {
             Op::NewNamespace { .. } => "new_namespace",
             Op::NewLock { .. } => "new_lock",
             Op::NewSemaphore { .. } => "new_semaphore",
+            Op::NewBarrier { .. } => "new_barrier",
             Op::NewEvent => "new_event",
             Op::NewQueue => "new_queue",
             Op::Shutdown => "shutdown",
@@ -193,6 +204,10 @@ impl Op {
             Op::SemaphoreAcquire { .. } => "acquire",
             Op::SemaphoreRelease => "release",
             Op::SemaphoreValue => "get_value",
+            Op::BarrierWait { .. } => "wait",
+            Op::BarrierAbort => "abort",
+            Op::BarrierReset => "reset",
+            Op::BarrierState => "state",
             Op::EventSet => "set",
             Op::EventClear => "clear",
             Op::EventIsSet => "is_set",

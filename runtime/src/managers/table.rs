@@ -3,7 +3,7 @@
 
 use super::protocol::{Bytes, ObjId, Op, Reply, Request, MANAGER};
 use super::store::{add_numbers, Dict};
-use super::waiting::{Caller, Event, Lock, Outbox, Queue, Semaphore, Waiters};
+use super::waiting::{Barrier, Caller, Event, Lock, Outbox, Queue, Semaphore, Waiters};
 use super::ServerError;
 use crate::wire;
 use serde::Serialize;
@@ -17,6 +17,7 @@ enum Object {
     Namespace { value: Bytes, version: u64 },
     Lock(Lock),
     Semaphore(Semaphore),
+    Barrier(Barrier),
     Event(Event),
     Queue(Queue),
 }
@@ -29,8 +30,24 @@ impl Object {
             Object::Namespace { .. } => "namespace",
             Object::Lock(_) => "lock",
             Object::Semaphore(_) => "semaphore",
+            Object::Barrier(_) => "barrier",
             Object::Event(_) => "event",
             Object::Queue(_) => "queue",
+        }
+    }
+
+    /// How many requests are parked on a barrier (the one object that cares).
+    fn waiting(&self) -> usize {
+        match self {
+            Object::Barrier(barrier) => barrier.waiting(),
+            _ => 0,
+        }
+    }
+
+    /// A barrier that lost a waiter (timed out, hung up) since it had `before` breaks.
+    fn after_losing_waiters(&mut self, before: usize, out: &mut Outbox) {
+        if let Object::Barrier(barrier) = self {
+            barrier.lose_waiters(before, out);
         }
     }
 
@@ -39,6 +56,9 @@ impl Object {
         match self {
             Object::Lock(lock) => Some((&mut lock.waiters, ok(&Lock::TIMED_OUT))),
             Object::Semaphore(sem) => Some((&mut sem.waiters, ok(&false))),
+            Object::Barrier(barrier) => {
+                Some((&mut barrier.waiters, Err(ServerError::BrokenBarrier)))
+            }
             Object::Event(event) => Some((&mut event.waiters, ok(&false))),
             Object::Queue(queue) => Some((&mut queue.waiters, ok(&Queue::TIMED_OUT))),
             _ => None,
@@ -107,6 +127,7 @@ impl Table {
             }
             Object::Lock(lock) => apply_to_lock(lock, caller, op, out),
             Object::Semaphore(sem) => apply_to_semaphore(sem, caller, op, out),
+            Object::Barrier(barrier) => apply_to_barrier(barrier, caller, op, out),
             Object::Event(event) => apply_to_event(event, caller, op, out),
             Object::Queue(queue) => apply_to_queue(queue, caller, op, out),
         };
@@ -130,16 +151,19 @@ impl Table {
     /// Answers the parked requests whose deadline has passed.
     pub(crate) fn expire(&mut self, now: Instant) {
         for object in self.objects.values_mut() {
+            let before = object.waiting();
             if let Some((waiters, timed_out)) = object.waiters() {
                 waiters.expire(now, &timed_out, &mut self.outbox);
             }
+            object.after_losing_waiters(before, &mut self.outbox);
         }
     }
 
     /// A connection hung up: its parked requests are dropped, and a lock it held passes on.
     pub(crate) fn forget(&mut self, client: u64) {
         for object in self.objects.values_mut() {
-            match object {
+            let before = object.waiting();
+            match &mut *object {
                 Object::Lock(lock) => lock.forget(client, &mut self.outbox),
                 other => {
                     if let Some((waiters, _)) = other.waiters() {
@@ -147,6 +171,7 @@ impl Table {
                     }
                 }
             }
+            object.after_losing_waiters(before, &mut self.outbox);
         }
     }
 
@@ -172,6 +197,7 @@ impl Table {
             Op::NewSemaphore { value, bounded } => {
                 Object::Semaphore(Semaphore::new(value, bounded))
             }
+            Op::NewBarrier { parties } => Object::Barrier(Barrier::new(parties)),
             Op::NewEvent => Object::Event(Event::default()),
             Op::NewQueue => Object::Queue(Queue::default()),
             Op::Shutdown => return ok(&()),
@@ -355,6 +381,31 @@ fn apply_to_semaphore(
         }
         Op::SemaphoreRelease => Some(sem.release(out)),
         Op::SemaphoreValue => Some(ok(&sem.value())),
+        other => return Err(other),
+    })
+}
+
+/// A barrier operation, as [`apply_to_lock`].
+fn apply_to_barrier(
+    barrier: &mut Barrier,
+    caller: Caller,
+    op: Op,
+    out: &mut Outbox,
+) -> Result<Option<Reply>, Op> {
+    let now = Instant::now();
+    Ok(match op {
+        Op::BarrierWait { timeout_micros } => {
+            barrier.wait(caller, deadline(timeout_micros, now), now, out)
+        }
+        Op::BarrierAbort => {
+            barrier.abort(out);
+            Some(ok(&()))
+        }
+        Op::BarrierReset => {
+            barrier.reset(out);
+            Some(ok(&()))
+        }
+        Op::BarrierState => Some(ok(&barrier.state())),
         other => return Err(other),
     })
 }

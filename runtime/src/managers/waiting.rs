@@ -54,11 +54,21 @@ impl Waiters {
 
     /// Answers every parked request with [`ServerError::ShuttingDown`].
     pub(crate) fn refuse_all(&mut self, out: &mut Outbox) {
+        self.answer_all(|_| Err(ServerError::ShuttingDown), out);
+    }
+
+    /// Answers every parked request, in arrival order: the `i`-th with `answer(i)`.
+    fn answer_all(&mut self, answer: impl Fn(usize) -> Reply, out: &mut Outbox) {
         out.extend(
             self.0
                 .drain(..)
-                .map(|(caller, _)| (caller.id, Err(ServerError::ShuttingDown))),
+                .enumerate()
+                .map(|(i, (caller, _))| (caller.id, answer(i))),
         );
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -210,6 +220,78 @@ impl Semaphore {
     }
 }
 
+/// Python's `manager.Barrier(parties)`. A wait answers the arrival index, `u64`, or
+/// [`ServerError::BrokenBarrier`].
+pub(crate) struct Barrier {
+    parties: u64,
+    broken: bool,
+    pub(crate) waiters: Waiters,
+}
+
+impl Barrier {
+    pub(crate) fn new(parties: u64) -> Self {
+        Barrier {
+            parties,
+            broken: false,
+            waiters: Waiters::default(),
+        }
+    }
+
+    /// The last party to arrive releases the others (arrival indexes `0..parties`, the last
+    /// its own); a wait that cannot be answered in time breaks the barrier for everyone.
+    pub(crate) fn wait(
+        &mut self,
+        caller: Caller,
+        deadline: Option<Instant>,
+        now: Instant,
+        out: &mut Outbox,
+    ) -> Option<Reply> {
+        if self.broken {
+            return Some(Err(ServerError::BrokenBarrier));
+        }
+        let index = self.waiters.len() as u64;
+        if index + 1 >= self.parties {
+            self.waiters.answer_all(|i| ok(&(i as u64)), out);
+            return Some(ok(&index));
+        }
+        if !may_wait(deadline, now) {
+            self.abort(out);
+            return Some(Err(ServerError::BrokenBarrier));
+        }
+        self.waiters.park(caller, deadline);
+        None
+    }
+
+    /// Breaks the barrier (Python's `abort()`): every waiter, and every later wait until a
+    /// reset, gets [`ServerError::BrokenBarrier`].
+    pub(crate) fn abort(&mut self, out: &mut Outbox) {
+        self.broken = true;
+        self.waiters
+            .answer_all(|_| Err(ServerError::BrokenBarrier), out);
+    }
+
+    /// Mends the barrier (Python's `reset()`); the parties waiting get `BrokenBarrier`.
+    pub(crate) fn reset(&mut self, out: &mut Outbox) {
+        self.abort(out);
+        self.broken = false;
+    }
+
+    /// A waiter timed out or hung up: the barrier can no longer fill, so it breaks.
+    pub(crate) fn lose_waiters(&mut self, before: usize, out: &mut Outbox) {
+        if self.waiters.len() < before {
+            self.abort(out);
+        }
+    }
+
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiters.len()
+    }
+
+    pub(crate) fn state(&self) -> (u64, u64, bool) {
+        (self.parties, self.waiters.len() as u64, self.broken)
+    }
+}
+
 /// Python's `manager.Event()`. A wait answers `bool`: set, or timed out.
 #[derive(Default)]
 pub(crate) struct Event {
@@ -350,6 +432,36 @@ mod tests {
         assert_eq!(sem.release(&mut out), ok(&()));
         assert_eq!(sem.release(&mut out), Err(ServerError::TooManyReleases));
         assert_eq!(sem.value(), 1);
+    }
+
+    #[test]
+    fn a_barrier_releases_all_at_the_last_arrival_and_breaks_when_one_times_out() {
+        let now = Instant::now();
+        let (mut barrier, mut out) = (Barrier::new(3), Outbox::new());
+        assert_eq!(barrier.wait(A, None, now, &mut out), None);
+        assert_eq!(barrier.wait(B, None, now, &mut out), None);
+        let c = Caller { id: 3, pid: 300 };
+        assert_eq!(barrier.wait(c, None, now, &mut out), Some(ok(&2u64)));
+        assert_eq!(out, [(A.id, ok(&0u64)), (B.id, ok(&1u64))]);
+        out.clear();
+        let soon = now + Duration::from_millis(5);
+        assert_eq!(barrier.wait(A, None, now, &mut out), None);
+        assert_eq!(barrier.wait(B, Some(soon), now, &mut out), None);
+        let before = barrier.waiting();
+        barrier
+            .waiters
+            .expire(soon, &Err(ServerError::BrokenBarrier), &mut out);
+        barrier.lose_waiters(before, &mut out);
+        assert_eq!(out.len(), 2, "the one timed out, and the other");
+        assert!(out
+            .iter()
+            .all(|(_, r)| *r == Err(ServerError::BrokenBarrier)));
+        assert_eq!(
+            barrier.wait(c, None, now, &mut out),
+            Some(Err(ServerError::BrokenBarrier))
+        );
+        barrier.reset(&mut out);
+        assert_eq!(barrier.state(), (3, 0, false));
     }
 
     #[test]
