@@ -115,7 +115,7 @@ impl Lock {
             return Some(ok(&Some(self.dead_holder.take())));
         }
         if self.reentrant && self.holder == Some(caller) {
-            self.depth += 1;
+            self.depth = self.depth.saturating_add(1);
             return Some(ok(&Some(None::<i32>)));
         }
         if !may_wait(deadline, now) {
@@ -211,7 +211,7 @@ impl Semaphore {
         if self.bound.is_some_and(|bound| self.value >= bound) {
             return Err(ServerError::TooManyReleases);
         }
-        self.value += 1;
+        self.value = self.value.saturating_add(1);
         ok(&())
     }
 
