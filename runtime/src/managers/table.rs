@@ -7,7 +7,7 @@ use super::waiting::{Barrier, Caller, Event, Lock, Outbox, Queue, Semaphore, Wai
 use super::ServerError;
 use crate::wire;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 /// One managed object.
@@ -78,6 +78,10 @@ pub(crate) struct Table {
     /// Advanced by every write: the version a written entry gets, so that a version is never
     /// reused, even after a removal.
     clock: u64,
+    /// The objects that may have parked requests: the only ones whose deadlines the server
+    /// looks at between requests, so that a request costs the same however many objects there
+    /// are.
+    parked_on: BTreeSet<ObjId>,
 }
 
 /// A result, encoded for the reply.
@@ -131,26 +135,41 @@ impl Table {
             Object::Event(event) => apply_to_event(event, caller, op, out),
             Object::Queue(queue) => apply_to_queue(queue, caller, op, out),
         };
-        applied.unwrap_or_else(|op| {
+        let answer = applied.unwrap_or_else(|op| {
             Some(Err(ServerError::WrongKind {
                 obj,
                 kind: kind.to_owned(),
                 op: op.name().to_owned(),
             }))
-        })
+        });
+        if answer.is_none() {
+            self.parked_on.insert(obj);
+        }
+        answer
     }
 
-    /// The earliest deadline of a parked request.
+    /// The earliest deadline of a parked request; forgets the objects nothing waits on any
+    /// more.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
-        self.objects
-            .values_mut()
-            .filter_map(|object| object.waiters()?.0.next_deadline())
+        let objects = &mut self.objects;
+        self.parked_on.retain(|obj| {
+            objects
+                .get_mut(obj)
+                .and_then(|object| object.waiters())
+                .is_some_and(|(waiters, _)| !waiters.is_empty())
+        });
+        self.parked_on
+            .iter()
+            .filter_map(|obj| self.objects.get_mut(obj)?.waiters()?.0.next_deadline())
             .min()
     }
 
     /// Answers the parked requests whose deadline has passed.
     pub(crate) fn expire(&mut self, now: Instant) {
-        for object in self.objects.values_mut() {
+        for obj in &self.parked_on {
+            let Some(object) = self.objects.get_mut(obj) else {
+                continue;
+            };
             let before = object.waiting();
             if let Some((waiters, timed_out)) = object.waiters() {
                 waiters.expire(now, &timed_out, &mut self.outbox);
@@ -446,4 +465,37 @@ fn apply_to_queue(
         Op::Len => Some(ok(&(queue.len() as u64))),
         other => return Err(other),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALLER: Caller = Caller { id: 1, pid: 1 };
+
+    fn apply(table: &mut Table, obj: ObjId, op: Op) -> Option<Reply> {
+        table.apply(CALLER, Request { obj, op })
+    }
+
+    #[test]
+    fn only_objects_with_parked_requests_are_watched_for_deadlines() {
+        let mut table = Table::default();
+        for _ in 0..100 {
+            apply(&mut table, MANAGER, Op::NewDict);
+        }
+        apply(&mut table, MANAGER, Op::NewQueue);
+        let queue = table.last_id;
+        assert_eq!(table.next_deadline(), None);
+        assert!(table.parked_on.is_empty());
+        let get = Op::QueueGet {
+            timeout_micros: Some(1000),
+        };
+        assert_eq!(apply(&mut table, queue, get), None, "parked");
+        assert_eq!(table.parked_on.len(), 1);
+        let deadline = table.next_deadline().expect("a deadline");
+        table.expire(deadline);
+        assert_eq!(table.outbox, [(CALLER.id, ok(&Queue::TIMED_OUT))]);
+        assert_eq!(table.next_deadline(), None);
+        assert!(table.parked_on.is_empty(), "forgotten once nothing waits");
+    }
 }

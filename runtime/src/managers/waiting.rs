@@ -70,6 +70,10 @@ impl Waiters {
     fn len(&self) -> usize {
         self.0.len()
     }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Whether a request with this deadline may wait at all.
