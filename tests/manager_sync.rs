@@ -317,3 +317,42 @@ fn a_barrier_releases_its_parties_together_and_breaks_on_a_timeout() {
     barrier.reset().unwrap();
     assert!(!barrier.broken().unwrap());
 }
+
+#[process_task]
+fn work_through(q: QueueProxy<u32>, done: DictProxy<u32, u32>) -> multiproc::Result<()> {
+    while let Some(item) = q.get_timeout(Duration::from_millis(200))? {
+        done.insert(item, item * 2)?;
+        q.task_done()?;
+    }
+    Ok(())
+}
+
+#[test]
+fn join_returns_once_workers_marked_every_item_done() {
+    let manager = Manager::start().unwrap();
+    let q = manager.queue::<u32>().unwrap();
+    let done = manager.dict::<u32, u32>().unwrap();
+    for item in 0..20 {
+        q.put(item).unwrap();
+    }
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            Process::new(task!(work_through, q.clone(), done.clone()))
+                .start()
+                .unwrap()
+        })
+        .collect();
+    q.join().unwrap();
+    assert_eq!(
+        done.len().unwrap(),
+        20,
+        "every item done before join returned"
+    );
+    for worker in workers {
+        worker.join().unwrap().unwrap();
+    }
+    assert!(matches!(
+        q.task_done(),
+        Err(ManagerError::Server(ServerError::TaskDoneTooManyTimes))
+    ));
+}

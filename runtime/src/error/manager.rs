@@ -133,6 +133,10 @@ pub enum ServerError {
     /// many times").
     #[error("a bounded semaphore released too many times")]
     TooManyReleases,
+    /// `task_done` called more times than items were put (Python: "task_done() called too
+    /// many times").
+    #[error("task_done() called too many times")]
+    TaskDoneTooManyTimes,
     /// The barrier is broken: a party timed out or hung up, or it was aborted (Python's
     /// `BrokenBarrierError`); it stays so until `reset`.
     #[error("the barrier is broken")]

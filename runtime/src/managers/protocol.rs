@@ -154,6 +154,10 @@ pub(crate) enum Op {
     QueuePut { value: Bytes },
     /// Waits for an item, at most `timeout_micros`: `Option<Bytes>`, `None` timed out.
     QueueGet { timeout_micros: Option<u64> },
+    /// Marks an item done: `()`.
+    QueueTaskDone,
+    /// Waits until every item put is done: `()`.
+    QueueJoin,
     /// The value and its version: `(Bytes, u64)`.
     NamespaceGet,
     /// `()`.
@@ -214,6 +218,8 @@ impl Op {
             Op::EventWait { .. } => "wait",
             Op::QueuePut { .. } => "put",
             Op::QueueGet { .. } => "get",
+            Op::QueueTaskDone => "task_done",
+            Op::QueueJoin => "join",
             Op::NamespaceGet => "get",
             Op::NamespaceSet { .. } => "set",
             Op::NamespaceSetIfVersion { .. } => "set_if_version",

@@ -10,7 +10,8 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 /// An unbounded queue of `T`s served by a [`Manager`](super::Manager) (Python's
-/// `manager.Queue()`), with the crate's [`Queue`](crate::Queue)'s method names. Unlike the
+/// `manager.Queue()` and `manager.JoinableQueue()`: both are `queue.Queue`, with `task_done`
+/// and `join`), with the crate's [`JoinableQueue`](crate::JoinableQueue)'s method names. Unlike the
 /// crate's own queue, it can be stored inside another managed object (a dict of queues), and
 /// it lives in the server: its items survive any client.
 ///
@@ -95,6 +96,26 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     /// The manager gone or shut down.
     pub fn qsize(&self) -> Result<usize, ManagerError> {
         Ok(self.handle.call::<u64>(&Op::Len)? as usize)
+    }
+
+    /// Marks an item taken earlier as done (Python's `q.task_done()`); when every item put is
+    /// done, every [`join`](QueueProxy::join) returns.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::TaskDoneTooManyTimes`] if every item put is done already; otherwise the
+    /// manager gone or shut down.
+    pub fn task_done(&self) -> Result<(), ManagerError> {
+        self.handle.call(&Op::QueueTaskDone)
+    }
+
+    /// Waits until every item put is marked done (Python's `q.join()`).
+    ///
+    /// # Errors
+    ///
+    /// The manager gone or shut down (also while waiting).
+    pub fn join(&self) -> Result<(), ManagerError> {
+        self.handle.call(&Op::QueueJoin)
     }
 
     /// Whether no item waits (Python's `q.empty()`).

@@ -51,7 +51,24 @@ impl Object {
         }
     }
 
-    /// The requests parked on the object, with what a timed-out one is answered.
+    /// Runs `f` on every list of parked requests of the object (a queue has its getters and
+    /// its joiners).
+    fn each_waiters(&mut self, mut f: impl FnMut(&mut Waiters)) {
+        match self {
+            Object::Queue(queue) => {
+                f(&mut queue.waiters);
+                f(&mut queue.joiners);
+            }
+            other => {
+                if let Some((waiters, _)) = other.waiters() {
+                    f(waiters);
+                }
+            }
+        }
+    }
+
+    /// The requests parked on the object with a deadline, with what a timed-out one is
+    /// answered.
     fn waiters(&mut self) -> Option<(&mut Waiters, Reply)> {
         match self {
             Object::Lock(lock) => Some((&mut lock.waiters, ok(&Lock::TIMED_OUT))),
@@ -184,11 +201,7 @@ impl Table {
             let before = object.waiting();
             match &mut *object {
                 Object::Lock(lock) => lock.forget(client, &mut self.outbox),
-                other => {
-                    if let Some((waiters, _)) = other.waiters() {
-                        waiters.forget(client);
-                    }
-                }
+                other => other.each_waiters(|waiters| waiters.forget(client)),
             }
             object.after_losing_waiters(before, &mut self.outbox);
         }
@@ -197,9 +210,7 @@ impl Table {
     /// The manager shuts down: every parked request is answered `ShuttingDown`.
     pub(crate) fn refuse_all(&mut self) {
         for object in self.objects.values_mut() {
-            if let Some((waiters, _)) = object.waiters() {
-                waiters.refuse_all(&mut self.outbox);
-            }
+            object.each_waiters(|waiters| waiters.refuse_all(&mut self.outbox));
         }
     }
 
@@ -463,6 +474,8 @@ fn apply_to_queue(
         }
         Op::QueueGet { timeout_micros } => queue.get(caller, deadline(timeout_micros, now), now),
         Op::Len => Some(ok(&(queue.len() as u64))),
+        Op::QueueTaskDone => Some(queue.task_done(out)),
+        Op::QueueJoin => queue.join(caller),
         other => return Err(other),
     })
 }

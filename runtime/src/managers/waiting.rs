@@ -331,11 +331,16 @@ impl Event {
     }
 }
 
-/// Python's `manager.Queue()`, unbounded. A get answers `Option<Bytes>`: `None` timed out.
+/// Python's `manager.Queue()` (a `queue.Queue`, joinable), unbounded. A get answers
+/// `Option<Bytes>`: `None` timed out.
 #[derive(Default)]
 pub(crate) struct Queue {
     items: VecDeque<Bytes>,
+    /// Items put and not yet marked done (`task_done`).
+    unfinished: u64,
     pub(crate) waiters: Waiters,
+    /// The requests waiting in `join` (no deadline: Python's `join` has none).
+    pub(crate) joiners: Waiters,
 }
 
 impl Queue {
@@ -343,6 +348,7 @@ impl Queue {
 
     /// Hands the item to the first waiting getter, or keeps it.
     pub(crate) fn put(&mut self, item: Bytes, out: &mut Outbox) {
+        self.unfinished = self.unfinished.saturating_add(1);
         match self.waiters.next() {
             Some(getter) => out.push((getter.id, ok(&Some(item)))),
             None => self.items.push_back(item),
@@ -362,6 +368,27 @@ impl Queue {
             return Some(ok(&Self::TIMED_OUT));
         }
         self.waiters.park(caller, deadline);
+        None
+    }
+
+    /// Marks one item done; the last wakes every `join`.
+    pub(crate) fn task_done(&mut self, out: &mut Outbox) -> Reply {
+        if self.unfinished == 0 {
+            return Err(ServerError::TaskDoneTooManyTimes);
+        }
+        self.unfinished -= 1;
+        if self.unfinished == 0 {
+            self.joiners.answer_all(|_| ok(&()), out);
+        }
+        ok(&())
+    }
+
+    /// Waits until every item put is marked done.
+    pub(crate) fn join(&mut self, caller: Caller) -> Option<Reply> {
+        if self.unfinished == 0 {
+            return Some(ok(&()));
+        }
+        self.joiners.park(caller, None);
         None
     }
 
@@ -476,6 +503,15 @@ mod tests {
         queue.put(vec![7], &mut out);
         assert_eq!(out, [(A.id, ok(&Some(vec![7u8])))]);
         assert_eq!(queue.len(), 0);
+        out.clear();
+        assert_eq!(queue.join(B), None, "one item not done");
+        assert_eq!(queue.task_done(&mut out), ok(&()));
+        assert_eq!(out, [(B.id, ok(&()))]);
+        assert_eq!(
+            queue.task_done(&mut out),
+            Err(ServerError::TaskDoneTooManyTimes)
+        );
+        assert_eq!(queue.join(B), Some(ok(&())));
         let (mut event, mut out) = (Event::default(), Outbox::new());
         assert_eq!(event.wait(A, None, now), None);
         assert_eq!(event.wait(B, None, now), None);
