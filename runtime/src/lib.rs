@@ -258,11 +258,12 @@
 //! # Managers
 //!
 //! A [`Manager`] (Python's `multiprocessing.Manager()`) is a server process that holds dicts,
-//! lists, namespaces, locks, events and queues for other processes: [`managers::DictProxy`],
-//! [`managers::ListProxy`], [`managers::NamespaceProxy`] and the others are typed serde handles
-//! to them, passed to tasks like any other argument. Each call is one atomic request; `fetch_add` and `update_with` make a
-//! read-modify-write atomic too, and a list stored in a dict is stored as a proxy, so pushing
-//! through it is seen by everyone. If the server dies, every call fails with
+//! lists, namespaces, locks, semaphores, barriers, events and queues for other processes:
+//! [`managers::DictProxy`], [`managers::ListProxy`], [`managers::NamespaceProxy`] and the
+//! others are typed serde handles to them, passed to tasks like any other argument. Each call
+//! is one atomic request; `fetch_add` and `update_with` make a read-modify-write atomic too, and
+//! a list stored in a dict is stored as a proxy, so pushing through it is seen by everyone. If
+//! the server dies, every call fails with
 //! [`managers::ManagerError::Gone`] instead of hanging.
 //!
 //! ```
