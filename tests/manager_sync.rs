@@ -356,3 +356,52 @@ fn join_returns_once_workers_marked_every_item_done() {
         Err(ManagerError::Server(ServerError::TaskDoneTooManyTimes))
     ));
 }
+
+#[process_task]
+fn consume_when_ready(
+    cond: multiproc::managers::ConditionProxy,
+    items: DictProxy<String, u32>,
+    holding: Event,
+) -> multiproc::Result<u32> {
+    cond.acquire()?;
+    holding.set();
+    while items.get(&"ready".to_string())?.is_none() {
+        cond.wait_timeout(Duration::from_secs(20))?;
+    }
+    let item = items.get(&"ready".to_string())?.unwrap_or_default();
+    cond.release()?;
+    Ok(item)
+}
+
+#[test]
+fn a_condition_wakes_a_waiter_in_another_process_which_holds_the_lock_again() {
+    let manager = Manager::start().unwrap();
+    let cond = manager.condition().unwrap();
+    let items = manager.dict::<String, u32>().unwrap();
+    let holding = Event::new().unwrap();
+    let child = Process::new(task!(
+        consume_when_ready,
+        cond.clone(),
+        items.clone(),
+        holding.clone()
+    ))
+    .start()
+    .unwrap();
+    // The child holds the lock, then waits: the lock is free only while it sleeps.
+    assert!(holding.wait_timeout(Duration::from_secs(20)));
+    assert!(common::eventually(Duration::from_secs(20), || {
+        cond.acquire_timeout(Duration::from_millis(10)).unwrap()
+    }));
+    items.insert("ready".to_string(), 42).unwrap();
+    cond.notify_all().unwrap();
+    cond.release().unwrap();
+    assert_eq!(child.join().unwrap().unwrap(), 42);
+    assert!(matches!(
+        cond.notify(1),
+        Err(ManagerError::Server(ServerError::NotHeld))
+    ));
+    assert!(matches!(
+        cond.wait(),
+        Err(ManagerError::Server(ServerError::NotHeld))
+    ));
+}

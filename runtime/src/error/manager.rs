@@ -129,6 +129,10 @@ pub enum ServerError {
     /// "cannot release un-acquired lock").
     #[error("cannot release a reentrant lock this connection does not hold")]
     NotOwner,
+    /// A condition's `wait` or `notify` by a process or thread that does not hold its lock
+    /// (Python: "cannot wait on un-acquired lock").
+    #[error("the condition's lock is not held by this connection")]
+    NotHeld,
     /// A bounded semaphore released past its initial value (Python: "Semaphore released too
     /// many times").
     #[error("a bounded semaphore released too many times")]

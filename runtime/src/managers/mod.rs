@@ -5,9 +5,9 @@
 //! [`Manager::start`] starts the server, a daemonic child process, by the start method of this
 //! process ([`Context::manager`] by a context's). Its methods make objects in it and return
 //! proxies: [`DictProxy`], [`ListProxy`], [`NamespaceProxy`], [`LockProxy`],
-//! [`SemaphoreProxy`], [`BarrierProxy`], [`EventProxy`], [`QueueProxy`]. Waits (a lock's or a
-//! semaphore's acquire, a barrier's or an event's wait, a queue's get) are parked on the
-//! server, which enforces their timeouts. A proxy is a small serde handle: clone it, pass it to
+//! [`ConditionProxy`], [`SemaphoreProxy`], [`BarrierProxy`], [`EventProxy`], [`QueueProxy`].
+//! Waits (a lock's or a semaphore's acquire, a condition's, a barrier's or an event's wait, a
+//! queue's get or join) are parked on the server, which enforces their timeouts. A proxy is a small serde handle: clone it, pass it to
 //! a task or a pool's task, or store it inside another managed object, and it names the same
 //! object. Every call is a request to the server, which runs one request at
 //! a time, so each call is atomic; `fetch_add` and `update_with` make read-modify-writes atomic
@@ -16,6 +16,7 @@
 
 mod barrier;
 mod client;
+mod condition;
 mod dict;
 mod list;
 mod namespace;
@@ -36,7 +37,7 @@ pub use list::ListProxy;
 pub use namespace::NamespaceProxy;
 pub use protocol::{Number, NumberKind};
 pub use queue::QueueProxy;
-pub use sync::{EventProxy, LockProxy, SemaphoreProxy};
+pub use sync::{ConditionProxy, EventProxy, LockProxy, SemaphoreProxy};
 
 use crate::error::Error;
 use crate::process::{Context, ProcessHandle, StartMethod};
@@ -240,6 +241,16 @@ impl Manager {
             bounded,
         };
         Ok(SemaphoreProxy::from_handle(self.create(&op)?))
+    }
+
+    /// A new condition variable in the manager, with a lock of its own (Python's
+    /// `manager.Condition()`).
+    ///
+    /// # Errors
+    ///
+    /// As [`dict`](Manager::dict).
+    pub fn condition(&self) -> Result<ConditionProxy, ManagerError> {
+        Ok(ConditionProxy::from_handle(self.create(&Op::NewCondition)?))
     }
 
     /// A new barrier for `parties` in the manager (Python's `manager.Barrier(parties)`).

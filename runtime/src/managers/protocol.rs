@@ -57,6 +57,8 @@ pub(crate) enum Op {
     NewLock { reentrant: bool },
     /// A new semaphore of `value`, which a release may not pass if `bounded`: its `ObjId`.
     NewSemaphore { value: u64, bounded: bool },
+    /// A new condition, with a lock of its own: its `ObjId`.
+    NewCondition,
     /// A new barrier for `parties`: its `ObjId`.
     NewBarrier { parties: u64 },
     /// A new, clear event: its `ObjId`.
@@ -134,6 +136,11 @@ pub(crate) enum Op {
     SemaphoreRelease,
     /// `u64`.
     SemaphoreValue,
+    /// Releases the condition's lock and waits for a notify, at most `timeout_micros`, then
+    /// takes the lock back: `(bool, Option<i32>)`, whether notified and a dead holder's pid.
+    ConditionWait { timeout_micros: Option<u64> },
+    /// Wakes up to `n` waits: `()`.
+    ConditionNotify { n: u64 },
     /// Waits for the other parties, at most `timeout_micros`: the arrival index, `u64`.
     BarrierWait { timeout_micros: Option<u64> },
     /// `()`.
@@ -175,6 +182,7 @@ impl Op {
             Op::NewNamespace { .. } => "new_namespace",
             Op::NewLock { .. } => "new_lock",
             Op::NewSemaphore { .. } => "new_semaphore",
+            Op::NewCondition => "new_condition",
             Op::NewBarrier { .. } => "new_barrier",
             Op::NewEvent => "new_event",
             Op::NewQueue => "new_queue",
@@ -208,6 +216,8 @@ impl Op {
             Op::SemaphoreAcquire { .. } => "acquire",
             Op::SemaphoreRelease => "release",
             Op::SemaphoreValue => "get_value",
+            Op::ConditionWait { .. } => "wait",
+            Op::ConditionNotify { .. } => "notify",
             Op::BarrierWait { .. } => "wait",
             Op::BarrierAbort => "abort",
             Op::BarrierReset => "reset",

@@ -268,3 +268,128 @@ impl SemaphoreProxy {
         Ok(self.handle.call::<u64>(&Op::SemaphoreValue)? as usize)
     }
 }
+
+/// A condition variable served by a [`Manager`](super::Manager) (Python's
+/// `manager.Condition()`), with a lock of its own and the crate's
+/// [`Condition`](crate::Condition)'s method names. `wait` and `notify` need the lock held by this
+/// connection (process and thread); a wait releases it while it sleeps, and holds it again when
+/// it returns, as in Python.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::managers::Manager;
+/// use std::time::Duration;
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let manager = Manager::start()?;
+/// let cond = manager.condition()?;
+/// cond.acquire()?;
+/// assert!(!cond.wait_timeout(Duration::from_millis(20))?, "nobody notified");
+/// assert!(cond.is_locked()?, "held again after the wait");
+/// cond.notify_all()?;
+/// cond.release()?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct ConditionProxy {
+    handle: Handle,
+    /// No type: the field the proxies' common traits build with.
+    types: PhantomData<()>,
+}
+
+proxy_traits!(ConditionProxy);
+
+impl ConditionProxy {
+    /// The condition's lock, seen as a [`LockProxy`]: the same object.
+    fn lock(&self) -> LockProxy {
+        LockProxy::from_handle(self.handle)
+    }
+
+    /// Takes the condition's lock (Python's `cond.acquire()`).
+    ///
+    /// # Errors
+    ///
+    /// As [`LockProxy::acquire`].
+    pub fn acquire(&self) -> Result<(), ManagerError> {
+        self.lock().acquire()
+    }
+
+    /// Waits at most `timeout` for the condition's lock; whether it took it.
+    ///
+    /// # Errors
+    ///
+    /// As [`LockProxy::acquire`].
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool, ManagerError> {
+        self.lock().acquire_timeout(timeout)
+    }
+
+    /// Releases the condition's lock (Python's `cond.release()`).
+    ///
+    /// # Errors
+    ///
+    /// As [`LockProxy::release`].
+    pub fn release(&self) -> Result<(), ManagerError> {
+        self.lock().release()
+    }
+
+    /// Whether someone holds the condition's lock.
+    ///
+    /// # Errors
+    ///
+    /// The manager gone or shut down.
+    pub fn is_locked(&self) -> Result<bool, ManagerError> {
+        self.lock().is_locked()
+    }
+
+    /// Releases the lock, waits for a notify, and takes the lock back (Python's
+    /// `cond.wait()`); `true`.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::NotHeld`](super::ServerError::NotHeld) if this connection does not hold
+    /// the lock; [`ManagerError::OwnerDied`] if the lock came back from a holder that died (it
+    /// is held again all the same); otherwise the manager gone or shut down.
+    pub fn wait(&self) -> Result<bool, ManagerError> {
+        self.wait_within(None)
+    }
+
+    /// As [`wait`](ConditionProxy::wait), waiting at most `timeout` for the notify (Python's
+    /// `cond.wait(timeout)`); whether it was notified. The lock is held again either way.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](ConditionProxy::wait).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, ManagerError> {
+        self.wait_within(Some(timeout_micros(timeout)))
+    }
+
+    fn wait_within(&self, timeout_micros: Option<u64>) -> Result<bool, ManagerError> {
+        let (notified, dead): (bool, Option<i32>) =
+            self.handle.call(&Op::ConditionWait { timeout_micros })?;
+        match dead {
+            Some(pid) => Err(ManagerError::OwnerDied { pid }),
+            None => Ok(notified),
+        }
+    }
+
+    /// Wakes up to `n` waits (Python's `cond.notify(n)`); they return once this connection
+    /// releases the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::NotHeld`](super::ServerError::NotHeld) if this connection does not hold
+    /// the lock; otherwise the manager gone or shut down.
+    pub fn notify(&self, n: usize) -> Result<(), ManagerError> {
+        self.handle.call(&Op::ConditionNotify { n: n as u64 })
+    }
+
+    /// Wakes every wait (Python's `cond.notify_all()`).
+    ///
+    /// # Errors
+    ///
+    /// As [`notify`](ConditionProxy::notify).
+    pub fn notify_all(&self) -> Result<(), ManagerError> {
+        self.handle.call(&Op::ConditionNotify { n: u64::MAX })
+    }
+}

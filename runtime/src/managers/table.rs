@@ -1,6 +1,7 @@
 //! The server's object table and what each operation does to it. The server runs one request
 //! at a time, so each operation here is atomic with respect to every other client.
 
+use super::condition::Condition;
 use super::protocol::{Bytes, ObjId, Op, Reply, Request, MANAGER};
 use super::store::{add_numbers, Dict};
 use super::waiting::{Barrier, Caller, Event, Lock, Outbox, Queue, Semaphore, Waiters};
@@ -16,6 +17,7 @@ enum Object {
     List(Vec<Bytes>),
     Namespace { value: Bytes, version: u64 },
     Lock(Lock),
+    Condition(Condition),
     Semaphore(Semaphore),
     Barrier(Barrier),
     Event(Event),
@@ -29,6 +31,7 @@ impl Object {
             Object::List(_) => "list",
             Object::Namespace { .. } => "namespace",
             Object::Lock(_) => "lock",
+            Object::Condition(_) => "condition",
             Object::Semaphore(_) => "semaphore",
             Object::Barrier(_) => "barrier",
             Object::Event(_) => "event",
@@ -59,6 +62,10 @@ impl Object {
                 f(&mut queue.waiters);
                 f(&mut queue.joiners);
             }
+            Object::Condition(cond) => {
+                f(&mut cond.sleepers);
+                f(&mut cond.lock.waiters);
+            }
             other => {
                 if let Some((waiters, _)) = other.waiters() {
                     f(waiters);
@@ -72,6 +79,8 @@ impl Object {
     fn waiters(&mut self) -> Option<(&mut Waiters, Reply)> {
         match self {
             Object::Lock(lock) => Some((&mut lock.waiters, ok(&Lock::TIMED_OUT))),
+            // Its two lists expire differently (`Condition::expire`).
+            Object::Condition(_) => None,
             Object::Semaphore(sem) => Some((&mut sem.waiters, ok(&false))),
             Object::Barrier(barrier) => {
                 Some((&mut barrier.waiters, Err(ServerError::BrokenBarrier)))
@@ -147,6 +156,7 @@ impl Table {
                 apply_to_namespace(value, v, op, version).map(Some)
             }
             Object::Lock(lock) => apply_to_lock(lock, caller, op, out),
+            Object::Condition(cond) => apply_to_condition(cond, caller, op, out),
             Object::Semaphore(sem) => apply_to_semaphore(sem, caller, op, out),
             Object::Barrier(barrier) => apply_to_barrier(barrier, caller, op, out),
             Object::Event(event) => apply_to_event(event, caller, op, out),
@@ -169,16 +179,18 @@ impl Table {
     /// more.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         let objects = &mut self.objects;
+        let mut next: Option<Instant> = None;
         self.parked_on.retain(|obj| {
-            objects
-                .get_mut(obj)
-                .and_then(|object| object.waiters())
-                .is_some_and(|(waiters, _)| !waiters.is_empty())
+            let mut parked = false;
+            if let Some(object) = objects.get_mut(obj) {
+                object.each_waiters(|waiters| {
+                    parked |= !waiters.is_empty();
+                    next = next.into_iter().chain(waiters.next_deadline()).min();
+                });
+            }
+            parked
         });
-        self.parked_on
-            .iter()
-            .filter_map(|obj| self.objects.get_mut(obj)?.waiters()?.0.next_deadline())
-            .min()
+        next
     }
 
     /// Answers the parked requests whose deadline has passed.
@@ -188,7 +200,9 @@ impl Table {
                 continue;
             };
             let before = object.waiting();
-            if let Some((waiters, timed_out)) = object.waiters() {
+            if let Object::Condition(cond) = object {
+                cond.expire(now, &mut self.outbox);
+            } else if let Some((waiters, timed_out)) = object.waiters() {
                 waiters.expire(now, &timed_out, &mut self.outbox);
             }
             object.after_losing_waiters(before, &mut self.outbox);
@@ -201,6 +215,7 @@ impl Table {
             let before = object.waiting();
             match &mut *object {
                 Object::Lock(lock) => lock.forget(client, &mut self.outbox),
+                Object::Condition(cond) => cond.forget(client, &mut self.outbox),
                 other => other.each_waiters(|waiters| waiters.forget(client)),
             }
             object.after_losing_waiters(before, &mut self.outbox);
@@ -228,6 +243,7 @@ impl Table {
                 Object::Semaphore(Semaphore::new(value, bounded))
             }
             Op::NewBarrier { parties } => Object::Barrier(Barrier::new(parties)),
+            Op::NewCondition => Object::Condition(Condition::default()),
             Op::NewEvent => Object::Event(Event::default()),
             Op::NewQueue => Object::Queue(Queue::default()),
             Op::Shutdown => return ok(&()),
@@ -394,6 +410,23 @@ fn apply_to_lock(
         Op::LockRelease => Some(lock.release(caller, out)),
         Op::LockIsLocked => Some(ok(&lock.is_locked())),
         other => return Err(other),
+    })
+}
+
+/// A condition operation, as [`apply_to_lock`]: its lock's operations, and wait and notify.
+fn apply_to_condition(
+    cond: &mut Condition,
+    caller: Caller,
+    op: Op,
+    out: &mut Outbox,
+) -> Result<Option<Reply>, Op> {
+    let now = Instant::now();
+    Ok(match op {
+        Op::ConditionWait { timeout_micros } => {
+            cond.wait(caller, deadline(timeout_micros, now), out)
+        }
+        Op::ConditionNotify { n } => Some(cond.notify(caller, n, out)),
+        lock_op => return apply_to_lock(&mut cond.lock, caller, lock_op, out),
     })
 }
 

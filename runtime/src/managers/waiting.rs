@@ -6,7 +6,7 @@
 use super::protocol::{Bytes, Reply};
 use super::table::ok;
 use super::ServerError;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 /// Which connection sent a request, and from which process.
@@ -24,11 +24,11 @@ pub(crate) type Outbox = Vec<(u64, Reply)>;
 pub(crate) struct Waiters(VecDeque<(Caller, Option<Instant>)>);
 
 impl Waiters {
-    fn park(&mut self, caller: Caller, deadline: Option<Instant>) {
+    pub(crate) fn park(&mut self, caller: Caller, deadline: Option<Instant>) {
         self.0.push_back((caller, deadline));
     }
 
-    fn next(&mut self) -> Option<Caller> {
+    pub(crate) fn next(&mut self) -> Option<Caller> {
         self.0.pop_front().map(|(caller, _)| caller)
     }
 
@@ -45,6 +45,19 @@ impl Waiters {
             }
             !expired
         });
+    }
+
+    /// Takes out the requests whose deadline has passed, unanswered.
+    pub(crate) fn take_expired(&mut self, now: Instant) -> Vec<Caller> {
+        let mut expired = Vec::new();
+        self.0.retain(|(caller, deadline)| {
+            let due = deadline.is_some_and(|d| d <= now);
+            if due {
+                expired.push(*caller);
+            }
+            !due
+        });
+        expired
     }
 
     /// Drops the requests of a connection that hung up.
@@ -94,6 +107,9 @@ pub(crate) struct Lock {
     /// A holder that hung up while nobody waited: the next acquirer is told.
     dead_holder: Option<i32>,
     pub(crate) waiters: Waiters,
+    /// The waiters that are a condition's waits taking the lock back, and whether each was
+    /// notified (else it timed out): their answer is `(bool, Option<i32>)`.
+    reacquiring: HashMap<u64, bool>,
 }
 
 impl Lock {
@@ -156,13 +172,43 @@ impl Lock {
         if let Some(next) = self.waiters.next() {
             self.holder = Some(next);
             self.depth = 1;
-            out.push((next.id, ok(&Some(self.dead_holder.take()))));
+            let dead = self.dead_holder.take();
+            let answer = match self.reacquiring.remove(&next.id) {
+                Some(notified) => ok(&(notified, dead)),
+                None => ok(&Some(dead)),
+            };
+            out.push((next.id, answer));
+        }
+    }
+
+    pub(crate) fn is_held_by(&self, caller: Caller) -> bool {
+        self.holder == Some(caller)
+    }
+
+    /// Frees the lock however deeply it was taken (a condition's wait), handing it over.
+    pub(crate) fn release_all(&mut self, out: &mut Outbox) {
+        self.holder = None;
+        self.depth = 0;
+        self.hand_over(out);
+    }
+
+    /// A condition's wait, `notified` or timed out, takes the lock back: at once if it is free,
+    /// else in turn, with no deadline (as Python's `wait` re-acquires before it returns).
+    pub(crate) fn reacquire(&mut self, caller: Caller, notified: bool, out: &mut Outbox) {
+        if self.holder.is_none() {
+            self.holder = Some(caller);
+            self.depth = 1;
+            out.push((caller.id, ok(&(notified, self.dead_holder.take()))));
+        } else {
+            self.reacquiring.insert(caller.id, notified);
+            self.waiters.park(caller, None);
         }
     }
 
     /// A connection hung up: its waits are dropped, and a lock it held passes on, reported.
     pub(crate) fn forget(&mut self, client: u64, out: &mut Outbox) {
         self.waiters.forget(client);
+        self.reacquiring.remove(&client);
         if let Some(holder) = self.holder.filter(|h| h.id == client) {
             self.holder = None;
             self.dead_holder = Some(holder.pid);
