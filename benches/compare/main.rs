@@ -9,6 +9,7 @@
 //! one run mean anything. Each cell is the median of the rounds.
 
 mod harness;
+mod manager;
 mod pool;
 mod process;
 mod queue;
@@ -21,6 +22,7 @@ fn main() {
         pool::rows(),
         sync::rows(),
         queue::rows(),
+        manager::rows(),
         rayon::rows(),
     ]
     .into_iter()

@@ -10,6 +10,7 @@ mod condition_producer;
 mod daemon;
 mod joinable_workers;
 mod lock_print;
+mod manager_dict_list;
 mod pids;
 mod pipe_echo;
 mod pool_apply_map;
@@ -60,6 +61,11 @@ const PATTERNS: &[(&str, &str, Pattern)] = &[
         "shared_value",
         "a global is not shared, a Value is",
         shared_value::run,
+    ),
+    (
+        "manager_dict_list",
+        "Manager: processes fill a shared dict and list",
+        manager_dict_list::run,
     ),
     (
         "condition_producer",

@@ -5,8 +5,10 @@
 //! process (a panic, an exit code, a signal) is reported to the caller as a variant that names the
 //! process and the cause, never swallowed and never a panic in the caller.
 
+mod manager;
 mod remote;
 
+pub use manager::{ManagerError, ServerError};
 pub use remote::RemoteError;
 
 use crate::queue::{
@@ -229,6 +231,10 @@ pub enum Error {
     /// available, a closure under spawn, a start while still booting).
     #[error(transparent)]
     Start(#[from] crate::process::StartError),
+    /// A call through a manager's proxy failed (see
+    /// [`managers`](crate::managers)).
+    #[error(transparent)]
+    Manager(#[from] ManagerError),
     /// An error that another process sent, as text: a task's `multiproc::Result` whose error
     /// holds more than plain data (Python's `RemoteTraceback`). Plain errors (a panic, an exit
     /// code, an OS error's number, a [`PoolError`]) arrive as their own variant.

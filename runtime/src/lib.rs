@@ -255,6 +255,41 @@
 //! # }
 //! ```
 //!
+//! # Managers
+//!
+//! A [`Manager`] (Python's `multiprocessing.Manager()`) is a server process that holds dicts,
+//! lists, namespaces, locks, semaphores, barriers, events and queues for other processes:
+//! [`managers::DictProxy`], [`managers::ListProxy`], [`managers::NamespaceProxy`] and the
+//! others are typed serde handles to them, passed to tasks like any other argument. Each call
+//! is one atomic request; `fetch_add` and `update_with` make a read-modify-write atomic too, and
+//! a list stored in a dict is stored as a proxy, so pushing through it is seen by everyone. If
+//! the server dies, every call fails with
+//! [`managers::ManagerError::Gone`] instead of hanging.
+//!
+//! ```
+//! use multiproc::managers::{DictProxy, Manager};
+//! use multiproc::prelude::*;
+//!
+//! #[process_task]
+//! fn count(hits: DictProxy<String, u64>) -> multiproc::Result<()> {
+//!     hits.fetch_add(&"visits".to_string(), 1)?;
+//!     Ok(())
+//! }
+//!
+//! # fn main() -> multiproc::Result<()> {
+//! let manager = Manager::start()?;
+//! let hits = manager.dict()?;
+//! let children: Vec<_> = (0..3)
+//!     .map(|_| Process::new(task!(count, hits.clone())).start())
+//!     .collect::<Result<_, _>>()?;
+//! for child in children {
+//!     child.join()??;
+//! }
+//! assert_eq!(hits.get(&"visits".to_string())?, Some(3));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Errors
 //!
 //! [`Error`] is the crate's error type, and [`Result`] its `Result`. A failure in a child is
@@ -309,8 +344,8 @@
 //!
 //! Linux only: the crate is built on `fork`, futexes, memfd and pidfd (Linux 5.3 for
 //! `pidfd_open`). Python's three start methods exist (`fork`, `spawn`, `forkserver`), with
-//! `get_context` and `set_start_method`; `Manager` is not built yet. Processes that exchange
-//! handles must run as the same user.
+//! `get_context` and `set_start_method`. Processes that exchange handles must run as the same
+//! user.
 //!
 //! # Pitfalls
 //!
@@ -333,13 +368,13 @@
 //! The module map follows CPython's `Lib/multiprocessing`: [`process`] (Python's `process` and
 //! `popen_fork`), [`pool`] (`pool`), [`queue`] (`queues`), [`connection`] (`connection`),
 //! [`sync`] (`synchronize`: the locks, semaphores, `Event`, `Condition`, `Barrier`),
-//! [`sharedctypes`] (`Value`, `Array`), [`shm`] (`heap` and `shared_memory`), [`mod@task`] (what
-//! `#[process_task]` generates) and [`error`].
+//! [`sharedctypes`] (`Value`, `Array`), [`shm`] (`heap` and `shared_memory`), [`managers`]
+//! (`managers`), [`mod@task`] (what `#[process_task]` generates) and [`error`].
 //!
 //! The modules form layers, each using only those below it: the platform (`sys`: futexes,
 //! owner words, pidfds, page hints, the wait policy) at the bottom; then [`shm`] and the codec;
 //! [`mod@task`]; [`sync`]; [`connection`] and [`queue`]; [`error`]; [`process`];
-//! [`sharedctypes`]; and [`pool`] on top. Each layer returns its own error type, and
+//! [`sharedctypes`]; [`pool`]; and [`managers`] on top. Each layer returns its own error type, and
 //! [`Error`] wraps them all, so `?` works across the whole API.
 
 #![warn(missing_docs, unreachable_pub)]
@@ -354,6 +389,7 @@ extern crate self as multiproc;
 
 pub mod connection;
 pub mod error;
+pub mod managers;
 pub mod pool;
 pub mod process;
 pub mod queue;
@@ -367,6 +403,7 @@ pub(crate) mod wire;
 
 pub use connection::{wait, Connection, ConnectionError, Pipe, Waitable};
 pub use error::Error;
+pub use managers::Manager;
 /// # Examples
 ///
 /// A task is an ordinary function as well; the attribute registers it under its module path
@@ -504,6 +541,12 @@ pub mod __private {
         crate::wire::encode(value)
     }
     pub use serde;
+
+    /// The replies of a manager's server to `stream`, a connection's raw bytes, answered
+    /// against a fresh object table: the request decoder, for the fuzz target.
+    pub fn answer_manager_requests(stream: &[u8]) -> Vec<u8> {
+        crate::managers::answer_stream(stream)
+    }
 }
 
 /// The README's examples run as doctests, so that it stays true.

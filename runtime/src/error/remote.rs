@@ -268,6 +268,7 @@ fn variant_name(error: &Error) -> &'static str {
         Error::Sync(_) => "Sync",
         Error::Connection(_) => "Connection",
         Error::Queue(_) => "Queue",
+        Error::Manager(_) => "Manager",
         Error::Remote(_) => "Remote",
     }
 }

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""CPython's figures for the manager rows, which the shared kit does not measure.
+
+Prints one JSON record in the kit's shape per suite asked for:
+
+* `manager_set_get`: microseconds per `d[k] = v` then `d[k]` on a `Manager().dict()` proxy,
+  the median of 5 runs of 5000 pairs.
+* `manager_locked_increment`: increments per second of 8 processes each doing
+  `with lock: d[0] = d.get(0, 0) + 1` on one managed dict and managed lock (Python has no
+  atomic increment), 1000 times each at scale 1; the total is checked.
+* `manager_start`: milliseconds from `Manager()` to the first answered operation (a new dict
+  and a set), the median of 9 starts; shutdown not included.
+
+Usage: python3 py_manager_bench.py [--only manager_set_get,...] [--scale X]
+"""
+import argparse
+import json
+import multiprocessing as mp
+import platform
+import statistics
+import time
+
+CTX = mp.get_context("fork")
+
+
+def record(suite, unit, value, params, ok):
+    return {"bench": suite, "impl": "cpython-%s" % platform.python_version(), "unit": unit,
+            "value": value, "params": params, "ok": ok}
+
+
+def set_get(scale):
+    n = max(100, int(5000 * scale))
+    runs, ok = [], True
+    with CTX.Manager() as manager:
+        d = manager.dict()
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for i in range(n):
+                d[i % 64] = i
+                ok = ok and d[i % 64] == i
+            runs.append((time.perf_counter() - t0) * 1e6 / n)
+    return record("manager_set_get", "us", statistics.median(runs), {"n": n}, ok)
+
+
+def _increment(d, lock, n, go):
+    go.wait()
+    for _ in range(n):
+        with lock:
+            d[0] = d.get(0, 0) + 1
+
+
+def locked_increment(scale):
+    n = max(10, int(1000 * scale))
+    procs = 8
+    with CTX.Manager() as manager:
+        d, lock, go = manager.dict(), manager.Lock(), CTX.Event()
+        children = [CTX.Process(target=_increment, args=(d, lock, n, go)) for _ in range(procs)]
+        for c in children:
+            c.start()
+        time.sleep(0.2)
+        t0 = time.perf_counter()
+        go.set()
+        for c in children:
+            c.join()
+        elapsed = time.perf_counter() - t0
+        ok = d[0] == procs * n
+    return record("manager_locked_increment", "ops/s", procs * n / elapsed,
+                  {"processes": procs, "n": n}, ok)
+
+
+def start(scale):
+    times = []
+    for _ in range(9):
+        t0 = time.perf_counter()
+        manager = CTX.Manager()
+        d = manager.dict()
+        d[0] = 1
+        times.append((time.perf_counter() - t0) * 1e3)
+        manager.shutdown()
+    return record("manager_start", "ms", statistics.median(times), {"start_method": "fork"}, True)
+
+
+SUITES = {
+    "manager_set_get": set_get,
+    "manager_locked_increment": locked_increment,
+    "manager_start": start,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default=",".join(SUITES))
+    ap.add_argument("--scale", type=float, default=1.0)
+    args = ap.parse_args()
+    for suite in args.only.split(","):
+        if suite in SUITES:
+            print(json.dumps(SUITES[suite](args.scale)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
