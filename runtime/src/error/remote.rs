@@ -269,6 +269,8 @@ fn variant_name(error: &Error) -> &'static str {
         Error::Connection(_) => "Connection",
         Error::Queue(_) => "Queue",
         Error::Remote(_) => "Remote",
+        #[cfg(feature = "cluster")]
+        Error::Cluster(_) => "Cluster",
     }
 }
 

@@ -1,0 +1,101 @@
+//! What travels through Redis: a chunk (the task stream's entry: a [`ChunkHead`] and the packed
+//! arguments) and a result part (the reply stream's entry: a [`PartHead`] and the encoded
+//! outcomes), each signed with the pool's key, and the task fingerprint a chunk carries.
+
+use super::auth::Signer;
+use super::error::ClusterError;
+use crate::task::registry::TaskEntry;
+use crate::wire;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The header of a chunk: who asked, which chunk of which job, and what to run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ChunkHead {
+    /// The caller's id; its reply stream and heartbeat are named after it.
+    pub(crate) caller: String,
+    pub(crate) job: u64,
+    pub(crate) index: u64,
+    pub(crate) task: String,
+    pub(crate) count: u32,
+    /// The task's fingerprint in the caller's build (see [`fingerprint`]).
+    pub(crate) fingerprint: [u8; 16],
+}
+
+/// What a result part holds: the outcomes of its calls, or why they all failed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum PartKind {
+    /// The outcomes follow, one per call, as the local pool writes them.
+    Outcomes,
+    /// The node's local worker process holding the calls ended: killed by signal `-code`, or
+    /// exited with `code`.
+    Died { pid: i32, code: i32 },
+    /// The calls failed together.
+    Failed(ClusterError),
+}
+
+/// The header of a result part: calls `first .. first + count` of chunk `index` of job `job`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PartHead {
+    pub(crate) job: u64,
+    pub(crate) index: u64,
+    pub(crate) first: u32,
+    pub(crate) count: u32,
+    /// Whether the part ends its chunk.
+    pub(crate) last: bool,
+    /// The local worker process that ran the calls (0 when none did).
+    pub(crate) pid: i32,
+    pub(crate) kind: PartKind,
+}
+
+/// A signed entry: its header and body, encoded, and their tag.
+pub(crate) struct Signed {
+    pub(crate) head: Vec<u8>,
+    pub(crate) tag: Vec<u8>,
+}
+
+/// Encodes `head` and signs it together with `body`.
+pub(crate) fn seal<H: Serialize>(signer: &Signer, head: &H, body: &[u8]) -> Signed {
+    // The headers hold only strings, numbers and cluster errors, which always encode.
+    let head = wire::encode(head).expect("a header always encodes");
+    let tag = signer.sign(&[&head, body]);
+    Signed { head, tag }
+}
+
+/// The header of a signed entry, if its tag is good and it decodes.
+pub(crate) fn open<H: serde::de::DeserializeOwned>(
+    signer: &Signer,
+    head: &[u8],
+    body: &[u8],
+    tag: &[u8],
+) -> Option<H> {
+    if !signer.verify(&[head, body], tag) {
+        return None;
+    }
+    wire::decode(head).ok()
+}
+
+/// The fingerprint of a task in this build: its name, argument and output types and sizes, this
+/// crate's version and the target. Two builds with the same fingerprint read each other's packed
+/// values.
+pub(crate) fn fingerprint(entry: &TaskEntry) -> [u8; 16] {
+    let mut hash = Sha256::new();
+    for part in [
+        entry.name(),
+        &entry.signature(),
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH,
+        std::env::consts::OS,
+        if cfg!(target_endian = "little") {
+            "le"
+        } else {
+            "be"
+        },
+    ] {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part.as_bytes());
+    }
+    let mut out = [0; 16];
+    out.copy_from_slice(&hash.finalize()[..16]);
+    out
+}

@@ -1,0 +1,456 @@
+//! The cluster pool against a real `redis-server` on loopback, with worker nodes that are this
+//! binary in worker mode. Its own small harness (`harness = false`): a node must become a
+//! worker before any test runs, in `main`.
+
+#[path = "support/redis.rs"]
+mod redis;
+
+use multiproc::cluster::{self, ClusterError};
+use multiproc::prelude::*;
+use multiproc::Error;
+use redis::{wait_for_nodes, Node, Redis};
+use std::time::{Duration, Instant};
+
+#[process_task]
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+#[process_task]
+fn add(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+#[process_task]
+fn fail_on(x: u64, bad: u64) -> u64 {
+    if x == bad {
+        panic!("bad item {x}");
+    }
+    x
+}
+
+/// Sleeps `ms` then returns `x`.
+#[process_task]
+fn slow(x: u64, ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    x
+}
+
+/// Kills its own process at item `bad`.
+#[process_task]
+fn die_on(x: u64, bad: u64) -> u64 {
+    if x == bad {
+        // SAFETY: kill only sends a signal, to this very process.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(1));
+    x
+}
+
+/// Creates the file `path`: a side effect that shows whether a call ran.
+#[process_task]
+fn touch(path: String) {
+    std::fs::write(path, b"ran").expect("write");
+}
+
+#[process_task]
+fn queue_len(q: Queue<u32>) -> bool {
+    q.is_empty()
+}
+
+const KEY: &str = "test-key";
+
+fn pool(redis: &Redis, name: &str) -> cluster::Pool {
+    cluster::Pool::builder(&redis.url())
+        .pool(name)
+        .key(KEY)
+        .build()
+        .expect("build")
+}
+
+fn map_equals_local_map() {
+    let redis = Redis::start(&[]);
+    let _nodes = [
+        Node::start(&redis.url(), "eq", 1, Some(KEY)),
+        Node::start(&redis.url(), "eq", 1, Some(KEY)),
+    ];
+    wait_for_nodes(&redis, "eq", 2);
+    let pool = pool(&redis, "eq");
+    assert_eq!(pool.processes(), 2);
+    let local = Pool::new(2).unwrap();
+    let items: Vec<u64> = (0..20_000).collect();
+    assert_eq!(
+        pool.map(task!(square), items.clone()).unwrap(),
+        local.map(task!(square), items.clone()).unwrap()
+    );
+    assert_eq!(
+        pool.map_chunked(task!(square), 0..7u64, 3).unwrap(),
+        [0, 1, 4, 9, 16, 25, 36]
+    );
+    assert_eq!(pool.starmap(task!(add), [(1, 2), (3, 4)]).unwrap(), [3, 7]);
+    assert_eq!(pool.apply(task!(add, 20, 22)).unwrap(), 42);
+    let mut unordered: Vec<u64> = pool
+        .imap_unordered(task!(square), 0..100u64)
+        .map(Result::unwrap)
+        .collect();
+    unordered.sort();
+    assert_eq!(unordered, (0..100u64).map(|x| x * x).collect::<Vec<_>>());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let callbacks =
+        multiproc::pool::Callbacks::new().on_success(move |v: &Vec<u64>| tx.send(v.len()).unwrap());
+    let pending = pool.map_async_with(task!(square), 0..10u64, None, callbacks);
+    assert_eq!(pending.get().unwrap().len(), 10);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        10,
+        "the callback ran once"
+    );
+    assert_eq!(
+        pool.map(task!(square), Vec::<u64>::new()).unwrap(),
+        Vec::<u64>::new()
+    );
+    pool.close();
+    pool.join().unwrap();
+    assert!(matches!(
+        pool.apply(task!(square, 1)),
+        Err(Error::Pool(multiproc::pool::PoolError::NotRunning))
+    ));
+}
+
+fn imap_window_holds_over_an_endless_input() {
+    let redis = Redis::start(&[]);
+    let _node = Node::start(&redis.url(), "win", 1, Some(KEY));
+    wait_for_nodes(&redis, "win", 1);
+    let pool = pool(&redis, "win");
+    let mut imap = pool.imap(task!(slow, ms = 2), 0u64..);
+    let mut most = 0;
+    for expected in 0..200u64 {
+        assert_eq!(imap.next().unwrap().unwrap(), expected);
+        most = most.max(imap.in_flight());
+        let queued: usize = redis.cli(&["XLEN", "mp:{win}:tasks"]).parse().unwrap();
+        assert!(
+            queued <= 8,
+            "{queued} entries queued, beyond the window of 8"
+        );
+    }
+    assert!(most <= 8, "{most} chunks in flight, beyond the window of 8");
+}
+
+fn a_panic_in_call_500_of_1000_fails_only_that_call() {
+    let redis = Redis::start(&[]);
+    let _node = Node::start(&redis.url(), "panic", 2, Some(KEY));
+    wait_for_nodes(&redis, "panic", 1);
+    let pool = pool(&redis, "panic");
+    let err = pool.map(task!(fail_on, bad = 500), 0..1000u64).unwrap_err();
+    assert!(
+        matches!(&err, Error::Panicked { message, item: Some(500), .. } if message == "bad item 500"),
+        "{err:?}"
+    );
+    let outcomes: Vec<_> = pool
+        .imap_chunked(task!(fail_on, bad = 500), 0..1000u64, 1000)
+        .collect();
+    assert_eq!(outcomes.len(), 1000);
+    for (i, outcome) in outcomes.iter().enumerate() {
+        match outcome {
+            Ok(v) => assert_eq!(*v, i as u64),
+            Err(e) => assert_eq!(i, 500, "only call 500 fails: {e}"),
+        }
+    }
+}
+
+/// Runs a 1000-call chunk on one node and SIGKILLs the node once some calls are answered.
+fn sigkill_a_node_mid_chunk() {
+    let redis = Redis::start(&[]);
+    let node = Node::start(&redis.url(), "kill", 1, Some(KEY));
+    wait_for_nodes(&redis, "kill", 1);
+    let pool = pool(&redis, "kill");
+    let started = Instant::now();
+    let mut imap = pool.imap_chunked(task!(slow, ms = 5), 0..1000u64, 1000);
+    // The first part arrives once the node's worker has answered some calls.
+    assert_eq!(imap.next().unwrap().unwrap(), 0);
+    node.signal(libc::SIGKILL);
+    let rest: Vec<_> = imap.collect();
+    assert_eq!(rest.len(), 999, "every call answered once");
+    let answered = rest.iter().take_while(|r| r.is_ok()).count();
+    assert!(answered < 999, "the kill came mid-chunk");
+    for (i, r) in rest.iter().enumerate() {
+        match r {
+            Ok(v) => assert_eq!(*v, i as u64 + 1),
+            Err(Error::Cluster(ClusterError::WorkerLost { node })) => {
+                assert!(i >= answered);
+                assert!(node.contains(&format!(":{}:", _node_pid(node))), "{node}");
+            }
+            Err(e) => panic!("unexpected failure: {e}"),
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "failed within a few seconds"
+    );
+}
+
+/// The pid a node id (`host:pid:nonce`) names.
+fn _node_pid(node: &str) -> String {
+    node.split(':').nth(1).unwrap_or_default().to_string()
+}
+
+fn sigkill_a_local_worker_process_on_a_node() {
+    let redis = Redis::start(&[]);
+    let _node = Node::start(&redis.url(), "local", 2, Some(KEY));
+    wait_for_nodes(&redis, "local", 1);
+    let pool = pool(&redis, "local");
+    let outcomes: Vec<_> = pool
+        .imap_chunked(task!(die_on, bad = 50), 0..100u64, 100)
+        .collect();
+    for (i, outcome) in outcomes.iter().enumerate() {
+        match outcome {
+            Ok(v) => assert!(i < 50 && *v == i as u64),
+            Err(Error::Signaled { signal: 9, .. }) => assert!(i >= 50),
+            Err(e) => panic!("call {i}: {e}"),
+        }
+    }
+    assert!(outcomes[50].is_err());
+    assert_eq!(
+        pool.map(task!(square), 0..10u64).unwrap()[9],
+        81,
+        "the node goes on"
+    );
+}
+
+fn a_node_stopped_past_its_heartbeat_has_its_late_results_refused() {
+    let redis = Redis::start(&[]);
+    let node = Node::start(&redis.url(), "stop", 1, Some(KEY));
+    wait_for_nodes(&redis, "stop", 1);
+    let pool = pool(&redis, "stop");
+    let pending = pool.map_async(task!(slow, ms = 100), (0..30u64).collect::<Vec<_>>());
+    std::thread::sleep(Duration::from_millis(300));
+    node.signal(libc::SIGSTOP);
+    let err = pending.get_timeout(Duration::from_secs(20)).unwrap_err();
+    assert!(
+        matches!(err, Error::Cluster(ClusterError::WorkerLost { .. })),
+        "{err:?}"
+    );
+    node.signal(libc::SIGCONT);
+    std::thread::sleep(Duration::from_secs(3));
+    let streams = redis.cli(&["--scan", "--pattern", "mp:{stop}:r:*"]);
+    for stream in streams.lines() {
+        let len: usize = redis.cli(&["XLEN", stream]).parse().unwrap();
+        assert!(
+            len <= 1,
+            "late results were published: {len} unread entries"
+        );
+    }
+    assert_eq!(redis.cli(&["HLEN", "mp:{stop}:prog"]), "0");
+}
+
+fn a_forged_or_unsigned_entry_is_rejected_and_never_run() {
+    let redis = Redis::start(&[]);
+    let _node = Node::start(&redis.url(), "forge", 1, Some(KEY));
+    wait_for_nodes(&redis, "forge", 1);
+    redis.cli(&[
+        "XADD",
+        "mp:{forge}:tasks",
+        "*",
+        "m",
+        "garbage",
+        "a",
+        "",
+        "h",
+        "nope",
+    ]);
+    let path = std::env::temp_dir().join(format!("mp-forged-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let wrong = cluster::Pool::builder(&redis.url())
+        .pool("forge")
+        .key("wrong key")
+        .build()
+        .unwrap();
+    let pending = wrong.apply_async(task!(touch, path.display().to_string()));
+    assert!(matches!(
+        pending.get_timeout(Duration::from_secs(3)),
+        Err(Error::Pool(multiproc::pool::PoolError::Timeout))
+    ));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while redis.cli(&["XLEN", "mp:{forge}:tasks"]) != "0" {
+        assert!(
+            Instant::now() < deadline,
+            "the forged entries were not dropped"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!path.exists(), "a call signed with the wrong key ran");
+    let good = pool(&redis, "forge");
+    good.apply(task!(touch, path.display().to_string()))
+        .unwrap();
+    assert!(path.exists(), "a call signed with the key runs");
+    let _ = std::fs::remove_file(&path);
+}
+
+fn a_wrong_password_or_a_missing_key_is_refused() {
+    let redis = Redis::start(&["--requirepass", "right"]);
+    let url = format!("redis://:wrong@127.0.0.1:{}", redis.port);
+    let err = cluster::Pool::builder(&url).key(KEY).build().unwrap_err();
+    assert!(
+        matches!(err, Error::Cluster(ClusterError::Engine(_))),
+        "{err:?}"
+    );
+    let none = cluster::Pool::builder(&redis.url())
+        .key(KEY)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(none, Error::Cluster(ClusterError::Engine(_))),
+        "{none:?}"
+    );
+    let url = format!("redis://:right@127.0.0.1:{}", redis.port);
+    cluster::Pool::builder(&url).key(KEY).build().unwrap();
+    let keyless = cluster::Pool::builder(&url).build().unwrap_err();
+    assert!(
+        matches!(keyless, Error::Cluster(ClusterError::NoKey { .. })),
+        "{keyless:?}"
+    );
+    let far = cluster::Pool::builder("redis://192.0.2.1:6379")
+        .insecure_loopback()
+        .build();
+    assert!(
+        matches!(far, Err(Error::Cluster(ClusterError::NoKey { .. }))),
+        "{far:?}"
+    );
+}
+
+fn an_evicting_redis_is_refused() {
+    let redis = Redis::start(&["--maxmemory-policy", "allkeys-lru"]);
+    let err = cluster::Pool::builder(&redis.url())
+        .key(KEY)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Cluster(ClusterError::Evicting { policy }) if policy == "allkeys-lru"),
+        "{err:?}"
+    );
+}
+
+fn handles_for_one_machine_are_refused() {
+    let redis = Redis::start(&[]);
+    let pool = pool(&redis, "handles");
+    let q = Queue::new().unwrap();
+    let err = pool.apply(task!(queue_len, q)).unwrap_err();
+    assert!(
+        err.to_string().contains("only works on one machine"),
+        "{err}"
+    );
+}
+
+fn redis_restarted_mid_map() {
+    for aof in [true, false] {
+        let args: &[&str] = if aof {
+            &["--appendonly", "yes", "--appendfsync", "always"]
+        } else {
+            &[]
+        };
+        let mut redis = Redis::start(args);
+        let _node = Node::start(&redis.url(), "restart", 1, Some(KEY));
+        wait_for_nodes(&redis, "restart", 1);
+        let pool = cluster::Pool::builder(&redis.url())
+            .pool("restart")
+            .key(KEY)
+            .engine_deadline(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let pending = pool.map_async_with(
+            task!(slow, ms = 20),
+            0..200u64,
+            Some(10),
+            Default::default(),
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        redis.kill();
+        std::thread::sleep(Duration::from_millis(200));
+        redis.restart();
+        let outcome = pending.get_timeout(Duration::from_secs(60));
+        if aof {
+            assert_eq!(
+                outcome.unwrap(),
+                (0..200).collect::<Vec<u64>>(),
+                "with AOF the map completes"
+            );
+        } else {
+            assert!(
+                matches!(outcome, Err(Error::Cluster(ClusterError::EngineLost(_)))),
+                "without persistence: {outcome:?}"
+            );
+        }
+    }
+}
+
+type Test = (&'static str, fn());
+
+const TESTS: &[Test] = &[
+    ("map_equals_local_map", map_equals_local_map),
+    (
+        "imap_window_holds_over_an_endless_input",
+        imap_window_holds_over_an_endless_input,
+    ),
+    (
+        "a_panic_in_call_500_of_1000_fails_only_that_call",
+        a_panic_in_call_500_of_1000_fails_only_that_call,
+    ),
+    ("sigkill_a_node_mid_chunk", sigkill_a_node_mid_chunk),
+    (
+        "sigkill_a_local_worker_process_on_a_node",
+        sigkill_a_local_worker_process_on_a_node,
+    ),
+    (
+        "a_node_stopped_past_its_heartbeat_has_its_late_results_refused",
+        a_node_stopped_past_its_heartbeat_has_its_late_results_refused,
+    ),
+    (
+        "a_forged_or_unsigned_entry_is_rejected_and_never_run",
+        a_forged_or_unsigned_entry_is_rejected_and_never_run,
+    ),
+    (
+        "a_wrong_password_or_a_missing_key_is_refused",
+        a_wrong_password_or_a_missing_key_is_refused,
+    ),
+    ("an_evicting_redis_is_refused", an_evicting_redis_is_refused),
+    (
+        "handles_for_one_machine_are_refused",
+        handles_for_one_machine_are_refused,
+    ),
+    ("redis_restarted_mid_map", redis_restarted_mid_map),
+];
+
+fn main() {
+    cluster::serve_if_worker().expect("worker mode");
+    if !redis::available() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "redis-server is required under CI"
+        );
+        println!("skipped: redis-server is not installed");
+        return;
+    }
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let mut failed = Vec::new();
+    for (name, test) in TESTS {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let started = Instant::now();
+        let outcome = std::panic::catch_unwind(test);
+        let secs = started.elapsed().as_secs_f32();
+        match outcome {
+            Ok(()) => println!("test {name} ... ok ({secs:.1} s)"),
+            Err(_) => {
+                println!("test {name} ... FAILED ({secs:.1} s)");
+                failed.push(*name);
+            }
+        }
+    }
+    assert!(failed.is_empty(), "failed: {failed:?}");
+}
