@@ -261,7 +261,7 @@ impl Node {
         if self
             .allow
             .as_ref()
-            .is_some_and(|allow| !allow.iter().any(|n| *n == head.task))
+            .is_some_and(|allow| !allow.contains(&head.task))
         {
             return Err(ClusterError::NotAllowed {
                 node: self.id.clone(),
