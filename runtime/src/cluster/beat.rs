@@ -67,6 +67,9 @@ pub(crate) fn run_caller(inner: std::sync::Arc<Inner>) {
             });
             if kept.is_err() || reap(&inner.engine, c, &inner.id).is_err() {
                 con = None;
+            } else {
+                let live = live_processes(&inner.engine, c);
+                inner.live_processes.store(live, Ordering::Relaxed);
             }
         }
         std::thread::sleep(BEAT);

@@ -15,7 +15,7 @@ use crate::sys::transfer::portable;
 use crate::task::registry;
 use crate::task::{Call, IntoCall, MapTask, TakesArgs, Task, TaskRef};
 use crate::util::lock;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -44,6 +44,8 @@ pub(crate) struct Inner {
     pub(crate) deadline: Duration,
     /// The epoch marker Redis had at connect.
     pub(crate) epoch: Mutex<String>,
+    /// The worker processes of the live nodes, as the heartbeat thread last counted them.
+    pub(crate) live_processes: AtomicUsize,
 }
 
 impl Inner {
@@ -112,10 +114,10 @@ impl Inner {
         job
     }
 
-    /// The worker processes of the live nodes, at least 1.
+    /// The worker processes of the live nodes, at least 1 (counted once a heartbeat, so that a
+    /// call pays no round trip for it).
     pub(crate) fn processes(&self) -> usize {
-        let mut con = lock(&self.submit);
-        beat::live_processes(&self.engine, &mut con).max(1)
+        self.live_processes.load(Ordering::Relaxed).max(1)
     }
 }
 
@@ -176,6 +178,7 @@ impl PoolBuilder {
         let (engine, mut con) =
             Engine::connect(&self.url, &self.name, self.key, self.insecure_loopback)?;
         let epoch = engine.prepare(&mut con)?;
+        let live_processes = AtomicUsize::new(beat::live_processes(&engine, &mut con));
         let id = unique_id();
         let inner = Arc::new(Inner {
             reply: engine.keys.reply(&id),
@@ -188,6 +191,7 @@ impl PoolBuilder {
             spare: Spare::default(),
             deadline: self.deadline,
             epoch: Mutex::new(epoch),
+            live_processes,
         });
         beat::caller_beat_once(&inner)?;
         let reader = inner.engine.connection()?;
@@ -259,8 +263,8 @@ impl Pool {
         }
     }
 
-    /// The worker processes of the nodes alive now (at least 1), which the default chunksize
-    /// is computed over.
+    /// The worker processes of the nodes alive (at least 1), which the default chunksize is
+    /// computed over; counted again every second.
     pub fn processes(&self) -> usize {
         self.inner.processes()
     }
