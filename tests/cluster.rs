@@ -211,6 +211,60 @@ fn sigkill_a_node_mid_chunk() {
     );
 }
 
+/// Appends `x` to the file `log`, then works as [`slow_page`]: the log counts the runs.
+#[process_task]
+fn logged_page(x: u64, log: String) -> Vec<u64> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(log)
+        .expect("open the log");
+    writeln!(file, "{x}").expect("log");
+    slow_page(x, 5)
+}
+
+/// As [`sigkill_a_node_mid_chunk`], with retries: another node runs the unanswered calls.
+fn sigkill_a_node_mid_chunk_with_retry() {
+    let redis = Redis::start(&[]);
+    let node = Node::start(&redis.url(), "retry", 1, Some(KEY));
+    wait_for_nodes(&redis, "retry", 1);
+    let pool = cluster::Pool::builder(&redis.url())
+        .pool("retry")
+        .key(KEY)
+        .on_worker_lost(cluster::Lost::Retry(1))
+        .build()
+        .unwrap();
+    let log = std::env::temp_dir().join(format!("mp-retry-{}", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let task = task!(logged_page, log = log.display().to_string());
+    let imap = pool.imap_chunked(task, 0..1000u64, 1000);
+    let collector = std::thread::spawn(move || imap.collect::<Vec<_>>());
+    let started = Instant::now();
+    while answered(&redis, "retry") < 300 {
+        assert!(started.elapsed() < Duration::from_secs(20), "no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    node.signal(libc::SIGKILL);
+    let _other = Node::start(&redis.url(), "retry", 1, Some(KEY));
+    let outcomes = collector.join().unwrap();
+    for (i, outcome) in outcomes.iter().enumerate() {
+        assert_eq!(outcome.as_ref().expect("every call succeeds")[0], i as u64);
+    }
+    let runs = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    let mut counts = vec![0u32; 1000];
+    runs.lines()
+        .for_each(|x| counts[x.parse::<usize>().unwrap()] += 1);
+    assert!(counts.iter().all(|&c| c >= 1), "every call ran");
+    let twice = counts.iter().filter(|&&c| c > 1).count();
+    assert!(
+        twice <= 100,
+        "{twice} calls ran twice: only the unanswered ones may"
+    );
+    assert!(counts.iter().all(|&c| c <= 2), "no call ran three times");
+}
+
 fn sigkill_a_local_worker_process_on_a_node() {
     let redis = Redis::start(&[]);
     let _node = Node::start(&redis.url(), "local", 2, Some(KEY));
@@ -423,6 +477,10 @@ const TESTS: &[Test] = &[
         a_panic_in_call_500_of_1000_fails_only_that_call,
     ),
     ("sigkill_a_node_mid_chunk", sigkill_a_node_mid_chunk),
+    (
+        "sigkill_a_node_mid_chunk_with_retry",
+        sigkill_a_node_mid_chunk_with_retry,
+    ),
     (
         "sigkill_a_local_worker_process_on_a_node",
         sigkill_a_local_worker_process_on_a_node,

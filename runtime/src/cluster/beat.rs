@@ -217,7 +217,11 @@ fn fail_lost(
             .arg(engine.keys.progress())
             .arg(&entry.id)
             .query(con)?;
-        let first = answered.unwrap_or(0).min(head.count);
+        let first = (head.offset + answered.unwrap_or(0)).min(head.count);
+        let retried = head.attempt < head.retries && first < head.count;
+        if retried && retry(engine, con, me, &entry.id, &head, args, first)? {
+            continue;
+        }
         let part = PartHead {
             job: head.job,
             index: head.index,
@@ -233,6 +237,33 @@ fn fail_lost(
         engine.publish(con, &reply, &entry.id, me, &part, &[])?;
     }
     Ok(())
+}
+
+/// Queues the calls of chunk `head` (entry `id`, arguments `args`) from call `first` on again,
+/// as a new entry; `false` if its arguments cannot be split there (the calls then fail).
+fn retry(
+    engine: &Engine,
+    con: &mut redis::Connection,
+    me: &str,
+    id: &str,
+    head: &ChunkHead,
+    args: &[u8],
+    first: u32,
+) -> Result<bool, ClusterError> {
+    let Ok(task) = crate::task::registry::lookup(&head.task) else {
+        return Ok(false);
+    };
+    let mut rest = args;
+    if task.skip_args(&mut rest, first - head.offset).is_err() {
+        return Ok(false);
+    }
+    let again = ChunkHead {
+        offset: first,
+        attempt: head.attempt + 1,
+        ..head.clone()
+    };
+    engine.requeue(con, id, me, &again, rest)?;
+    Ok(true)
 }
 
 /// The worker processes of the nodes whose heartbeat is alive.

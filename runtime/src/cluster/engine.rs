@@ -3,7 +3,7 @@
 //! through the fenced script.
 
 use super::auth::{check_reachable_safely, Signer};
-use super::entry::{seal, PartHead};
+use super::entry::{seal, ChunkHead, PartHead};
 use super::error::ClusterError;
 use super::keys::{unique_id, Keys, GROUP};
 use redis::Value;
@@ -36,6 +36,21 @@ end
 return 1
 ";
 
+/// Queues a lost node's chunk again, as a new entry holding its unanswered calls, if the reaper
+/// still owns the old one; deletes the old one.
+///
+/// KEYS: tasks, progress hash. ARGV: group, old entry id, owner, header, arguments, tag.
+const REQUEUE: &str = r"
+if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[3]) == 0 then
+  return 0
+end
+redis.call('XADD', KEYS[1], '*', 'm', ARGV[4], 'a', ARGV[5], 'h', ARGV[6])
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('HDEL', KEYS[2], ARGV[2])
+return 1
+";
+
 /// How long a reply stream outlives the last write to it: a dead caller's results expire.
 pub(crate) const REPLY_TTL: Duration = Duration::from_secs(60);
 
@@ -46,6 +61,7 @@ pub(crate) struct Engine {
     pub(crate) keys: Keys,
     pub(crate) signer: Signer,
     publish: redis::Script,
+    requeue: redis::Script,
 }
 
 /// An entry of a stream: its id and fields.
@@ -85,6 +101,7 @@ impl Engine {
             keys: Keys::new(name),
             signer: Signer::new(key),
             publish: redis::Script::new(PUBLISH),
+            requeue: redis::Script::new(REQUEUE),
         };
         let mut con = engine.connection()?;
         refuse_eviction(&mut con)?;
@@ -167,6 +184,33 @@ impl Engine {
             .arg(head.count)
             .arg(if head.last { "1" } else { "0" })
             .arg(REPLY_TTL.as_millis() as u64)
+            .invoke(con)?;
+        Ok(done == 1)
+    }
+}
+
+impl Engine {
+    /// Replaces entry `id`, owned by `owner`, with a new entry of `head` and `args` (see
+    /// [`REQUEUE`]); returns whether `owner` still owned it.
+    pub(crate) fn requeue(
+        &self,
+        con: &mut redis::Connection,
+        id: &str,
+        owner: &str,
+        head: &ChunkHead,
+        args: &[u8],
+    ) -> Result<bool, ClusterError> {
+        let signed = seal(&self.signer, head, args);
+        let done: i64 = self
+            .requeue
+            .key(self.keys.tasks())
+            .key(self.keys.progress())
+            .arg(GROUP)
+            .arg(id)
+            .arg(owner)
+            .arg(signed.head)
+            .arg(args)
+            .arg(signed.tag)
             .invoke(con)?;
         Ok(done == 1)
     }

@@ -20,6 +20,13 @@ pub(crate) struct ChunkHead {
     pub(crate) count: u32,
     /// The task's fingerprint in the caller's build (see [`fingerprint`]).
     pub(crate) fingerprint: [u8; 16],
+    /// The chunk's call the entry's first packed arguments are for: 0, or the calls a lost node
+    /// had answered when the chunk was queued again.
+    pub(crate) offset: u32,
+    /// How many times the chunk was queued again after a node was lost.
+    pub(crate) attempt: u32,
+    /// How many times it may be ([`Lost::Retry`](super::Lost::Retry)); 0 fails it at once.
+    pub(crate) retries: u32,
 }
 
 /// What a result part holds: the outcomes of its calls, or why they all failed.

@@ -40,5 +40,5 @@ mod worker;
 
 pub use error::ClusterError;
 pub use imap::IMap;
-pub use pool::{Pool, PoolBuilder};
+pub use pool::{Lost, Pool, PoolBuilder};
 pub use worker::{serve_if_worker, Worker, WorkerBuilder};

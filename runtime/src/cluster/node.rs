@@ -26,6 +26,8 @@ pub(crate) struct ChunkSink {
     pub(crate) entry: Arc<str>,
     pub(crate) job: u64,
     pub(crate) index: u64,
+    /// The chunk's call that the entry's first arguments are for.
+    pub(crate) offset: u32,
     pub(crate) out: Mutex<Sender<Outgoing>>,
 }
 
@@ -48,7 +50,7 @@ impl Sink for ChunkSink {
         let head = PartHead {
             job: self.job,
             index: self.index,
-            first: part.first,
+            first: self.offset + part.first,
             count: part.count,
             last: part.last,
             pid,

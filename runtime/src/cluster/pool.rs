@@ -46,6 +46,21 @@ pub(crate) struct Inner {
     pub(crate) epoch: Mutex<String>,
     /// The worker processes of the live nodes, as the heartbeat thread last counted them.
     pub(crate) live_processes: AtomicUsize,
+    /// How many times a lost node's chunk is queued again ([`Lost::Retry`]).
+    retries: u32,
+}
+
+/// What happens to the unanswered calls of a worker node that is lost (its heartbeat expired).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lost {
+    /// They fail with [`ClusterError::WorkerLost`] naming the node, as a local pool fails the
+    /// calls of a worker that died (the default).
+    #[default]
+    Fail,
+    /// They run again on another node, up to this many times per chunk, then fail. A call the
+    /// lost node was running may then run twice (at-least-once): only for idempotent tasks. The
+    /// caller still gets one answer per call.
+    Retry(u32),
 }
 
 impl Inner {
@@ -80,6 +95,9 @@ impl Inner {
             task: T::NAME.to_owned(),
             count,
             fingerprint: fingerprint(entry),
+            offset: 0,
+            attempt: 0,
+            retries: self.retries,
         };
         let signed = seal(&self.engine.signer, &head, &args);
         lock(&self.jobs).add_chunk(job, index, count);
@@ -130,9 +148,17 @@ pub struct PoolBuilder {
     key: Option<Vec<u8>>,
     insecure_loopback: bool,
     deadline: Duration,
+    lost: Lost,
 }
 
 impl PoolBuilder {
+    /// What happens to the calls of a worker node that is lost: [`Lost::Fail`] (the default)
+    /// or [`Lost::Retry`].
+    pub fn on_worker_lost(mut self, lost: Lost) -> Self {
+        self.lost = lost;
+        self
+    }
+
     /// The pool's name: its keys in Redis are `mp:{name}:*`, and the worker nodes serving it
     /// use the same name. Default `default`.
     pub fn pool(mut self, name: &str) -> Self {
@@ -192,6 +218,10 @@ impl PoolBuilder {
             deadline: self.deadline,
             epoch: Mutex::new(epoch),
             live_processes,
+            retries: match self.lost {
+                Lost::Fail => 0,
+                Lost::Retry(n) => n,
+            },
         });
         beat::caller_beat_once(&inner)?;
         let reader = inner.engine.connection()?;
@@ -260,6 +290,7 @@ impl Pool {
             key: None,
             insecure_loopback: false,
             deadline: ENGINE_DEADLINE,
+            lost: Lost::Fail,
         }
     }
 

@@ -54,7 +54,9 @@ pub(crate) fn run(inner: Arc<Inner>, mut con: redis::Connection) {
         let Some(newest) = entries.last().map(|e| e.id.clone()) else {
             continue;
         };
-        let done = accept(&inner, &entries);
+        accept(&inner, &entries)
+            .into_iter()
+            .for_each(Delivery::deliver);
         // Results read are not needed again; a failure here only leaves them to the TTL.
         let _ = redis::cmd("XTRIM")
             .arg(&inner.reply)
@@ -62,7 +64,6 @@ pub(crate) fn run(inner: Arc<Inner>, mut con: redis::Connection) {
             .arg(&newest)
             .query::<()>(&mut con);
         last = newest;
-        done.into_iter().for_each(Delivery::deliver);
     }
 }
 

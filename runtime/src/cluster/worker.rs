@@ -11,6 +11,7 @@ use super::keys::{unique_id, GROUP};
 use super::node::{publish, ChunkSink};
 use crate::error::Error;
 use crate::task::registry;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -109,6 +110,7 @@ impl WorkerBuilder {
             allow: self.allow,
             processes: self.processes,
             in_flight: Arc::new(AtomicUsize::new(0)),
+            callers_seen: Mutex::new(HashMap::new()),
         };
         node.serve(con)
     }
@@ -122,6 +124,8 @@ struct Node {
     allow: Option<Vec<String>>,
     processes: usize,
     in_flight: Arc<AtomicUsize>,
+    /// Callers whose heartbeat was seen alive, and when.
+    callers_seen: Mutex<HashMap<String, Instant>>,
 }
 
 impl Node {
@@ -202,7 +206,7 @@ impl Node {
             );
             return Ok(discard(&self.engine, con, &entry.id)?);
         };
-        if !beat::alive(&self.engine, con, &head.caller)? {
+        if !self.caller_alive(con, &head.caller)? {
             return Ok(discard(&self.engine, con, &entry.id)?);
         }
         let reply = self.engine.keys.reply(&head.caller);
@@ -212,8 +216,8 @@ impl Node {
                 let part = PartHead {
                     job: head.job,
                     index: head.index,
-                    first: 0,
-                    count: head.count,
+                    first: head.offset,
+                    count: head.count - head.offset,
                     last: true,
                     pid: 0,
                     kind: PartKind::Failed(refusal),
@@ -230,17 +234,33 @@ impl Node {
             entry: entry.id.into(),
             job: head.job,
             index: head.index,
+            offset: head.offset,
             out: Mutex::new(crate::util::lock(out).clone()),
         });
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         if self
             .local
-            .submit_packed(task, head.count, args, sink)
+            .submit_packed(task, head.count - head.offset, args, sink)
             .is_err()
         {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
         }
         Ok(())
+    }
+
+    /// Whether caller `caller`'s heartbeat is alive; a caller seen alive within the last beat
+    /// is taken as alive without asking again (its heartbeat lives ten beats).
+    fn caller_alive(&self, con: &mut redis::Connection, caller: &str) -> Result<bool, Error> {
+        let mut seen = crate::util::lock(&self.callers_seen);
+        if seen.get(caller).is_some_and(|at| at.elapsed() < BEAT) {
+            return Ok(true);
+        }
+        let alive = beat::alive(&self.engine, con, caller)?;
+        if alive {
+            seen.retain(|_, at| at.elapsed() < BEAT);
+            seen.insert(caller.to_owned(), Instant::now());
+        }
+        Ok(alive)
     }
 
     /// The task's registered name if this node runs it.
@@ -250,6 +270,9 @@ impl Node {
             task: head.task.clone(),
             reason: reason.to_owned(),
         };
+        if head.offset > head.count {
+            return Err(mismatch("the chunk's header is inconsistent"));
+        }
         let entry = registry::lookup(&head.task)
             .map_err(|_| mismatch("no task of that name is registered in the node's build"))?;
         if fingerprint(entry) != head.fingerprint {

@@ -26,6 +26,9 @@ pub struct TaskEntry {
     /// The types the task takes and returns, which a cluster's task fingerprint covers.
     #[cfg(feature = "cluster")]
     signature: fn() -> String,
+    /// Moves past the packed arguments of some calls, which a cluster's retry skips.
+    #[cfg(feature = "cluster")]
+    skip: fn(&mut &[u8], u32) -> Result<(), wire::CodecError>,
 }
 
 inventory::collect!(TaskEntry);
@@ -39,6 +42,8 @@ impl TaskEntry {
             invoke_batch: invoke_batch::<T>,
             #[cfg(feature = "cluster")]
             signature: signature::<T>,
+            #[cfg(feature = "cluster")]
+            skip: skip::<T>,
         }
     }
 
@@ -47,6 +52,12 @@ impl TaskEntry {
     #[cfg(feature = "cluster")]
     pub(crate) fn signature(&self) -> String {
         (self.signature)()
+    }
+
+    /// Moves `args` past the packed arguments of its first `calls` calls.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn skip_args(&self, args: &mut &[u8], calls: u32) -> Result<(), wire::CodecError> {
+        (self.skip)(args, calls)
     }
 
     /// The registered name.
@@ -118,6 +129,14 @@ fn signature<T: Task>() -> String {
         type_name::<T::Output>(),
         size_of::<T::Output>()
     )
+}
+
+#[cfg(feature = "cluster")]
+fn skip<T: Task>(args: &mut &[u8], calls: u32) -> Result<(), wire::CodecError> {
+    for _ in 0..calls {
+        T::unpack_args(args)?;
+    }
+    Ok(())
 }
 
 fn invoke<T: Task>(args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
