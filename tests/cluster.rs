@@ -11,9 +11,11 @@ use multiproc::Error;
 use redis::{wait_for_nodes, Node, Redis};
 use std::time::{Duration, Instant};
 
+/// `examples/cluster.rs` (a crate also named `cluster`) registers `cluster::square` taking and
+/// returning `u64`: this one takes `u32`, so the example's build has another fingerprint for it.
 #[process_task]
-fn square(x: u64) -> u64 {
-    x * x
+fn square(x: u32) -> u64 {
+    u64::from(x) * u64::from(x)
 }
 
 #[process_task]
@@ -80,19 +82,19 @@ fn map_equals_local_map() {
     let pool = pool(&redis, "eq");
     assert_eq!(pool.processes(), 2);
     let local = Pool::new(2).unwrap();
-    let items: Vec<u64> = (0..20_000).collect();
+    let items: Vec<u32> = (0..20_000).collect();
     assert_eq!(
         pool.map(task!(square), items.clone()).unwrap(),
         local.map(task!(square), items.clone()).unwrap()
     );
     assert_eq!(
-        pool.map_chunked(task!(square), 0..7u64, 3).unwrap(),
+        pool.map_chunked(task!(square), 0..7u32, 3).unwrap(),
         [0, 1, 4, 9, 16, 25, 36]
     );
     assert_eq!(pool.starmap(task!(add), [(1, 2), (3, 4)]).unwrap(), [3, 7]);
     assert_eq!(pool.apply(task!(add, 20, 22)).unwrap(), 42);
     let mut unordered: Vec<u64> = pool
-        .imap_unordered(task!(square), 0..100u64)
+        .imap_unordered(task!(square), 0..100u32)
         .map(Result::unwrap)
         .collect();
     unordered.sort();
@@ -100,7 +102,7 @@ fn map_equals_local_map() {
     let (tx, rx) = std::sync::mpsc::channel();
     let callbacks =
         multiproc::pool::Callbacks::new().on_success(move |v: &Vec<u64>| tx.send(v.len()).unwrap());
-    let pending = pool.map_async_with(task!(square), 0..10u64, None, callbacks);
+    let pending = pool.map_async_with(task!(square), 0..10u32, None, callbacks);
     assert_eq!(pending.get().unwrap().len(), 10);
     assert_eq!(
         rx.recv_timeout(Duration::from_secs(5)).unwrap(),
@@ -108,7 +110,7 @@ fn map_equals_local_map() {
         "the callback ran once"
     );
     assert_eq!(
-        pool.map(task!(square), Vec::<u64>::new()).unwrap(),
+        pool.map(task!(square), Vec::<u32>::new()).unwrap(),
         Vec::<u64>::new()
     );
     pool.close();
@@ -284,7 +286,7 @@ fn sigkill_a_local_worker_process_on_a_node() {
         }
     }
     assert_eq!(
-        pool.map(task!(square), 0..10u64).unwrap()[9],
+        pool.map(task!(square), 0..10u32).unwrap()[9],
         81,
         "the node goes on"
     );
@@ -411,6 +413,35 @@ fn an_evicting_redis_is_refused() {
     );
 }
 
+/// A node of another build (the `cluster` example, whose `cluster::square` takes `u64`) refuses
+/// this build's `cluster::square` (which takes `u32`) by its fingerprint.
+fn a_node_of_another_build_refuses_by_fingerprint() {
+    let example = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("examples/cluster"))
+        .unwrap();
+    if !example.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "build the example first: cargo build --features cluster --example cluster"
+        );
+        println!("skipped: {} is not built", example.display());
+        return;
+    }
+    let redis = Redis::start(&[]);
+    let _node = Node::start_binary(&example, &redis.url(), "build", 1, Some(KEY));
+    wait_for_nodes(&redis, "build", 1);
+    let pool = pool(&redis, "build");
+    let err = pool.apply(task!(square, 3)).unwrap_err();
+    assert!(
+        matches!(&err, Error::Cluster(ClusterError::TaskMismatch { task, reason, .. })
+            if task.ends_with("square") && reason.contains("fingerprint")),
+        "{err:?}"
+    );
+}
+
 fn handles_for_one_machine_are_refused() {
     let redis = Redis::start(&[]);
     let pool = pool(&redis, "handles");
@@ -499,14 +530,82 @@ const TESTS: &[Test] = &[
     ),
     ("an_evicting_redis_is_refused", an_evicting_redis_is_refused),
     (
+        "a_killed_callers_work_is_dropped",
+        a_killed_callers_work_is_dropped,
+    ),
+    (
+        "a_node_of_another_build_refuses_by_fingerprint",
+        a_node_of_another_build_refuses_by_fingerprint,
+    ),
+    (
         "handles_for_one_machine_are_refused",
         handles_for_one_machine_are_refused,
     ),
     ("redis_restarted_mid_map", redis_restarted_mid_map),
 ];
 
+/// The caller of [`a_killed_callers_work_is_dropped`], a child process: queues 2000 logged calls
+/// on the Redis at `url` and waits to be killed.
+fn orphan_caller(url: &str, log: &str) -> ! {
+    let pool = cluster::Pool::builder(url)
+        .pool("orphan")
+        .key(KEY)
+        .build()
+        .unwrap();
+    let task = task!(logged_page, log = log.to_string());
+    let _pending = pool.map_async_with(task, 0..2000u64, Some(10), Default::default());
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+fn a_killed_callers_work_is_dropped() {
+    let redis = Redis::start(&[]);
+    let _node = Node::start(&redis.url(), "orphan", 1, Some(KEY));
+    wait_for_nodes(&redis, "orphan", 1);
+    let log = std::env::temp_dir().join(format!("mp-orphan-{}", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let mut caller = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("CLUSTER_TEST_CALLER", redis.url())
+        .env("CLUSTER_TEST_LOG", &log)
+        .spawn()
+        .unwrap();
+    let runs = || std::fs::read_to_string(&log).map_or(0, |s| s.lines().count());
+    let started = Instant::now();
+    while runs() < 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the caller's work never ran"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    caller.kill().unwrap();
+    caller.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while redis.cli(&["XLEN", "mp:{orphan}:tasks"]) != "0" {
+        assert!(
+            Instant::now() < deadline,
+            "the dead caller's chunks stayed queued"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let settled = runs();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(runs(), settled, "the dead caller's calls stopped running");
+    assert!(settled < 2000, "only {settled} of 2000 calls ran");
+    let replies = redis.cli(&["--scan", "--pattern", "mp:{orphan}:r:*"]);
+    for reply in replies.lines() {
+        let ttl: i64 = redis.cli(&["PTTL", reply]).parse().unwrap();
+        assert!(ttl > 0, "the reply stream {reply} expires");
+    }
+    let _ = std::fs::remove_file(&log);
+}
+
 fn main() {
     cluster::serve_if_worker().expect("worker mode");
+    if let Ok(url) = std::env::var("CLUSTER_TEST_CALLER") {
+        orphan_caller(&url, &std::env::var("CLUSTER_TEST_LOG").unwrap());
+    }
     if !redis::available() {
         assert!(
             std::env::var_os("CI").is_none(),

@@ -129,7 +129,19 @@ impl Node {
     /// A node serving `pool` on `url` with `processes` local processes and `key` (none: insecure
     /// loopback).
     pub fn start(url: &str, pool: &str, processes: usize, key: Option<&str>) -> Node {
-        let mut cmd = Command::new(std::env::current_exe().expect("the test binary"));
+        let exe = std::env::current_exe().expect("the test binary");
+        Node::start_binary(&exe, url, pool, processes, key)
+    }
+
+    /// A node that is the program `exe` in worker mode.
+    pub fn start_binary(
+        exe: &std::path::Path,
+        url: &str,
+        pool: &str,
+        processes: usize,
+        key: Option<&str>,
+    ) -> Node {
+        let mut cmd = Command::new(exe);
         cmd.env("MULTIPROC_WORKER", url)
             .env("MULTIPROC_POOL", pool)
             .env("MULTIPROC_PROCESSES", processes.to_string());
