@@ -92,6 +92,11 @@ fn map_equals_local_map() {
         [0, 1, 4, 9, 16, 25, 36]
     );
     assert_eq!(pool.starmap(task!(add), [(1, 2), (3, 4)]).unwrap(), [3, 7]);
+    // Generic code takes either pool.
+    fn sum_of_squares(pool: &impl cluster::Map) -> u64 {
+        pool.map(task!(square), 0..1000u32).unwrap().iter().sum()
+    }
+    assert_eq!(sum_of_squares(&pool), sum_of_squares(&local));
     assert_eq!(pool.apply(task!(add, 20, 22)).unwrap(), 42);
     let mut unordered: Vec<u64> = pool
         .imap_unordered(task!(square), 0..100u32)

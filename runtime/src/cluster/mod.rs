@@ -33,6 +33,7 @@ mod error;
 mod imap;
 mod jobs;
 mod keys;
+mod map;
 mod node;
 mod pool;
 mod results;
@@ -40,5 +41,6 @@ mod worker;
 
 pub use error::ClusterError;
 pub use imap::IMap;
+pub use map::Map;
 pub use pool::{Lost, Pool, PoolBuilder};
 pub use worker::{serve_if_worker, Worker, WorkerBuilder};
