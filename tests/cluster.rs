@@ -500,6 +500,74 @@ fn redis_restarted_mid_map() {
     }
 }
 
+/// The bytes reversed: a result as large as the argument, which depends on all of it.
+#[process_task]
+fn reversed(mut bytes: Vec<u8>) -> Vec<u8> {
+    bytes.reverse();
+    bytes
+}
+
+/// Redis's `used_memory`.
+fn used_memory(redis: &Redis) -> u64 {
+    let info = redis.cli(&["INFO", "memory"]);
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("used_memory:"))
+        .unwrap();
+    line.trim_start_matches("used_memory:")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A byte pattern of `len` that no shift or reversal of it matches.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
+
+fn large_payloads_travel_in_pieces_and_leave_nothing_behind() {
+    let size: usize = std::env::var("CLUSTER_TEST_LARGE_MIB").map_or(32, |v| v.parse().unwrap());
+    let redis = Redis::start(&[]);
+    let _node = Node::start(&redis.url(), "large", 2, Some(KEY));
+    wait_for_nodes(&redis, "large", 1);
+    let pool = pool(&redis, "large");
+    pool.apply(task!(reversed, vec![1, 2])).unwrap();
+    let baseline = used_memory(&redis);
+    let big = pattern(size << 20);
+    let mut expected = big.clone();
+    expected.reverse();
+    assert!(
+        pool.apply(task!(reversed, big)).unwrap() == expected,
+        "{size} MiB came back"
+    );
+    let mebibytes: Vec<Vec<u8>> = (0..32).map(|i| pattern((1 << 20) + i)).collect();
+    let back = pool
+        .map_chunked(task!(reversed), mebibytes.clone(), 1)
+        .unwrap();
+    for (sent, got) in mebibytes.iter().zip(&back) {
+        assert!(
+            sent.iter().rev().eq(got.iter()),
+            "a 1 MiB call came back reversed"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while used_memory(&redis) > baseline + (1 << 20) {
+        assert!(
+            Instant::now() < deadline,
+            "Redis holds {} bytes more than its baseline",
+            used_memory(&redis) - baseline
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        redis.cli(&["--scan", "--pattern", "mp:{large}:blob:*"]),
+        "",
+        "no piece is left"
+    );
+}
+
 type Test = (&'static str, fn());
 
 const TESTS: &[Test] = &[
@@ -534,6 +602,10 @@ const TESTS: &[Test] = &[
         a_wrong_password_or_a_missing_key_is_refused,
     ),
     ("an_evicting_redis_is_refused", an_evicting_redis_is_refused),
+    (
+        "large_payloads_travel_in_pieces_and_leave_nothing_behind",
+        large_payloads_travel_in_pieces_and_leave_nothing_behind,
+    ),
     (
         "a_killed_callers_work_is_dropped",
         a_killed_callers_work_is_dropped,

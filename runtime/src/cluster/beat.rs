@@ -4,8 +4,9 @@
 //! [`ClusterError::WorkerLost`] naming the node. The claim moves the chunks' ownership, so the
 //! fenced publish refuses the lost node's late results.
 
+use super::blob::{self, INLINE_MAX};
 use super::engine::{entries, text, Engine};
-use super::entry::{open, ChunkHead, PartHead, PartKind};
+use super::entry::{open_entry, ChunkHead, PartHead, PartKind};
 use super::error::ClusterError;
 use super::keys::GROUP;
 use super::pool::{Inner, CLOSED, TERMINATED};
@@ -206,11 +207,10 @@ fn fail_lost(
         .arg(CLAIM_IDLE.as_millis() as u64)
         .arg(&ids)
         .query(con)?;
-    for entry in entries(claimed) {
-        let (head, args, tag) = (entry.field("m"), entry.field("a"), entry.field("h"));
-        let head: Option<ChunkHead> = open(&engine.signer, head, args, tag);
-        let Some(head) = head else {
-            super::worker::discard(engine, con, &entry.id)?;
+    for mut entry in entries(claimed) {
+        let opened = open_entry::<ChunkHead>(&engine.signer, con, &mut entry, "m", "a")?;
+        let Some((head, args)) = opened else {
+            super::worker::discard(engine, con, &entry.id, None)?;
             continue;
         };
         let answered: Option<u32> = redis::cmd("HGET")
@@ -219,7 +219,7 @@ fn fail_lost(
             .query(con)?;
         let first = (head.offset + answered.unwrap_or(0)).min(head.count);
         let retried = head.attempt < head.retries && first < head.count;
-        if retried && retry(engine, con, me, &entry.id, &head, args, first)? {
+        if retried && retry(engine, con, me, &entry.id, &head, &args, first)? {
             continue;
         }
         let part = PartHead {
@@ -232,9 +232,13 @@ fn fail_lost(
             kind: PartKind::Failed(ClusterError::WorkerLost {
                 node: node.to_owned(),
             }),
+            pieces: None,
         };
         let reply = engine.keys.reply(&head.caller);
         engine.publish(con, &reply, &entry.id, me, &part, &[])?;
+        if let Some(pieces) = &head.pieces {
+            blob::delete(con, pieces)?;
+        }
     }
     Ok(())
 }
@@ -257,12 +261,20 @@ fn retry(
     if task.skip_args(&mut rest, first - head.offset).is_err() {
         return Ok(false);
     }
-    let again = ChunkHead {
+    let mut again = ChunkHead {
         offset: first,
         attempt: head.attempt + 1,
+        pieces: None,
         ..head.clone()
     };
+    if rest.len() > INLINE_MAX {
+        let name = format!("{id}:{}", again.attempt);
+        again.pieces = Some(blob::store(engine, con, &name, rest)?);
+    }
     engine.requeue(con, id, me, &again, rest)?;
+    if let Some(pieces) = &head.pieces {
+        blob::delete(con, pieces)?;
+    }
     Ok(true)
 }
 

@@ -159,7 +159,8 @@ impl Engine {
     }
 
     /// Publishes a result part of the chunk in entry `id` to `reply`, as `owner` (see
-    /// [`PUBLISH`]); returns whether `owner` still owned the entry.
+    /// [`PUBLISH`]): its header and `outcomes`, which travel in the entry unless the header
+    /// names pieces holding them. Returns whether `owner` still owned the entry.
     pub(crate) fn publish(
         &self,
         con: &mut redis::Connection,
@@ -170,6 +171,11 @@ impl Engine {
         outcomes: &[u8],
     ) -> Result<bool, ClusterError> {
         let signed = seal(&self.signer, head, outcomes);
+        let outcomes = if head.pieces.is_some() {
+            &[][..]
+        } else {
+            outcomes
+        };
         let done: i64 = self
             .publish
             .key(self.keys.tasks())
@@ -191,7 +197,8 @@ impl Engine {
 
 impl Engine {
     /// Replaces entry `id`, owned by `owner`, with a new entry of `head` and `args` (see
-    /// [`REQUEUE`]); returns whether `owner` still owned it.
+    /// [`REQUEUE`]), which travel in the entry unless the header names pieces holding them;
+    /// returns whether `owner` still owned it.
     pub(crate) fn requeue(
         &self,
         con: &mut redis::Connection,
@@ -201,6 +208,7 @@ impl Engine {
         args: &[u8],
     ) -> Result<bool, ClusterError> {
         let signed = seal(&self.signer, head, args);
+        let args = if head.pieces.is_some() { &[][..] } else { args };
         let done: i64 = self
             .requeue
             .key(self.keys.tasks())

@@ -3,6 +3,8 @@
 //! outcomes), each signed with the pool's key, and the task fingerprint a chunk carries.
 
 use super::auth::Signer;
+use super::blob::{self, Pieces};
+use super::engine::StreamEntry;
 use super::error::ClusterError;
 use crate::task::registry::TaskEntry;
 use crate::wire;
@@ -27,6 +29,8 @@ pub(crate) struct ChunkHead {
     pub(crate) attempt: u32,
     /// How many times it may be ([`Lost::Retry`](super::Lost::Retry)); 0 fails it at once.
     pub(crate) retries: u32,
+    /// Where the arguments are, when too large to travel in the entry.
+    pub(crate) pieces: Option<Pieces>,
 }
 
 /// What a result part holds: the outcomes of its calls, or why they all failed.
@@ -53,6 +57,8 @@ pub(crate) struct PartHead {
     /// The local worker process that ran the calls (0 when none did).
     pub(crate) pid: i32,
     pub(crate) kind: PartKind,
+    /// Where the outcomes are, when too large to travel in the entry.
+    pub(crate) pieces: Option<Pieces>,
 }
 
 /// A signed entry: its header and body, encoded, and their tag.
@@ -80,6 +86,50 @@ pub(crate) fn open<H: serde::de::DeserializeOwned>(
         return None;
     }
     wire::decode(head).ok()
+}
+
+/// A header that may say where its entry's body is stored in pieces.
+pub(crate) trait Head: serde::de::DeserializeOwned {
+    fn pieces(&self) -> Option<&Pieces>;
+}
+
+impl Head for ChunkHead {
+    fn pieces(&self) -> Option<&Pieces> {
+        self.pieces.as_ref()
+    }
+}
+
+impl Head for PartHead {
+    fn pieces(&self) -> Option<&Pieces> {
+        self.pieces.as_ref()
+    }
+}
+
+/// The header and body of a signed entry (header in field `head`, body inline in field `body`
+/// or in the pieces its header names, tag in `h`), if the tag is good; the pieces are loaded,
+/// not deleted. Errors only when Redis fails.
+pub(crate) fn open_entry<H: Head>(
+    signer: &Signer,
+    con: &mut redis::Connection,
+    entry: &mut StreamEntry,
+    head: &str,
+    body: &str,
+) -> Result<Option<(H, Vec<u8>)>, ClusterError> {
+    let inline = entry.fields.remove(body).unwrap_or_default();
+    let head_bytes = entry.field(head).to_vec();
+    let tag = entry.field("h").to_vec();
+    // Unverified: only to find the pieces, whose body the tag then covers.
+    let stored = wire::decode::<H>(&head_bytes)
+        .ok()
+        .and_then(|h| h.pieces().cloned());
+    let body = match stored {
+        Some(pieces) => match blob::load(con, &pieces)? {
+            Some(body) => body,
+            None => return Ok(None),
+        },
+        None => inline,
+    };
+    Ok(open::<H>(signer, &head_bytes, &body, &tag).map(|head| (head, body)))
 }
 
 /// The fingerprint of a task in this build: its name, argument and output types and sizes, this

@@ -8,6 +8,7 @@
 //! | `mp:{name}:prog` | hash | entry id → calls answered so far |
 //! | `mp:{name}:hb:<id>` | string with a TTL | a node's or a caller's heartbeat |
 //! | `mp:{name}:workers` | hash | node → its local processes |
+//! | `mp:{name}:blob:<name>:<i>` | strings with a TTL | pieces of a body over 4 MiB |
 //! | `mp:{name}:epoch` | string | set once; a Redis that comes back without it lost the pool's work |
 
 /// The consumer group of the task stream, which every node reads in.
@@ -54,6 +55,11 @@ impl Keys {
     /// The registry of nodes and their processes.
     pub(crate) fn workers(&self) -> String {
         self.key("workers")
+    }
+
+    /// The pieces of a large body, named `name`.
+    pub(crate) fn blob(&self, name: &str) -> String {
+        self.key(&format!("blob:{name}"))
     }
 
     /// The marker of this Redis's life with the pool's data.

@@ -27,6 +27,7 @@
 
 mod auth;
 mod beat;
+mod blob;
 mod engine;
 mod entry;
 mod error;

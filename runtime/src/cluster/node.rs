@@ -2,8 +2,10 @@
 //! publisher thread that sends the parts to Redis through the fenced script, in order, so that
 //! the local pool's result thread never waits on the network.
 
+use super::blob::{self, Pieces, INLINE_MAX};
 use super::engine::Engine;
 use super::entry::{PartHead, PartKind};
+use super::error::ClusterError;
 use crate::pool::remote::{outcomes, ChunkFailure, ChunkOutcome, Part, Sink};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
@@ -18,6 +20,8 @@ pub(crate) struct Outgoing {
     entry: Arc<str>,
     head: PartHead,
     outcomes: Vec<u8>,
+    /// The pieces of the chunk's arguments, on its last part: deleted once it is published.
+    args_pieces: Option<Pieces>,
 }
 
 /// Where the local pool delivers the parts of one chunk taken from the task stream.
@@ -28,6 +32,8 @@ pub(crate) struct ChunkSink {
     pub(crate) index: u64,
     /// The chunk's call that the entry's first arguments are for.
     pub(crate) offset: u32,
+    /// Where the chunk's arguments were stored, if in pieces.
+    pub(crate) args_pieces: Option<Pieces>,
     pub(crate) out: Mutex<Sender<Outgoing>>,
 }
 
@@ -55,12 +61,18 @@ impl Sink for ChunkSink {
             last: part.last,
             pid,
             kind,
+            pieces: None,
         };
         let outgoing = Outgoing {
             reply: self.reply.clone(),
             entry: self.entry.clone(),
             head,
             outcomes: bytes,
+            args_pieces: if part.last {
+                self.args_pieces.clone()
+            } else {
+                None
+            },
         };
         // The publisher ends only with the node, whose pool is gone by then.
         let _ = crate::util::lock(&self.out).send(outgoing);
@@ -77,7 +89,7 @@ pub(crate) fn publish(
     in_flight: Arc<AtomicUsize>,
 ) {
     let mut con = None;
-    for part in parts {
+    for mut part in parts {
         loop {
             if con.is_none() {
                 con = engine
@@ -85,8 +97,8 @@ pub(crate) fn publish(
                     .ok();
             }
             let Some(c) = con.as_mut() else { continue };
-            match engine.publish(c, &part.reply, &part.entry, &me, &part.head, &part.outcomes) {
-                Ok(_) => break,
+            match publish_one(&engine, c, &me, &mut part) {
+                Ok(()) => break,
                 Err(_) => con = None,
             }
         }
@@ -94,4 +106,27 @@ pub(crate) fn publish(
             in_flight.fetch_sub(1, Ordering::AcqRel);
         }
     }
+}
+
+/// Publishes one part, its outcomes in pieces if they are large; then deletes what is no longer
+/// needed: the pieces of a part the fence refused, the arguments' pieces after the last part.
+fn publish_one(
+    engine: &Engine,
+    con: &mut redis::Connection,
+    me: &str,
+    part: &mut Outgoing,
+) -> Result<(), ClusterError> {
+    if part.outcomes.len() > INLINE_MAX && part.head.pieces.is_none() {
+        let name = format!("{me}:{}:{}", part.entry, part.head.first);
+        part.head.pieces = Some(blob::store(engine, con, &name, &part.outcomes)?);
+    }
+    let (reply, entry) = (&part.reply, &part.entry);
+    let published = engine.publish(con, reply, entry, me, &part.head, &part.outcomes)?;
+    if let (false, Some(pieces)) = (published, &part.head.pieces) {
+        blob::delete(con, pieces)?;
+    }
+    if let (true, Some(pieces)) = (published, &part.args_pieces) {
+        blob::delete(con, pieces)?;
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The caller's side: [`Pool`], whose chunks go to the task stream and whose results come back
 //! on its own reply stream, and its [`PoolBuilder`].
 
+use super::blob::{self, INLINE_MAX};
 use super::engine::Engine;
 use super::entry::{fingerprint, seal, ChunkHead};
 use super::error::ClusterError;
@@ -98,24 +99,15 @@ impl Inner {
             offset: 0,
             attempt: 0,
             retries: self.retries,
+            pieces: None,
         };
-        let signed = seal(&self.engine.signer, &head, &args);
         lock(&self.jobs).add_chunk(job, index, count);
-        let sent = redis::cmd("XADD")
-            .arg(self.engine.keys.tasks())
-            .arg("*")
-            .arg("m")
-            .arg(signed.head)
-            .arg("a")
-            .arg(&args)
-            .arg("h")
-            .arg(signed.tag)
-            .query::<String>(&mut *lock(&self.submit));
+        let sent = self.add_entry(head, &args);
         self.spare.give(args);
         match sent {
             Ok(id) => lock(&self.jobs).sent(job, index, id),
             Err(e) => {
-                let error: Error = ClusterError::from(e).into();
+                let error: Error = e.into();
                 // The chunk is answered here, once, unless a results pass failed it already.
                 let failed = lock(&self.jobs).accept_failure(job, index, &error);
                 if let Some(delivery) = failed {
@@ -123,6 +115,30 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Adds the chunk of `head` and `args` to the task stream (its arguments in pieces if they
+    /// are large); returns its entry id.
+    fn add_entry(&self, mut head: ChunkHead, args: &[u8]) -> Result<String, ClusterError> {
+        let mut con = lock(&self.submit);
+        let mut inline = args;
+        if args.len() > INLINE_MAX {
+            let name = format!("{}:{}:{}", self.id, head.job, head.index);
+            head.pieces = Some(blob::store(&self.engine, &mut con, &name, args)?);
+            inline = &[];
+        }
+        let signed = seal(&self.engine.signer, &head, args);
+        let id = redis::cmd("XADD")
+            .arg(self.engine.keys.tasks())
+            .arg("*")
+            .arg("m")
+            .arg(signed.head)
+            .arg("a")
+            .arg(inline)
+            .arg("h")
+            .arg(signed.tag)
+            .query::<String>(&mut *con)?;
+        Ok(id)
     }
 
     /// A new job id, its sink registered.

@@ -2,8 +2,9 @@
 //! its job's sink (so callbacks run here, as on the local pool's result thread), and fails the
 //! calls in flight when the pool is terminated or the engine is lost for good (no hang).
 
+use super::blob;
 use super::engine::{is_lost, read_entries, StreamEntry};
-use super::entry::{open, PartHead};
+use super::entry::{open_entry, PartHead};
 use super::error::ClusterError;
 use super::jobs::Delivery;
 use super::pool::{Inner, CLOSED, TERMINATED};
@@ -51,34 +52,51 @@ pub(crate) fn run(inner: Arc<Inner>, mut con: redis::Connection) {
                 continue;
             }
         };
-        let Some(newest) = entries.last().map(|e| e.id.clone()) else {
-            continue;
-        };
-        accept(&inner, &entries)
-            .into_iter()
-            .for_each(Delivery::deliver);
-        // Results read are not needed again; a failure here only leaves them to the TTL.
-        let _ = redis::cmd("XTRIM")
-            .arg(&inner.reply)
-            .arg("MINID")
-            .arg(&newest)
-            .query::<()>(&mut con);
-        last = newest;
+        let before = last.clone();
+        for entry in entries {
+            let id = entry.id.clone();
+            match accept(&inner, &mut con, entry) {
+                Ok(delivery) => delivery.into_iter().for_each(Delivery::deliver),
+                // Redis failed as pieces were read: the next read notices, and starts here.
+                Err(_) => break,
+            }
+            last = id;
+        }
+        if last != before {
+            // Results read are not needed again; a failure here only leaves them to the TTL.
+            let _ = redis::cmd("XTRIM")
+                .arg(&inner.reply)
+                .arg("MINID")
+                .arg(after(&last))
+                .query::<()>(&mut con);
+        }
     }
 }
 
-/// The deliveries of the good parts among `entries`: signed with the key, and next in their
-/// chunk (a forged, duplicate or late part is dropped).
-fn accept(inner: &Inner, entries: &[StreamEntry]) -> Vec<Delivery> {
-    let mut jobs = lock(&inner.jobs);
-    entries
-        .iter()
-        .filter_map(|entry| {
-            let (head, body, tag) = (entry.field("p"), entry.field("o"), entry.field("h"));
-            let head: PartHead = open(&inner.engine.signer, head, body, tag)?;
-            jobs.accept(head, body)
-        })
-        .collect()
+/// The delivery of the part in `entry` if it is good: signed with the key, and next in its
+/// chunk (a forged, duplicate or late part is dropped). Its pieces, if any, are read and
+/// deleted. An error if Redis failed.
+fn accept(
+    inner: &Inner,
+    con: &mut redis::Connection,
+    mut entry: StreamEntry,
+) -> Result<Option<Delivery>, ClusterError> {
+    let opened = open_entry::<PartHead>(&inner.engine.signer, con, &mut entry, "p", "o")?;
+    let Some((head, outcomes)) = opened else {
+        return Ok(None);
+    };
+    if let Some(pieces) = &head.pieces {
+        blob::delete(con, pieces)?;
+    }
+    Ok(lock(&inner.jobs).accept(head, &outcomes))
+}
+
+/// The stream id right after `id` (`ms-seq`), so that trimming to it drops `id` too.
+fn after(id: &str) -> String {
+    match id.split_once('-').map(|(ms, seq)| (ms, seq.parse::<u64>())) {
+        Some((ms, Ok(seq))) => format!("{ms}-{}", seq.saturating_add(1)),
+        _ => id.to_owned(),
+    }
 }
 
 /// Reconnects after the connection was lost (`why`): until the deadline, then every call in

@@ -4,8 +4,9 @@
 //! heartbeat thread keeps the node alive in Redis and runs the reaper.
 
 use super::beat::{self, BEAT, NODE_TTL};
+use super::blob::{self, Pieces};
 use super::engine::{is_lost, read_entries, Engine, StreamEntry};
-use super::entry::{fingerprint, open, ChunkHead, PartHead, PartKind};
+use super::entry::{fingerprint, open_entry, ChunkHead, PartHead, PartKind};
 use super::error::ClusterError;
 use super::keys::{unique_id, GROUP};
 use super::node::{publish, ChunkSink};
@@ -195,19 +196,19 @@ impl Node {
     fn take(
         &self,
         con: &mut redis::Connection,
-        entry: StreamEntry,
+        mut entry: StreamEntry,
         out: &Mutex<mpsc::Sender<super::node::Outgoing>>,
     ) -> Result<(), Error> {
-        let (head, args, tag) = (entry.field("m"), entry.field("a"), entry.field("h"));
-        let Some(head) = open::<ChunkHead>(&self.engine.signer, head, args, tag) else {
+        let opened = open_entry::<ChunkHead>(&self.engine.signer, con, &mut entry, "m", "a")?;
+        let Some((head, args)) = opened else {
             eprintln!(
                 "multiproc: node {}: rejected entry {} without a valid HMAC",
                 self.id, entry.id
             );
-            return Ok(discard(&self.engine, con, &entry.id)?);
+            return Ok(discard(&self.engine, con, &entry.id, None)?);
         };
         if !self.caller_alive(con, &head.caller)? {
-            return Ok(discard(&self.engine, con, &entry.id)?);
+            return Ok(discard(&self.engine, con, &entry.id, head.pieces.as_ref())?);
         }
         let reply = self.engine.keys.reply(&head.caller);
         let task = match self.check(&head) {
@@ -221,28 +222,28 @@ impl Node {
                     last: true,
                     pid: 0,
                     kind: PartKind::Failed(refusal),
+                    pieces: None,
                 };
                 self.engine
                     .publish(con, &reply, &entry.id, &self.id, &part, &[])?;
+                if let Some(pieces) = &head.pieces {
+                    blob::delete(con, pieces)?;
+                }
                 return Ok(());
             }
         };
-        let mut fields = entry.fields;
-        let args = fields.remove("a").unwrap_or_default();
         let sink = Arc::new(ChunkSink {
             reply: reply.into(),
             entry: entry.id.into(),
             job: head.job,
             index: head.index,
             offset: head.offset,
+            args_pieces: head.pieces,
             out: Mutex::new(crate::util::lock(out).clone()),
         });
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        if self
-            .local
-            .submit_packed(task, head.count - head.offset, args, sink)
-            .is_err()
-        {
+        let count = head.count - head.offset;
+        if self.local.submit_packed(task, count, args, sink).is_err() {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
         }
         Ok(())
@@ -295,12 +296,16 @@ impl Node {
     }
 }
 
-/// Drops entry `id` unrun: acknowledged and deleted.
+/// Drops entry `id` unrun: acknowledged and deleted, with the pieces of its arguments.
 pub(crate) fn discard(
     engine: &Engine,
     con: &mut redis::Connection,
     id: &str,
+    pieces: Option<&Pieces>,
 ) -> Result<(), ClusterError> {
+    if let Some(pieces) = pieces {
+        blob::delete(con, pieces)?;
+    }
     let tasks = engine.keys.tasks();
     redis::cmd("XACK")
         .arg(&tasks)
