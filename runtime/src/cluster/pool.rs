@@ -156,8 +156,8 @@ impl Inner {
 }
 
 /// Builds a cluster [`Pool`] (Ray's `Pool(ray_address=..)`): where Redis is, the pool's name,
-/// and the HMAC key.
-#[derive(Debug, Clone)]
+/// and the HMAC key. Its `Debug` form leaves the key and the URL's password out.
+#[derive(Clone)]
 pub struct PoolBuilder {
     url: String,
     name: String,
@@ -259,6 +259,17 @@ impl PoolBuilder {
             threads: Mutex::new(vec![results, beat]),
             results_id,
         })
+    }
+}
+
+impl std::fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("pool", &self.name)
+            .field("key", &self.key.as_ref().map(|_| "<hidden>"))
+            .field("insecure_loopback", &self.insecure_loopback)
+            .field("lost", &self.lost)
+            .finish_non_exhaustive()
     }
 }
 

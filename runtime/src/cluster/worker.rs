@@ -23,8 +23,9 @@ const BLOCK: Duration = Duration::from_millis(500);
 const DEPTH: usize = 2;
 
 /// Builds a worker node (Ray's `ray start --address`): where Redis is, which pool to serve,
-/// how many local processes, and which tasks it runs.
-#[derive(Debug, Clone)]
+/// how many local processes, and which tasks it runs. Its `Debug` form leaves the key and the
+/// URL's password out.
+#[derive(Clone)]
 pub struct WorkerBuilder {
     url: String,
     name: String,
@@ -32,6 +33,17 @@ pub struct WorkerBuilder {
     key: Option<Vec<u8>>,
     insecure_loopback: bool,
     allow: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for WorkerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerBuilder")
+            .field("pool", &self.name)
+            .field("processes", &self.processes)
+            .field("key", &self.key.as_ref().map(|_| "<hidden>"))
+            .field("allow", &self.allow)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A worker node: [`Worker::builder`] then [`run`](WorkerBuilder::run).
