@@ -4,55 +4,15 @@
 use super::pool::{Inner, Pool, RUNNING};
 use crate::error::{Error, PoolError};
 use crate::pool::next_chunk;
-use crate::pool::remote::{decode_outcomes, ChunkOutcome, Part, Sink};
+use crate::pool::remote::{Sink, Stream};
 use crate::sys::transfer::portable;
 use crate::task::{MapTask, Task};
 use crate::util::lock;
-use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 
 /// Chunks in flight per worker process of the cluster.
 const WINDOW_PER_PROCESS: usize = 8;
-
-type Values<R> = VecDeque<Result<R, Error>>;
-
-/// Finished chunks, and the first parts of unfinished ones.
-struct Arrived<R> {
-    chunks: BTreeMap<usize, Values<R>>,
-    order: VecDeque<usize>,
-    partial: BTreeMap<usize, Values<R>>,
-}
-
-/// The sink of a lazy map of task `T`.
-struct Stream<T: Task> {
-    arrived: Mutex<Arrived<T::Output>>,
-    ready: Condvar,
-    chunksize: usize,
-}
-
-impl<T: Task> Sink for Stream<T> {
-    fn deliver(&self, part: Part, pid: i32, outcome: ChunkOutcome) {
-        let mut values = VecDeque::with_capacity(part.count as usize);
-        let first_item = part.index * self.chunksize + part.first as usize;
-        decode_outcomes::<T>(part.count, pid, first_item, outcome, |one| {
-            values.push_back(one)
-        });
-        let mut arrived = lock(&self.arrived);
-        if let Some(mut before) = arrived.partial.remove(&part.index) {
-            before.extend(values);
-            values = before;
-        }
-        if part.last {
-            arrived.chunks.insert(part.index, values);
-            arrived.order.push_back(part.index);
-            drop(arrived);
-            self.ready.notify_all();
-        } else {
-            arrived.partial.insert(part.index, values);
-        }
-    }
-}
 
 /// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`]: each item is one call's result.
 pub struct IMap<T: Task, I, M> {
@@ -74,15 +34,7 @@ impl<T: Task, I: Iterator<Item = M::Item>, M: MapTask<Task = T>> IMap<T, I, M> {
     pub(crate) fn new(pool: &Pool, task: M, input: I, chunksize: usize, ordered: bool) -> Self {
         let inner = pool.inner.clone();
         let size = chunksize.clamp(1, u32::MAX as usize);
-        let stream = Arc::new(Stream {
-            arrived: Mutex::new(Arrived {
-                chunks: BTreeMap::new(),
-                order: VecDeque::new(),
-                partial: BTreeMap::new(),
-            }),
-            ready: Condvar::new(),
-            chunksize: size,
-        });
+        let stream = Stream::new(size);
         let error = if chunksize == 0 {
             Some(PoolError::ZeroChunksize.into())
         } else if inner.phase.load(Ordering::Acquire) != RUNNING {
@@ -133,26 +85,6 @@ impl<T: Task, I: Iterator<Item = M::Item>, M: MapTask<Task = T>> IMap<T, I, M> {
             lock(&self.inner.jobs).seal(self.job);
         }
     }
-
-    fn take_ready(&mut self) -> Option<Result<T::Output, Error>> {
-        let mut arrived = lock(&self.stream.arrived);
-        loop {
-            let index = if self.ordered {
-                self.consumed
-            } else {
-                *arrived.order.front()?
-            };
-            let chunk = arrived.chunks.get_mut(&index)?;
-            if let Some(item) = chunk.pop_front() {
-                return Some(item);
-            }
-            arrived.chunks.remove(&index);
-            if !self.ordered {
-                arrived.order.pop_front();
-            }
-            self.consumed += 1;
-        }
-    }
 }
 
 impl<T: Task, I: Iterator<Item = M::Item>, M: MapTask<Task = T>> Iterator for IMap<T, I, M> {
@@ -161,21 +93,13 @@ impl<T: Task, I: Iterator<Item = M::Item>, M: MapTask<Task = T>> Iterator for IM
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             self.fill();
-            if let Some(item) = self.take_ready() {
+            if let Some(item) = self.stream.take_ready(&mut self.consumed, self.ordered) {
                 return Some(item);
             }
             if self.input.is_none() && self.consumed == self.sent {
                 return self.error.take().map(Err);
             }
-            let arrived = lock(&self.stream.arrived);
-            let waiting = if self.ordered {
-                !arrived.chunks.contains_key(&self.consumed)
-            } else {
-                arrived.order.is_empty()
-            };
-            if waiting {
-                drop(self.stream.ready.wait(arrived));
-            }
+            self.stream.wait(self.consumed, self.sent, self.ordered);
         }
     }
 }

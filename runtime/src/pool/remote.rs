@@ -5,8 +5,9 @@
 //! pool's modules stay private.
 
 pub(crate) use super::async_result::Cell;
-pub(crate) use super::chunk::{decode_outcomes, ChunkFailure, ChunkOutcome, Part, Sink};
+pub(crate) use super::chunk::{ChunkFailure, ChunkOutcome, Part, Sink};
 pub(crate) use super::gather::{Collect, Gather};
+pub(crate) use super::imap::Stream;
 pub(crate) use super::spare::Spare;
 
 use super::channel::{self, FrameBytes, ResultFrame, ResultHeader};
