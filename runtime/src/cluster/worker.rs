@@ -181,13 +181,18 @@ impl Node {
                         self.take(&mut con, entry, &out)?;
                     }
                 }
-                Err(e) if is_lost(&e) || e.code() == Some("NOGROUP") => {
+                // A node serves on through a Redis that restarts, loads its data (`LOADING`) or
+                // lost the group (`NOGROUP`): it connects again, and gives up after an hour.
+                Err(e) => {
+                    if !is_lost(&e) {
+                        eprintln!("multiproc: node {}: {e}; connecting again", self.id);
+                        std::thread::sleep(BLOCK);
+                    }
                     con = self
                         .engine
                         .reconnect(Instant::now() + Duration::from_secs(3600))?;
                     self.register(&mut con)?;
                 }
-                Err(e) => return Err(e.into()),
             }
         }
     }
