@@ -568,6 +568,29 @@ fn large_payloads_travel_in_pieces_and_leave_nothing_behind() {
     );
 }
 
+fn terminate_deletes_the_callers_queued_work() {
+    let redis = Redis::start(&[]);
+    // No node serves this pool: the calls stay queued.
+    let pool = pool(&redis, "term");
+    let pending = pool.apply_async(task!(reversed, pattern(10 << 20)));
+    let one_chunk = Some(10);
+    let small = pool.map_async_with(
+        task!(reversed),
+        vec![vec![1u8]; 10],
+        one_chunk,
+        Default::default(),
+    );
+    assert_eq!(redis.cli(&["XLEN", "mp:{term}:tasks"]), "2");
+    let blobs = redis.cli(&["--scan", "--pattern", "mp:{term}:blob:*"]);
+    assert_eq!(blobs.lines().count(), 2, "10 MiB go as two pieces");
+    pool.terminate();
+    let terminated = |e| matches!(e, Error::Pool(multiproc::pool::PoolError::Terminated));
+    assert!(terminated(pending.get().unwrap_err()));
+    assert!(terminated(small.get().unwrap_err()));
+    assert_eq!(redis.cli(&["XLEN", "mp:{term}:tasks"]), "0");
+    assert_eq!(redis.cli(&["--scan", "--pattern", "mp:{term}:blob:*"]), "");
+}
+
 type Test = (&'static str, fn());
 
 const TESTS: &[Test] = &[
@@ -605,6 +628,10 @@ const TESTS: &[Test] = &[
     (
         "large_payloads_travel_in_pieces_and_leave_nothing_behind",
         large_payloads_travel_in_pieces_and_leave_nothing_behind,
+    ),
+    (
+        "terminate_deletes_the_callers_queued_work",
+        terminate_deletes_the_callers_queued_work,
     ),
     (
         "a_killed_callers_work_is_dropped",

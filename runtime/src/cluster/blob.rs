@@ -76,6 +76,23 @@ pub(crate) fn load(
     Ok((body.len() == len).then_some(body))
 }
 
+/// Deletes every piece whose key matches `pattern` (a `SCAN` pattern).
+pub(crate) fn delete_all(con: &mut redis::Connection, pattern: &str) -> Result<(), ClusterError> {
+    let keys: Result<Vec<String>, _> = redis::cmd("SCAN")
+        .cursor_arg(0)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(1000)
+        .clone()
+        .iter(con)?
+        .collect();
+    for batch in keys?.chunks(512) {
+        redis::cmd("DEL").arg(batch).query::<()>(con)?;
+    }
+    Ok(())
+}
+
 /// Deletes the pieces.
 pub(crate) fn delete(con: &mut redis::Connection, pieces: &Pieces) -> Result<(), ClusterError> {
     let keys: Vec<String> = (0..pieces.count).map(|i| pieces.piece(i)).collect();

@@ -278,6 +278,8 @@ impl std::fmt::Debug for PoolBuilder {
 /// the same binary in worker mode ([`Worker`](super::Worker), [`serve_if_worker`](super::serve_if_worker)).
 ///
 /// Dropping it terminates it: its queued chunks are deleted, and the calls not answered fail.
+/// Calls wait in Redis for a node to take them: with no node serving the pool, a `map` waits
+/// until one starts (use the `_async` forms and `get_timeout` to bound the wait).
 ///
 /// # Examples
 ///

@@ -149,6 +149,9 @@ fn terminate(inner: &Inner, con: &mut redis::Connection) {
             .arg(inner.engine.keys.tasks())
             .arg(&entries)
             .query::<()>(con);
+        // The pieces of this caller's large arguments go too (a node reading them meanwhile
+        // finds them missing and drops the chunk); what a failure here leaves, the TTL takes.
+        let _ = blob::delete_all(con, &inner.engine.keys.blob(&format!("{}:*", inner.id)));
     }
     done.into_iter().for_each(Delivery::deliver);
 }
