@@ -28,6 +28,7 @@
 mod auth;
 mod beat;
 mod blob;
+mod builder;
 mod engine;
 mod entry;
 mod error;
@@ -40,8 +41,9 @@ mod pool;
 mod results;
 mod worker;
 
+pub use builder::{Lost, PoolBuilder};
 pub use error::ClusterError;
 pub use imap::IMap;
 pub use map::Map;
-pub use pool::{Lost, Pool, PoolBuilder};
+pub use pool::Pool;
 pub use worker::{serve_if_worker, Worker, WorkerBuilder};

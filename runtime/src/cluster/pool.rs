@@ -1,7 +1,8 @@
 //! The caller's side: [`Pool`], whose chunks go to the task stream and whose results come back
-//! on its own reply stream, and its [`PoolBuilder`].
+//! on its own reply stream.
 
 use super::blob::{self, INLINE_MAX};
+use super::builder::PoolBuilder;
 use super::engine::Engine;
 use super::entry::{fingerprint, seal, ChunkHead};
 use super::error::ClusterError;
@@ -20,9 +21,6 @@ use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-/// How long the caller waits for a lost Redis to come back before failing its calls.
-const ENGINE_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The pool is running.
 pub(crate) const RUNNING: u8 = 0;
@@ -47,21 +45,8 @@ pub(crate) struct Inner {
     pub(crate) epoch: Mutex<String>,
     /// The worker processes of the live nodes, as the heartbeat thread last counted them.
     pub(crate) live_processes: AtomicUsize,
-    /// How many times a lost node's chunk is queued again ([`Lost::Retry`]).
+    /// How many times a lost node's chunk is queued again ([`Lost::Retry`](super::Lost::Retry)).
     retries: u32,
-}
-
-/// What happens to the unanswered calls of a worker node that is lost (its heartbeat expired).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Lost {
-    /// They fail with [`ClusterError::WorkerLost`] naming the node, as a local pool fails the
-    /// calls of a worker that died (the default).
-    #[default]
-    Fail,
-    /// They run again on another node, up to this many times per chunk, then fail. A call the
-    /// lost node was running may then run twice (at-least-once): only for idempotent tasks. The
-    /// caller still gets one answer per call.
-    Retry(u32),
 }
 
 impl Inner {
@@ -155,124 +140,6 @@ impl Inner {
     }
 }
 
-/// Builds a cluster [`Pool`] (Ray's `Pool(ray_address=..)`): where Redis is, the pool's name,
-/// and the HMAC key. Its `Debug` form leaves the key and the URL's password out.
-#[derive(Clone)]
-pub struct PoolBuilder {
-    url: String,
-    name: String,
-    key: Option<Vec<u8>>,
-    insecure_loopback: bool,
-    deadline: Duration,
-    lost: Lost,
-}
-
-impl PoolBuilder {
-    /// What happens to the calls of a worker node that is lost: [`Lost::Fail`] (the default)
-    /// or [`Lost::Retry`].
-    pub fn on_worker_lost(mut self, lost: Lost) -> Self {
-        self.lost = lost;
-        self
-    }
-
-    /// The pool's name: its keys in Redis are `mp:{name}:*`, and the worker nodes serving it
-    /// use the same name. Default `default`.
-    pub fn pool(mut self, name: &str) -> Self {
-        self.name = name.to_owned();
-        self
-    }
-
-    /// The key that signs every chunk and result (Python's `authkey`); the worker nodes need the
-    /// same key.
-    pub fn key(mut self, key: impl Into<Vec<u8>>) -> Self {
-        self.key = Some(key.into());
-        self
-    }
-
-    /// The key, from environment variable `var` (unset: no key).
-    pub fn key_from_env(mut self, var: &str) -> Self {
-        self.key = std::env::var_os(var).map(|v| v.into_encoded_bytes());
-        self
-    }
-
-    /// Runs without a key, which only a Redis on loopback allows: anyone who can write to that
-    /// Redis can then run the registered tasks.
-    pub fn insecure_loopback(mut self) -> Self {
-        self.insecure_loopback = true;
-        self
-    }
-
-    /// How long a lost Redis may take to come back before the calls in flight fail with
-    /// [`ClusterError::EngineLost`] (default 30 s).
-    pub fn engine_deadline(mut self, deadline: Duration) -> Self {
-        self.deadline = deadline;
-        self
-    }
-
-    /// Connects and starts the result and heartbeat threads.
-    ///
-    /// # Errors
-    ///
-    /// [`ClusterError::BadUrl`], [`ClusterError::NoKey`] (no key, and not
-    /// [`insecure_loopback`](PoolBuilder::insecure_loopback) on loopback),
-    /// [`ClusterError::Evicting`], or [`ClusterError::Engine`] if Redis cannot be reached.
-    pub fn build(self) -> Result<Pool, Error> {
-        let (engine, mut con) =
-            Engine::connect(&self.url, &self.name, self.key, self.insecure_loopback)?;
-        let epoch = engine.prepare(&mut con)?;
-        let live_processes = AtomicUsize::new(beat::live_processes(&engine, &mut con));
-        let id = unique_id();
-        let inner = Arc::new(Inner {
-            reply: engine.keys.reply(&id),
-            engine,
-            id,
-            submit: Mutex::new(con),
-            jobs: Mutex::new(Jobs::default()),
-            next_job: AtomicU64::new(0),
-            phase: AtomicU8::new(RUNNING),
-            spare: Spare::default(),
-            deadline: self.deadline,
-            epoch: Mutex::new(epoch),
-            live_processes,
-            retries: match self.lost {
-                Lost::Fail => 0,
-                Lost::Retry(n) => n,
-            },
-        });
-        beat::caller_beat_once(&inner)?;
-        let reader = inner.engine.connection()?;
-        let results = {
-            let inner = inner.clone();
-            std::thread::Builder::new()
-                .name("multiproc-cluster-results".into())
-                .spawn(move || results::run(inner, reader))?
-        };
-        let beat = {
-            let inner = inner.clone();
-            std::thread::Builder::new()
-                .name("multiproc-cluster-heartbeat".into())
-                .spawn(move || beat::run_caller(inner))?
-        };
-        let results_id = results.thread().id();
-        Ok(Pool {
-            inner,
-            threads: Mutex::new(vec![results, beat]),
-            results_id,
-        })
-    }
-}
-
-impl std::fmt::Debug for PoolBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PoolBuilder")
-            .field("pool", &self.name)
-            .field("key", &self.key.as_ref().map(|_| "<hidden>"))
-            .field("insecure_loopback", &self.insecure_loopback)
-            .field("lost", &self.lost)
-            .finish_non_exhaustive()
-    }
-}
-
 /// A pool whose workers run on other machines (Ray's `ray.util.multiprocessing.Pool`), through
 /// Redis Streams: the local [`Pool`](crate::Pool)'s methods and result types. Worker nodes run
 /// the same binary in worker mode ([`Worker`](super::Worker), [`serve_if_worker`](super::serve_if_worker)).
@@ -311,16 +178,56 @@ type Output<C> = <<C as IntoCall>::Task as Task>::Output;
 type MapOutput<M> = <<M as MapTask>::Task as Task>::Output;
 
 impl Pool {
+    /// Starts the pool's threads on a connected engine: `deadline` for a lost Redis, `retries`
+    /// of a lost node's chunks.
+    pub(crate) fn start(
+        engine: Engine,
+        mut con: redis::Connection,
+        deadline: Duration,
+        retries: u32,
+    ) -> Result<Pool, Error> {
+        let epoch = engine.prepare(&mut con)?;
+        let live_processes = AtomicUsize::new(beat::live_processes(&engine, &mut con));
+        let id = unique_id();
+        let inner = Arc::new(Inner {
+            reply: engine.keys.reply(&id),
+            engine,
+            id,
+            submit: Mutex::new(con),
+            jobs: Mutex::new(Jobs::default()),
+            next_job: AtomicU64::new(0),
+            phase: AtomicU8::new(RUNNING),
+            spare: Spare::default(),
+            deadline,
+            epoch: Mutex::new(epoch),
+            live_processes,
+            retries,
+        });
+        beat::caller_beat_once(&inner)?;
+        let reader = inner.engine.connection()?;
+        let results = {
+            let inner = inner.clone();
+            std::thread::Builder::new()
+                .name("multiproc-cluster-results".into())
+                .spawn(move || results::run(inner, reader))?
+        };
+        let beat = {
+            let inner = inner.clone();
+            std::thread::Builder::new()
+                .name("multiproc-cluster-heartbeat".into())
+                .spawn(move || beat::run_caller(inner))?
+        };
+        let results_id = results.thread().id();
+        Ok(Pool {
+            inner,
+            threads: Mutex::new(vec![results, beat]),
+            results_id,
+        })
+    }
+
     /// A builder for a pool on the Redis at `url` (`redis://[user:password@]host:port/db`).
     pub fn builder(url: &str) -> PoolBuilder {
-        PoolBuilder {
-            url: url.to_owned(),
-            name: "default".to_owned(),
-            key: None,
-            insecure_loopback: false,
-            deadline: ENGINE_DEADLINE,
-            lost: Lost::Fail,
-        }
+        PoolBuilder::new(url)
     }
 
     /// The worker processes of the nodes alive (at least 1), which the default chunksize is
