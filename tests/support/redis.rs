@@ -183,3 +183,53 @@ pub fn wait_for_nodes(redis: &Redis, pool: &str, nodes: usize) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The HMAC key of the tests' pools and nodes.
+pub const KEY: &str = "test-key";
+
+/// A cluster pool named `name` on `redis`, signed with [`KEY`].
+pub fn keyed_pool(redis: &Redis, name: &str) -> multiproc::cluster::Pool {
+    multiproc::cluster::Pool::builder(&redis.url())
+        .pool(name)
+        .key(KEY)
+        .build()
+        .expect("build")
+}
+
+/// A test: its name and its body, which fails by panicking.
+pub type Test = (&'static str, fn());
+
+/// Runs `tests` (those whose name contains an argument, if any are given), each in turn, and
+/// panics at the end if one failed; skips them all when `redis-server` is missing, except under
+/// CI, where that is a failure.
+pub fn run_tests(tests: &[Test]) {
+    if !available() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "redis-server is required under CI"
+        );
+        println!("skipped: redis-server is not installed");
+        return;
+    }
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let mut failed = Vec::new();
+    for (name, test) in tests {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let started = Instant::now();
+        let outcome = std::panic::catch_unwind(test);
+        let secs = started.elapsed().as_secs_f32();
+        match outcome {
+            Ok(()) => println!("test {name} ... ok ({secs:.1} s)"),
+            Err(_) => {
+                println!("test {name} ... FAILED ({secs:.1} s)");
+                failed.push(*name);
+            }
+        }
+    }
+    assert!(failed.is_empty(), "failed: {failed:?}");
+}
