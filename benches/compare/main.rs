@@ -8,6 +8,8 @@
 //! interleaved, because this machine drifts by ±30 % from minute to minute: only ratios within
 //! one run mean anything. Each cell is the median of the rounds.
 
+#[cfg(feature = "cluster")]
+mod cluster;
 mod harness;
 mod manager;
 mod pool;
@@ -17,6 +19,9 @@ mod rayon;
 mod sync;
 
 fn main() {
+    // A cluster row's worker node is this binary again, in worker mode.
+    #[cfg(feature = "cluster")]
+    multiproc::cluster::serve_if_worker().expect("worker mode");
     let rows: Vec<harness::Row> = [
         process::rows(),
         pool::rows(),
@@ -24,6 +29,8 @@ fn main() {
         queue::rows(),
         manager::rows(),
         rayon::rows(),
+        #[cfg(feature = "cluster")]
+        cluster::rows(),
     ]
     .into_iter()
     .flatten()

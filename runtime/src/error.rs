@@ -240,6 +240,11 @@ pub enum Error {
     /// code, an OS error's number, a [`PoolError`]) arrive as their own variant.
     #[error(transparent)]
     Remote(RemoteError),
+    /// The cluster pool refused, or its engine or a worker node was lost (see
+    /// [`cluster::ClusterError`](crate::cluster::ClusterError)).
+    #[cfg(feature = "cluster")]
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 /// A pool rule that was broken, or a result that is not there.

@@ -387,6 +387,8 @@ compile_error!(
 
 extern crate self as multiproc;
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod connection;
 pub mod error;
 pub mod managers;

@@ -412,6 +412,7 @@ impl<T> fmt::Debug for Connection<T> {
 
 impl<T> Serialize for Connection<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        crate::sys::transfer::local_only::<S::Error>("a `Connection`")?;
         let fds = transfer::EndRefs {
             read: self.reader.as_ref().map(|r| r.file.as_fd()),
             write: self.writer.as_ref().map(|w| w.as_fd()),

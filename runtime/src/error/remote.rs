@@ -270,6 +270,8 @@ fn variant_name(error: &Error) -> &'static str {
         Error::Queue(_) => "Queue",
         Error::Manager(_) => "Manager",
         Error::Remote(_) => "Remote",
+        #[cfg(feature = "cluster")]
+        Error::Cluster(_) => "Cluster",
     }
 }
 

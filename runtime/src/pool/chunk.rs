@@ -99,6 +99,8 @@ impl ChunkFailure {
             ChunkFailure::Unsent(ref error) => match **error {
                 Error::Pool(ref pool) => pool.clone().into(),
                 Error::Codec(ref codec) => codec.clone().into(),
+                #[cfg(feature = "cluster")]
+                Error::Cluster(ref cluster) => cluster.clone().into(),
                 ref other => std::io::Error::other(other.to_string()).into(),
             },
         }

@@ -26,12 +26,67 @@ struct Arrived<R> {
     partial: BTreeMap<usize, VecDeque<Result<R, Error>>>,
 }
 
-/// The sink of a lazy map of task `T`.
-struct Stream<T: Task> {
+/// The sink of a lazy map of task `T`, which the cluster pool's lazy maps use too: chunks are
+/// handed out whole, in input order or as they finish.
+pub(crate) struct Stream<T: Task> {
     arrived: Mutex<Arrived<T::Output>>,
     ready: Condvar,
     /// The calls in each chunk but the last, which number a failure's item.
     chunksize: usize,
+}
+
+impl<T: Task> Stream<T> {
+    /// A stream of chunks of `chunksize` calls (the last may have fewer).
+    pub(crate) fn new(chunksize: usize) -> Arc<Self> {
+        Arc::new(Stream {
+            arrived: Mutex::new(Arrived {
+                chunks: BTreeMap::new(),
+                order: VecDeque::new(),
+                partial: BTreeMap::new(),
+            }),
+            ready: Condvar::new(),
+            chunksize,
+        })
+    }
+
+    /// The next result if one is ready, in input order if `ordered`; counts in `consumed` the
+    /// chunks handed out in full.
+    pub(crate) fn take_ready(
+        &self,
+        consumed: &mut usize,
+        ordered: bool,
+    ) -> Option<Result<T::Output, Error>> {
+        let mut arrived = lock(&self.arrived);
+        loop {
+            let index = if ordered {
+                *consumed
+            } else {
+                *arrived.order.front()?
+            };
+            let chunk = arrived.chunks.get_mut(&index)?;
+            if let Some(item) = chunk.pop_front() {
+                return Some(item);
+            }
+            arrived.chunks.remove(&index);
+            if !ordered {
+                arrived.order.pop_front();
+            }
+            *consumed += 1;
+        }
+    }
+
+    /// Waits for a chunk to hand out, if one of the `sent` is still out.
+    pub(crate) fn wait(&self, consumed: usize, sent: usize, ordered: bool) {
+        let arrived = lock(&self.arrived);
+        let waiting = if ordered {
+            !arrived.chunks.contains_key(&consumed)
+        } else {
+            arrived.order.is_empty()
+        };
+        if waiting && consumed < sent {
+            drop(self.ready.wait(arrived));
+        }
+    }
 }
 
 impl<T: Task> Sink for Stream<T> {
@@ -157,15 +212,7 @@ impl<T: Task, I: Iterator<Item = M::Item>, M: MapTask<Task = T>> IMap<T, I, M> {
             sent: 0,
             consumed: 0,
             feeder,
-            stream: Arc::new(Stream {
-                arrived: Mutex::new(Arrived {
-                    chunks: BTreeMap::new(),
-                    order: VecDeque::new(),
-                    partial: BTreeMap::new(),
-                }),
-                ready: Condvar::new(),
-                chunksize: size,
-            }),
+            stream: Stream::new(size),
         };
         if chunksize == 0 {
             imap.fail_input(PoolError::ZeroChunksize.into());
@@ -207,27 +254,6 @@ impl<T: Task, I: Iterator<Item = M::Item>, M: MapTask<Task = T>> IMap<T, I, M> {
             self.feeder = None;
         }
     }
-
-    /// The next result if one is ready; marks chunks handed out.
-    fn take_ready(&mut self) -> Option<Result<T::Output, Error>> {
-        let mut arrived = lock(&self.stream.arrived);
-        loop {
-            let index = if self.ordered {
-                self.consumed
-            } else {
-                *arrived.order.front()?
-            };
-            let chunk = arrived.chunks.get_mut(&index)?;
-            if let Some(item) = chunk.pop_front() {
-                return Some(item);
-            }
-            arrived.chunks.remove(&index);
-            if !self.ordered {
-                arrived.order.pop_front();
-            }
-            self.consumed += 1;
-        }
-    }
 }
 
 impl<T: Task, I: Iterator<Item = M::Item>, M: MapTask<Task = T>> Iterator for IMap<T, I, M> {
@@ -236,21 +262,13 @@ impl<T: Task, I: Iterator<Item = M::Item>, M: MapTask<Task = T>> Iterator for IM
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             self.fill();
-            if let Some(item) = self.take_ready() {
+            if let Some(item) = self.stream.take_ready(&mut self.consumed, self.ordered) {
                 return Some(item);
             }
             if self.input.items.is_none() && self.consumed == self.sent {
                 return self.input.error.take().map(Err);
             }
-            let arrived = lock(&self.stream.arrived);
-            let waiting = if self.ordered {
-                !arrived.chunks.contains_key(&self.consumed)
-            } else {
-                arrived.order.is_empty()
-            };
-            if waiting && self.consumed < self.sent {
-                drop(self.stream.ready.wait(arrived));
-            }
+            self.stream.wait(self.consumed, self.sent, self.ordered);
         }
     }
 }

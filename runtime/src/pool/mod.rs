@@ -34,6 +34,8 @@ mod chunk;
 mod gather;
 mod handler;
 mod imap;
+#[cfg(feature = "cluster")]
+pub(crate) mod remote;
 mod ring;
 mod slot;
 mod spare;
@@ -86,19 +88,19 @@ const PACED_BYTES: usize = 512 << 10;
 
 /// How many chunks a paced job keeps in flight, given the packed size of its first: enough for
 /// every worker to have its next chunk waiting behind the one it runs.
-fn paced_window(chunk_bytes: usize, processes: usize) -> usize {
+pub(crate) fn paced_window(chunk_bytes: usize, processes: usize) -> usize {
     (2 * processes).max(PACED_BYTES / chunk_bytes.max(1))
 }
 
 /// The default chunksize: Python's `ceil(len / (4 × workers))`.
-fn default_chunksize(len: usize, processes: usize) -> usize {
+pub(crate) fn default_chunksize(len: usize, processes: usize) -> usize {
     len.div_ceil(4 * processes).max(1)
 }
 
 /// Takes the next chunk of up to `size` arguments of `T` from `args` and packs them one after
 /// another, into a buffer from `spare`: its count and bytes (or why they do not pack), or `None`
 /// when `args` is exhausted.
-fn next_chunk<T: Task>(
+pub(crate) fn next_chunk<T: Task>(
     args: &mut impl Iterator<Item = T::Args>,
     size: usize,
     spare: &Spare,

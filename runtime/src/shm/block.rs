@@ -181,6 +181,7 @@ struct BlockRef {
 
 impl Serialize for Block {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        crate::sys::transfer::local_only::<S::Error>("a handle to shared memory")?;
         if let Some(carved) = &self.memory.carved {
             carved.sent.store(true, Ordering::Relaxed);
         }

@@ -277,6 +277,7 @@ impl std::fmt::Debug for SharedMemory {
 
 impl Serialize for SharedMemory {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        crate::sys::transfer::local_only::<S::Error>("a `SharedMemory`")?;
         self.name.serialize(serializer)
     }
 }

@@ -11,7 +11,7 @@
 //! soon as the value is encoded, and neither side needs `/proc/<pid>/fd` or `pidfd_getfd`, which
 //! sandboxes refuse.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -20,6 +20,29 @@ thread_local! {
     static OUTGOING: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
     /// The descriptors that came with the value being decoded, by slot.
     static INCOMING: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
+    /// Whether the value being encoded goes to another machine (a cluster pool's call).
+    static PORTABLE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `encode` for a process on another machine: handles that only work on this one (shared
+/// memory, descriptors) refuse to encode inside it, through [`local_only`].
+#[cfg(feature = "cluster")]
+pub(crate) fn portable<R>(encode: impl FnOnce() -> R) -> R {
+    let outer = PORTABLE.with(|flag| flag.replace(true));
+    let result = encode();
+    PORTABLE.with(|flag| flag.set(outer));
+    result
+}
+
+/// The error a handle to `what` gives when it is encoded for another machine (inside
+/// [`portable`]): its memory or descriptor exists on this machine only.
+pub(crate) fn local_only<E: serde::ser::Error>(what: &str) -> Result<(), E> {
+    if PORTABLE.with(Cell::get) {
+        return Err(E::custom(format_args!(
+            "{what} only works on one machine and cannot be sent to a cluster pool"
+        )));
+    }
+    Ok(())
 }
 
 /// Runs `encode` with a fresh table, and returns its result and the descriptors offered during
@@ -81,6 +104,7 @@ pub(crate) struct Descriptor<F>(pub(crate) F);
 impl<F: AsFd> serde::Serialize for Descriptor<F> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::Error;
+        local_only::<S::Error>("a descriptor")?;
         let slot = offer(self.0.as_fd()).ok_or_else(|| {
             S::Error::custom("a descriptor can only be sent to a process being started")
         })?;

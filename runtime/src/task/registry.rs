@@ -23,6 +23,12 @@ pub struct TaskEntry {
     name: &'static str,
     invoke: Invoke,
     invoke_batch: InvokeBatch,
+    /// The types the task takes and returns, which a cluster's task fingerprint covers.
+    #[cfg(feature = "cluster")]
+    signature: fn() -> String,
+    /// Moves past the packed arguments of some calls, which a cluster's retry skips.
+    #[cfg(feature = "cluster")]
+    skip: fn(&mut &[u8], u32) -> Result<(), wire::CodecError>,
 }
 
 inventory::collect!(TaskEntry);
@@ -34,7 +40,24 @@ impl TaskEntry {
             name: T::NAME,
             invoke: invoke::<T>,
             invoke_batch: invoke_batch::<T>,
+            #[cfg(feature = "cluster")]
+            signature: signature::<T>,
+            #[cfg(feature = "cluster")]
+            skip: skip::<T>,
         }
+    }
+
+    /// The argument and output types with their sizes, as this build names them: two builds
+    /// whose signatures differ do not read each other's packed values.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn signature(&self) -> String {
+        (self.signature)()
+    }
+
+    /// Moves `args` past the packed arguments of its first `calls` calls.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn skip_args(&self, args: &mut &[u8], calls: u32) -> Result<(), wire::CodecError> {
+        (self.skip)(args, calls)
     }
 
     /// The registered name.
@@ -93,6 +116,27 @@ fn invoke_batch<T: Task>(args: &mut &[u8], calls: u32, max_bytes: usize, out: &m
     *args = input;
     outcomes.finish();
     ran
+}
+
+#[cfg(feature = "cluster")]
+fn signature<T: Task>() -> String {
+    use std::any::type_name;
+    use std::mem::size_of;
+    format!(
+        "{} ({} bytes) -> {} ({} bytes)",
+        type_name::<T::Args>(),
+        size_of::<T::Args>(),
+        type_name::<T::Output>(),
+        size_of::<T::Output>()
+    )
+}
+
+#[cfg(feature = "cluster")]
+fn skip<T: Task>(args: &mut &[u8], calls: u32) -> Result<(), wire::CodecError> {
+    for _ in 0..calls {
+        T::unpack_args(args)?;
+    }
+    Ok(())
 }
 
 fn invoke<T: Task>(args: &[u8]) -> Result<Vec<u8>, TaskFailure> {
