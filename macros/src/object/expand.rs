@@ -1,0 +1,199 @@
+//! Code generation of `#[manager_object]`: the `impl` block unchanged, the proxy type with a
+//! constructor per constructor and a method per exposed method, and the server's side, the
+//! type's `Served` impl (dispatch by name) and its registration.
+
+use super::ast::{ObjectImpl, PubFn, Role};
+use crate::valid::type_ident;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Ident, ReturnType, Type};
+
+/// Where the generated code finds the runtime's support.
+fn runtime() -> TokenStream {
+    quote!(::multiproc::__private::managers)
+}
+
+pub fn object_impl(object: &ObjectImpl) -> TokenStream {
+    let item = &object.item;
+    let self_ty = &item.self_ty;
+    let Some(name) = type_ident(self_ty) else {
+        // `valid` refused it already.
+        return quote!(#item);
+    };
+    let proxy = format_ident!("{}Proxy", name, span = name.span());
+    let proxy_type = proxy_type(name, &proxy);
+    let proxy_fns = object.exposed.iter().map(|f| proxy_fn(f, self_ty));
+    let served = served(object, name);
+    quote! {
+        #item
+
+        #proxy_type
+
+        impl #proxy {
+            #(#proxy_fns)*
+        }
+
+        #served
+    }
+}
+
+/// The proxy: a serde handle, compared and hashed as the object it names.
+fn proxy_type(name: &Ident, proxy: &Ident) -> TokenStream {
+    let rt = runtime();
+    let doc = format!("A proxy to a [`{name}`] served by a manager, made by `#[manager_object]` (Python's `BaseProxy` of a registered type). Clone it, pass it to a task or store it in a managed container: it names the same object.");
+    let proxy_name = proxy.to_string();
+    quote! {
+        #[doc = #doc]
+        #[derive(::core::clone::Clone, ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash,
+            ::multiproc::__private::serde::Serialize, ::multiproc::__private::serde::Deserialize)]
+        #[serde(crate = "::multiproc::__private::serde", transparent)]
+        pub struct #proxy {
+            handle: #rt::ObjectHandle,
+        }
+
+        impl ::core::fmt::Debug for #proxy {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                self.handle.debug(#proxy_name, f)
+            }
+        }
+    }
+}
+
+/// A constructor or method of the proxy, with the user's parameters and docs.
+fn proxy_fn(function: &PubFn, self_ty: &Type) -> TokenStream {
+    let rt = runtime();
+    let fn_name = function.name();
+    let name_str = fn_name.to_string();
+    let idents: Vec<&Ident> = function
+        .params
+        .iter()
+        .filter_map(|p| p.ident.as_ref())
+        .collect();
+    let types: Vec<&Type> = function.params.iter().map(|p| &p.ty).collect();
+    let user_docs = function.docs();
+    let error = quote!(::multiproc::__private::managers::ManagerError);
+    match function.role {
+        Role::Constructor => {
+            let doc = format!("Makes an object in `manager` with its `{name_str}` (Python's `manager.TypeName(..)`).\n\n# Errors\n\nA `ManagerError`: the manager gone or shut down, or the constructor panicked.");
+            quote! {
+                #(#user_docs)*
+                #[doc = ""]
+                #[doc = #doc]
+                pub fn #fn_name(manager: &#rt::Manager, #(#idents: #types),*) -> ::core::result::Result<Self, #error> {
+                    #rt::ObjectHandle::create::<#self_ty, _>(manager, #name_str, &(#(#idents,)*))
+                        .map(|handle| Self { handle })
+                }
+            }
+        }
+        _ => {
+            let output = output_type(&function.item.sig.output);
+            let doc = format!("Runs `{name_str}` on the object in the manager.\n\n# Errors\n\nA `ManagerError`: the manager gone or shut down, or the method panicked (the object keeps the state it left).");
+            quote! {
+                #(#user_docs)*
+                #[doc = ""]
+                #[doc = #doc]
+                pub fn #fn_name(&self, #(#idents: #types),*) -> ::core::result::Result<#output, #error> {
+                    self.handle.call::<#self_ty, _, #output>(#name_str, &(#(#idents,)*))
+                }
+            }
+        }
+    }
+}
+
+fn output_type(output: &ReturnType) -> TokenStream {
+    match output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, ty) => quote!(#ty),
+    }
+}
+
+/// The server's side: `Served` dispatches by name, and the type is registered by its path.
+fn served(object: &ObjectImpl, name: &Ident) -> TokenStream {
+    let rt = runtime();
+    let self_ty = &object.item.self_ty;
+    let name_str = name.to_string();
+    let arms = |role: Role| -> Vec<TokenStream> {
+        object
+            .exposed
+            .iter()
+            .filter(|f| f.role == role)
+            .map(|f| dispatch_arm(f, self_ty))
+            .collect()
+    };
+    let (constructors, methods) = (arms(Role::Constructor), arms(Role::Method));
+    let serde_checks = object.exposed.iter().flat_map(serde_checks);
+    quote! {
+        const _: () = {
+            use #rt as __mm;
+
+            impl __mm::Served for #self_ty {
+                const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", #name_str);
+
+                fn construct(constructor: &str, args: &[u8]) -> ::core::result::Result<Self, __mm::CallError> {
+                    match constructor {
+                        #(#constructors)*
+                        _ => ::core::result::Result::Err(__mm::CallError::NoSuchMethod),
+                    }
+                }
+
+                fn call(&mut self, method: &str, args: &[u8]) -> ::core::result::Result<::std::vec::Vec<u8>, __mm::CallError> {
+                    match method {
+                        #(#methods)*
+                        _ => ::core::result::Result::Err(__mm::CallError::NoSuchMethod),
+                    }
+                }
+            }
+
+            ::multiproc::__private::inventory::submit! { __mm::ObjectEntry::of::<#self_ty>() }
+
+            /// Each parameter and result must be a serde type: checked here, at its tokens.
+            #[allow(dead_code)]
+            fn __serde_types() {
+                fn serde<T: ::multiproc::__private::serde::Serialize + ::multiproc::__private::serde::de::DeserializeOwned>() {}
+                #(#serde_checks)*
+            }
+        };
+    }
+}
+
+/// One arm of `construct` or `call`: decode the arguments, run, encode the result.
+fn dispatch_arm(function: &PubFn, self_ty: &Type) -> TokenStream {
+    let fn_name = function.name();
+    let name_str = fn_name.to_string();
+    let idents: Vec<&Ident> = function
+        .params
+        .iter()
+        .filter_map(|p| p.ident.as_ref())
+        .collect();
+    let types: Vec<&Type> = function.params.iter().map(|p| &p.ty).collect();
+    let decode = quote! {
+        let (#(#idents,)*): (#(#types,)*) = __mm::decode_args(args)?;
+    };
+    match function.role {
+        Role::Constructor => quote! {
+            #name_str => {
+                #decode
+                ::core::result::Result::Ok(<#self_ty>::#fn_name(#(#idents),*))
+            }
+        },
+        _ => quote! {
+            #name_str => {
+                #decode
+                __mm::encode_output(&<#self_ty>::#fn_name(self, #(#idents),*))
+            }
+        },
+    }
+}
+
+/// A check, at the type's tokens, that each parameter and the result of a method is serde.
+fn serde_checks(function: &PubFn) -> Vec<TokenStream> {
+    let mut types: Vec<&Type> = function.params.iter().map(|p| &p.ty).collect();
+    if let (Role::Method, ReturnType::Type(_, ty)) = (function.role, &function.item.sig.output) {
+        types.push(ty);
+    }
+    types
+        .into_iter()
+        .map(|ty| quote_spanned!(ty.span()=> serde::<#ty>();))
+        .collect()
+}
