@@ -72,6 +72,7 @@ fn proxy_fn(function: &PubFn, self_ty: &Type) -> TokenStream {
         .collect();
     let types: Vec<&Type> = function.params.iter().map(|p| &p.ty).collect();
     let user_docs = function.docs();
+    let args_type = args_type(function);
     let error = quote!(::multiproc::__private::managers::ManagerError);
     match function.role {
         Role::Constructor => {
@@ -81,7 +82,7 @@ fn proxy_fn(function: &PubFn, self_ty: &Type) -> TokenStream {
                 #[doc = ""]
                 #[doc = #doc]
                 pub fn #fn_name(manager: &#rt::Manager, #(#idents: #types),*) -> ::core::result::Result<Self, #error> {
-                    #rt::ObjectHandle::create::<#self_ty, _>(manager, #name_str, &(#(#idents,)*))
+                    #rt::ObjectHandle::create::<#self_ty, #args_type>(manager, #name_str, &(#(#idents,)*))
                         .map(|handle| Self { handle })
                 }
             }
@@ -94,18 +95,30 @@ fn proxy_fn(function: &PubFn, self_ty: &Type) -> TokenStream {
                 #[doc = ""]
                 #[doc = #doc]
                 pub fn #fn_name(&self, #(#idents: #types),*) -> ::core::result::Result<#output, #error> {
-                    self.handle.call::<#self_ty, _, #output>(#name_str, &(#(#idents,)*))
+                    self.handle.call::<#self_ty, #args_type, #output>(#name_str, &(#(#idents,)*))
                 }
             }
         }
     }
 }
 
+/// The result type, written with the user's tokens so that a bound it misses is reported there.
 fn output_type(output: &ReturnType) -> TokenStream {
     match output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => quote!(#ty),
     }
+}
+
+/// The parameters' types as one tuple, the arguments' form on the wire; spanned at the first
+/// parameter's type, so that a parameter type that is not serde is reported in the signature.
+fn args_type(function: &PubFn) -> TokenStream {
+    let types = function.params.iter().map(|p| &p.ty);
+    let span = function
+        .params
+        .first()
+        .map_or_else(|| function.item.sig.inputs.span(), |p| p.ty.span());
+    quote_spanned!(span=> (#(#types,)*))
 }
 
 /// The server's side: `Served` dispatches by name, and the type is registered by its path.
@@ -122,7 +135,6 @@ fn served(object: &ObjectImpl, name: &Ident) -> TokenStream {
             .collect()
     };
     let (constructors, methods) = (arms(Role::Constructor), arms(Role::Method));
-    let serde_checks = object.exposed.iter().flat_map(serde_checks);
     quote! {
         const _: () = {
             use #rt as __mm;
@@ -146,13 +158,6 @@ fn served(object: &ObjectImpl, name: &Ident) -> TokenStream {
             }
 
             ::multiproc::__private::inventory::submit! { __mm::ObjectEntry::of::<#self_ty>() }
-
-            /// Each parameter and result must be a serde type: checked here, at its tokens.
-            #[allow(dead_code)]
-            fn __serde_types() {
-                fn serde<T: ::multiproc::__private::serde::Serialize + ::multiproc::__private::serde::de::DeserializeOwned>() {}
-                #(#serde_checks)*
-            }
         };
     }
 }
@@ -166,9 +171,9 @@ fn dispatch_arm(function: &PubFn, self_ty: &Type) -> TokenStream {
         .iter()
         .filter_map(|p| p.ident.as_ref())
         .collect();
-    let types: Vec<&Type> = function.params.iter().map(|p| &p.ty).collect();
+    let args_type = args_type(function);
     let decode = quote! {
-        let (#(#idents,)*): (#(#types,)*) = __mm::decode_args(args)?;
+        let (#(#idents,)*) = __mm::decode_args::<#args_type>(args)?;
     };
     match function.role {
         Role::Constructor => quote! {
@@ -177,23 +182,14 @@ fn dispatch_arm(function: &PubFn, self_ty: &Type) -> TokenStream {
                 ::core::result::Result::Ok(<#self_ty>::#fn_name(#(#idents),*))
             }
         },
-        _ => quote! {
+        _ => {
+            let output = output_type(&function.item.sig.output);
+            quote! {
             #name_str => {
                 #decode
-                __mm::encode_output(&<#self_ty>::#fn_name(self, #(#idents),*))
+                __mm::encode_output::<#output>(&<#self_ty>::#fn_name(self, #(#idents),*))
             }
-        },
+            }
+        }
     }
-}
-
-/// A check, at the type's tokens, that each parameter and the result of a method is serde.
-fn serde_checks(function: &PubFn) -> Vec<TokenStream> {
-    let mut types: Vec<&Type> = function.params.iter().map(|p| &p.ty).collect();
-    if let (Role::Method, ReturnType::Type(_, ty)) = (function.role, &function.item.sig.output) {
-        types.push(ty);
-    }
-    types
-        .into_iter()
-        .map(|ty| quote_spanned!(ty.span()=> serde::<#ty>();))
-        .collect()
 }
