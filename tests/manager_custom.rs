@@ -87,7 +87,7 @@ pub struct Impostor;
 
 #[manager_object]
 impl Impostor {
-    pub fn new() -> Self {
+    pub fn make() -> Self {
         Impostor
     }
 
@@ -210,7 +210,7 @@ fn a_panic_in_a_constructor_comes_back_and_makes_nothing() {
         ),
         "{err:?}"
     );
-    assert_eq!(ImpostorProxy::new(&manager).unwrap().get().unwrap(), 0);
+    assert_eq!(ImpostorProxy::make(&manager).unwrap().get().unwrap(), 0);
 }
 
 /// The handle under a proxy, as a forger holding the proxy's bytes would build requests.
