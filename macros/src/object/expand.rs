@@ -71,7 +71,9 @@ fn proxy_fn(function: &PubFn, self_ty: &Type) -> TokenStream {
         .filter_map(|p| p.ident.as_ref())
         .collect();
     let types: Vec<&Type> = function.params.iter().map(|p| &p.ty).collect();
-    let user_docs = function.docs();
+    let user_docs: Vec<_> = function.docs().collect();
+    // A blank line between the user's docs and ours, if there are any of the user's.
+    let separator = (!user_docs.is_empty()).then(|| quote!(#[doc = ""]));
     let args_type = args_type(function);
     let error = quote!(::multiproc::__private::managers::ManagerError);
     match function.role {
@@ -79,7 +81,7 @@ fn proxy_fn(function: &PubFn, self_ty: &Type) -> TokenStream {
             let doc = format!("Makes an object in `manager` with its `{name_str}` (Python's `manager.TypeName(..)`).\n\n# Errors\n\nA `ManagerError`: the manager gone or shut down, or the constructor panicked.");
             quote! {
                 #(#user_docs)*
-                #[doc = ""]
+                #separator
                 #[doc = #doc]
                 pub fn #fn_name(manager: &#rt::Manager, #(#idents: #types),*) -> ::core::result::Result<Self, #error> {
                     #rt::ObjectHandle::create::<#self_ty, #args_type>(manager, #name_str, &(#(#idents,)*))
@@ -92,7 +94,7 @@ fn proxy_fn(function: &PubFn, self_ty: &Type) -> TokenStream {
             let doc = format!("Runs `{name_str}` on the object in the manager.\n\n# Errors\n\nA `ManagerError`: the manager gone or shut down, or the method panicked (the object keeps the state it left).");
             quote! {
                 #(#user_docs)*
-                #[doc = ""]
+                #separator
                 #[doc = #doc]
                 pub fn #fn_name(&self, #(#idents: #types),*) -> ::core::result::Result<#output, #error> {
                     self.handle.call::<#self_ty, #args_type, #output>(#name_str, &(#(#idents,)*))

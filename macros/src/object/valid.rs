@@ -71,11 +71,18 @@ fn check_fn(function: &PubFn, name: &syn::Ident, errors: &mut Errors) {
         }
     }
     for param in &function.params {
-        if param.ident.is_none() {
-            errors.spanned(
+        match &param.ident {
+            None => errors.spanned(
                 &param.pat,
                 "a served method's parameter must be a plain name, such as `by: i64`",
-            );
+            ),
+            // The proxy's constructor takes the manager under that name.
+            Some(ident) if ident == "manager" && function.role == Role::Constructor => errors
+                .spanned(
+                    ident,
+                    "the proxy's constructor takes the manager as `manager`: give this parameter another name",
+                ),
+            Some(_) => {}
         }
         check_owned(&param.ty, "a served method's parameters", errors);
         refuse_self(&param.ty, errors);

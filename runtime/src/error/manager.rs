@@ -103,7 +103,7 @@ pub enum ServerError {
     WrongKind {
         /// The object's number.
         obj: u64,
-        /// What the object is: `dict`, `list` or `namespace`.
+        /// What the object is: `dict`, `list`, `queue`.., or a served type's registered name.
         kind: String,
         /// The operation asked for.
         op: String,

@@ -16,6 +16,10 @@ impl Store {
         &self.0
     }
 
+    pub fn named(manager: u32) -> Self {
+        Store(manager)
+    }
+
     pub fn helper(x: u32) -> u32 {
         x
     }
