@@ -91,6 +91,14 @@ impl PubFn {
         &self.item.sig.ident
     }
 
+    /// The parameters' names (`valid` makes sure each has one).
+    pub fn param_idents(&self) -> Vec<&Ident> {
+        self.params
+            .iter()
+            .filter_map(|p| p.ident.as_ref())
+            .collect()
+    }
+
     /// The function's doc comments, for the proxy's.
     pub fn docs(&self) -> impl Iterator<Item = &Attribute> {
         self.item.attrs.iter().filter(|a| a.path().is_ident("doc"))

@@ -65,11 +65,7 @@ fn proxy_fn(function: &PubFn, self_ty: &Type) -> TokenStream {
     let rt = runtime();
     let fn_name = function.name();
     let name_str = fn_name.to_string();
-    let idents: Vec<&Ident> = function
-        .params
-        .iter()
-        .filter_map(|p| p.ident.as_ref())
-        .collect();
+    let idents = function.param_idents();
     let types: Vec<&Type> = function.params.iter().map(|p| &p.ty).collect();
     let user_docs: Vec<_> = function.docs().collect();
     // A blank line between the user's docs and ours, if there are any of the user's.
@@ -168,11 +164,7 @@ fn served(object: &ObjectImpl, name: &Ident) -> TokenStream {
 fn dispatch_arm(function: &PubFn, self_ty: &Type) -> TokenStream {
     let fn_name = function.name();
     let name_str = fn_name.to_string();
-    let idents: Vec<&Ident> = function
-        .params
-        .iter()
-        .filter_map(|p| p.ident.as_ref())
-        .collect();
+    let idents = function.param_idents();
     let args_type = args_type(function);
     let decode = quote! {
         let (#(#idents,)*) = __mm::decode_args::<#args_type>(args)?;
