@@ -108,8 +108,9 @@ pub enum ServerError {
         /// The operation asked for.
         op: String,
     },
-    /// No type of that name is registered with `#[manager_object]` in the server's program (a
-    /// forged request: the server is the same program as its proxies).
+    /// No type of that name is registered with `#[manager_object]` in the server's program
+    /// (Python's `KeyError` for an unknown typeid); only a forged request gets it, since the
+    /// server is the same program as its proxies.
     #[error("no type `{name}` is registered with #[manager_object]")]
     NoSuchType {
         /// The type's registered name, its module path and name.

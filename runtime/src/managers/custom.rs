@@ -15,8 +15,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-/// Why the server could not run a constructor or a method of a served type, before it ran:
-/// the name is not one the type exposes, or the arguments do not decode.
+/// Why the server could not run a constructor or a method of a served type: the name is not
+/// one the type exposes (Python's "method is not exposed"), the arguments do not decode, or the
+/// result does not encode.
 #[derive(Debug)]
 pub enum CallError {
     /// No constructor or exposed method of that name.
@@ -27,7 +28,9 @@ pub enum CallError {
     BadResult(String),
 }
 
-/// A type a manager can serve; `#[manager_object]` implements it, users do not.
+/// A type a manager can serve; `#[manager_object]` implements it, users do not. It is what
+/// Python's `BaseManager.register(typeid, callable, exposed=..)` records: how to build one, and
+/// the names a proxy may call.
 pub trait Served: Sized + 'static {
     /// The registered name: the type's module path and name.
     const NAME: &'static str;
@@ -85,7 +88,8 @@ impl<T: Served> DynServed for T {
 /// A served object in the table.
 pub(crate) type Custom = Box<dyn DynServed>;
 
-/// A registered type: its name and how to build one; `#[manager_object]` submits one per type.
+/// A registered type (an entry of Python's `BaseManager._registry`): its name and how to build
+/// one; `#[manager_object]` submits one per type.
 pub struct ObjectEntry {
     name: &'static str,
     construct: fn(&str, &[u8]) -> Result<Custom, CallError>,
@@ -177,7 +181,8 @@ pub(crate) fn apply(object: &mut Custom, op: Op) -> Result<Result<Bytes, ServerE
     }
 }
 
-/// The handle a generated proxy holds: the object's manager and number. Its `Serialize` and
+/// The handle a generated proxy holds (Python's `BaseProxy` token): the object's manager and
+/// number. Its `Serialize` and
 /// `Deserialize` are the handle's, so a proxy travels to tasks and into managed containers as
 /// the same object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
