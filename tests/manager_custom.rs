@@ -58,6 +58,11 @@ impl Counter {
         self.calls
     }
 
+    /// `prefix` and the total, `times` times over.
+    pub fn describe(&self, prefix: String, times: usize) -> String {
+        format!("{prefix}{}", self.total).repeat(times)
+    }
+
     pub fn take(&mut self, n: i64) -> Result<i64, Overdrawn> {
         self.bump();
         if n > self.total {
@@ -161,6 +166,7 @@ fn each_constructor_builds_its_own_object() {
     assert_ne!(a, b);
     assert_eq!(a.incr(2).unwrap(), 7);
     assert_eq!(b.get().unwrap(), 0);
+    assert_eq!(a.describe("n=".to_string(), 2).unwrap(), "n=7n=7");
     assert_eq!(a.clone(), a, "a clone names the same object");
     assert!(format!("{a:?}").starts_with("CounterProxy {"));
 }
@@ -248,6 +254,17 @@ fn only_exposed_methods_can_be_called_even_by_a_forged_request() {
         .unwrap_err();
     assert!(
         matches!(err, ManagerError::Server(ServerError::Malformed { .. })),
+        "{err:?}"
+    );
+    // A built-in proxy's operation on a custom object is refused by kind.
+    let as_dict: DictProxy<u8, u8> = common::decode(&common::encode(&counter)).unwrap();
+    let err = as_dict.len().unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ManagerError::Server(ServerError::WrongKind { kind, op, .. })
+                if kind.ends_with("::Counter") && op == "len"
+        ),
         "{err:?}"
     );
     assert_eq!(counter.calls().unwrap(), 0, "nothing ran");
