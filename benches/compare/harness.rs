@@ -55,6 +55,7 @@ const OUR_PY_SUITES: &[(&str, &str)] = &[
     ("manager_set_get", "../py_manager_bench.py"),
     ("manager_locked_increment", "../py_manager_bench.py"),
     ("manager_start", "../py_manager_bench.py"),
+    ("manager_custom_call", "../py_manager_bench.py"),
 ];
 
 /// The CPython script that measures `suite`: ours if we wrote one, else the kit's.

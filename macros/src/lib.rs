@@ -1,4 +1,4 @@
-//! The procedural macros of `multiproc`: `#[process_task]` and `task!`.
+//! The procedural macros of `multiproc`: `#[process_task]`, `task!` and `#[manager_object]`.
 //!
 //! Each macro is a small pipeline: `ast` parses the user's tokens, `valid` checks them
 //! (every error points at the offending tokens), and `expand` writes the code. Nothing here
@@ -9,6 +9,7 @@
 mod ast;
 mod builder;
 mod expand;
+mod object;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -48,6 +49,24 @@ pub fn process_task(attr: TokenStream, item: TokenStream) -> TokenStream {
 pub fn task(input: TokenStream) -> TokenStream {
     syn::parse::<ast::TaskCall>(input)
         .and_then(|call| valid::task_call(&call).map(|()| expand::task_call(&call)))
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Serves a type from a manager (Python's `BaseManager.register`): on the type's `impl` block, it
+/// registers the constructors (`pub fn`s returning `Self`) and the exposed methods (`pub fn`s
+/// taking `&self` or `&mut self`) by name, and generates `<Type>Proxy`, whose methods call them
+/// in the manager and return `Result<R, ManagerError>`. Private functions are not exposed;
+/// generic, `async` or by-value-`self` `pub` methods, and parameters or results that are
+/// references, are refused with a message that says why.
+///
+/// Runnable examples are on the re-export, `multiproc::managers::manager_object`.
+#[proc_macro_attribute]
+pub fn manager_object(attr: TokenStream, item: TokenStream) -> TokenStream {
+    object::ast::ObjectImpl::parse(attr.into(), item.into())
+        .and_then(|object| {
+            object::valid::object_impl(&object).map(|()| object::expand::object_impl(&object))
+        })
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

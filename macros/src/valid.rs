@@ -6,21 +6,21 @@ use syn::{Error, FnArg, ItemImpl, ReturnType, Type};
 
 /// Collects errors, so that one compile reports every mistake at once.
 #[derive(Default)]
-struct Errors(Option<Error>);
+pub(crate) struct Errors(Option<Error>);
 
 impl Errors {
-    fn push(&mut self, error: Error) {
+    pub(crate) fn push(&mut self, error: Error) {
         match &mut self.0 {
             Some(first) => first.combine(error),
             none => *none = Some(error),
         }
     }
 
-    fn spanned(&mut self, tokens: impl quote::ToTokens, message: &str) {
+    pub(crate) fn spanned(&mut self, tokens: impl quote::ToTokens, message: &str) {
         self.push(Error::new_spanned(tokens, message));
     }
 
-    fn finish(self) -> syn::Result<()> {
+    pub(crate) fn finish(self) -> syn::Result<()> {
         self.0.map_or(Ok(()), Err)
     }
 }
@@ -79,7 +79,7 @@ fn check_param(param: &Param, errors: &mut Errors) {
 }
 
 /// References and `impl Trait` cannot cross a process boundary.
-fn check_owned(ty: &Type, what: &str, errors: &mut Errors) {
+pub(crate) fn check_owned(ty: &Type, what: &str, errors: &mut Errors) {
     match ty {
         Type::Reference(_) => errors.spanned(
             ty,

@@ -538,6 +538,14 @@ pub mod __private {
     pub use crate::wire::CodecError;
     pub use inventory;
 
+    /// What `#[manager_object]`'s generated code builds on.
+    pub mod managers {
+        pub use crate::managers::custom::{
+            decode_args, encode_output, CallError, ObjectEntry, ObjectHandle, Served,
+        };
+        pub use crate::managers::{Manager, ManagerError};
+    }
+
     /// A `Run` value encoded for a child that runs it by name.
     pub fn encode_args<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
         crate::wire::encode(value)

@@ -103,10 +103,42 @@ pub enum ServerError {
     WrongKind {
         /// The object's number.
         obj: u64,
-        /// What the object is: `dict`, `list` or `namespace`.
+        /// What the object is: `dict`, `list`, `queue`.., or a served type's registered name.
         kind: String,
         /// The operation asked for.
         op: String,
+    },
+    /// No type of that name is registered with `#[manager_object]` in the server's program
+    /// (Python's `KeyError` for an unknown typeid); only a forged request gets it, since the
+    /// server is the same program as its proxies.
+    #[error("no type `{name}` is registered with #[manager_object]")]
+    NoSuchType {
+        /// The type's registered name, its module path and name.
+        name: String,
+    },
+    /// The served object has no constructor or exposed method of that name (Python's
+    /// "method 'x' of 'Counter' object is not exposed"); only `pub` methods that take `&self`
+    /// or `&mut self` are.
+    #[error("a `{kind}` has no exposed method `{method}`")]
+    NoSuchMethod {
+        /// The object's type, by its registered name.
+        kind: String,
+        /// The method asked for.
+        method: String,
+    },
+    /// A method (or constructor) of a served object panicked (Python's `RemoteError` with the
+    /// remote traceback). The manager serves on, and the object stays as the method left it.
+    #[error(
+        "`{method}` panicked in the manager{}: {message}",
+        crate::wire::at(location)
+    )]
+    Panicked {
+        /// The method.
+        method: String,
+        /// The panic message.
+        message: String,
+        /// Where it panicked, as `file:line:column`, when the server's panic hook saw it.
+        location: Option<String>,
     },
     /// A list index past the end (Python's `IndexError`).
     #[error("list index {index} out of range for a list of {len}")]

@@ -17,6 +17,7 @@
 mod barrier;
 mod client;
 mod condition;
+pub(crate) mod custom;
 mod dict;
 mod list;
 mod namespace;
@@ -34,6 +35,99 @@ pub use crate::error::{ManagerError, ServerError};
 pub use barrier::BarrierProxy;
 pub use dict::DictProxy;
 pub use list::ListProxy;
+/// Serves a type of the user's own from a manager (Python's `BaseManager.register`): on the
+/// type's `impl` block, it registers the constructors (`pub fn`s without `self` that return
+/// `Self`) and the exposed methods (`pub fn`s that take `&self` or `&mut self`) by name, and
+/// generates `<Type>Proxy`.
+///
+/// The proxy has a constructor `<Type>Proxy::new(&manager, args..)` for each constructor
+/// (Python's `manager.Counter(0)`), and one method per exposed method, with the same
+/// parameters, that returns `Result<R, ManagerError>`: a method that returns `Result<T, E>`
+/// gives `Result<Result<T, E>, ManagerError>`. Other methods cannot be called through it.
+/// Parameters and results must be owned serde types. Like every proxy, it is a `Clone` serde
+/// handle: pass it to a task, or store it in a [`DictProxy`].
+///
+/// Each call runs on the server, one request at a time, so each is atomic. A panic in a method
+/// comes back as [`ServerError::Panicked`] and the manager serves on; the object keeps
+/// whatever state the method left it in. A slow method delays every client of its manager.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::managers::{manager_object, Manager, ManagerError, ServerError};
+/// use multiproc::prelude::*;
+///
+/// pub struct Counter {
+///     total: i64,
+/// }
+///
+/// #[manager_object]
+/// impl Counter {
+///     pub fn new(start: i64) -> Self {
+///         Counter { total: start }
+///     }
+///
+///     /// Adds `by`; the new total.
+///     pub fn incr(&mut self, by: i64) -> i64 {
+///         self.total += by;
+///         self.total
+///     }
+///
+///     pub fn checked_take(&mut self, n: i64) -> Result<i64, String> {
+///         if n > self.total {
+///             return Err(format!("only {} left", self.total));
+///         }
+///         self.total -= n;
+///         Ok(self.total)
+///     }
+/// }
+///
+/// #[process_task]
+/// fn bump(counter: CounterProxy) -> multiproc::Result<()> {
+///     for _ in 0..10 {
+///         counter.incr(1)?;
+///     }
+///     Ok(())
+/// }
+///
+/// # fn main() -> multiproc::Result<()> {
+/// let manager = Manager::start()?;
+/// let counter = CounterProxy::new(&manager, 5)?;
+/// let workers: Vec<_> = (0..2)
+///     .map(|_| Process::new(task!(bump, counter.clone())).start())
+///     .collect::<Result<_, _>>()?;
+/// for worker in workers {
+///     worker.join()??;
+/// }
+/// assert_eq!(counter.incr(0)?, 25);
+/// assert_eq!(counter.checked_take(30)?, Err("only 25 left".to_string()));
+/// assert_eq!(counter.checked_take(20)?, Ok(5));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// A method that is not `pub` is not on the proxy:
+///
+/// ```compile_fail
+/// use multiproc::managers::{manager_object, Manager};
+///
+/// pub struct Secret(u64);
+///
+/// #[manager_object]
+/// impl Secret {
+///     pub fn new() -> Self {
+///         Secret(7)
+///     }
+///
+///     fn reveal(&self) -> u64 {
+///         self.0
+///     }
+/// }
+///
+/// let manager = Manager::start().unwrap();
+/// SecretProxy::new(&manager).unwrap().reveal(); // no method `reveal` on `SecretProxy`
+/// ```
+pub use multiproc_macros::manager_object;
 pub use namespace::NamespaceProxy;
 pub use protocol::{Number, NumberKind};
 pub use queue::QueueProxy;

@@ -6,6 +6,7 @@
 use super::ServerError;
 use nix::sys::socket::UnixAddr;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::io;
 use std::time::Duration;
 
@@ -65,6 +66,20 @@ pub(crate) enum Op {
     NewEvent,
     /// A new, empty queue: its `ObjId`.
     NewQueue,
+    /// A new object of the registered type `type_name`, made by its `constructor`: its
+    /// `ObjId`.
+    NewObject {
+        type_name: Cow<'static, str>,
+        constructor: Cow<'static, str>,
+        args: Bytes,
+    },
+    /// Calls `method` of a served object, which must be a `type_name`: the method's result,
+    /// `Bytes`.
+    CallMethod {
+        type_name: Cow<'static, str>,
+        method: Cow<'static, str>,
+        args: Bytes,
+    },
     /// Stop serving once this is answered: `()`.
     Shutdown,
     /// A dict's or list's length: `u64`.
@@ -186,6 +201,8 @@ impl Op {
             Op::NewBarrier { .. } => "new_barrier",
             Op::NewEvent => "new_event",
             Op::NewQueue => "new_queue",
+            Op::NewObject { .. } => "new_object",
+            Op::CallMethod { .. } => "call_method",
             Op::Shutdown => "shutdown",
             Op::Len => "len",
             Op::Clear => "clear",

@@ -2,6 +2,7 @@
 //! at a time, so each operation here is atomic with respect to every other client.
 
 use super::condition::Condition;
+use super::custom::{self, Custom};
 use super::protocol::{Bytes, ObjId, Op, Reply, Request, MANAGER};
 use super::store::{add_numbers, Dict};
 use super::waiting::{Barrier, Caller, Event, Lock, Outbox, Queue, Semaphore, Waiters};
@@ -22,6 +23,7 @@ enum Object {
     Barrier(Barrier),
     Event(Event),
     Queue(Queue),
+    Custom(Custom),
 }
 
 impl Object {
@@ -36,6 +38,7 @@ impl Object {
             Object::Barrier(_) => "barrier",
             Object::Event(_) => "event",
             Object::Queue(_) => "queue",
+            Object::Custom(object) => object.type_name(),
         }
     }
 
@@ -161,6 +164,7 @@ impl Table {
             Object::Barrier(barrier) => apply_to_barrier(barrier, caller, op, out),
             Object::Event(event) => apply_to_event(event, caller, op, out),
             Object::Queue(queue) => apply_to_queue(queue, caller, op, out),
+            Object::Custom(object) => custom::apply(object, op).map(Some),
         };
         let answer = applied.unwrap_or_else(|op| {
             Some(Err(ServerError::WrongKind {
@@ -246,6 +250,11 @@ impl Table {
             Op::NewCondition => Object::Condition(Condition::default()),
             Op::NewEvent => Object::Event(Event::default()),
             Op::NewQueue => Object::Queue(Queue::default()),
+            Op::NewObject {
+                type_name,
+                constructor,
+                args,
+            } => Object::Custom(custom::construct(&type_name, &constructor, &args)?),
             Op::Shutdown => return ok(&()),
             other => {
                 return Err(ServerError::WrongKind {
