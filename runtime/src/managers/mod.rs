@@ -25,6 +25,8 @@ mod protocol;
 mod queue;
 mod remote;
 mod server;
+mod shareable_list;
+mod shared_memory;
 mod store;
 mod sync;
 mod table;
@@ -40,6 +42,8 @@ pub use namespace::NamespaceProxy;
 pub use protocol::{Number, NumberKind};
 pub use queue::QueueProxy;
 pub use remote::{ManagerBuilder, RemoteManager};
+pub use shareable_list::{Item, ShareableList};
+pub use shared_memory::SharedMemoryManager;
 pub use sync::{ConditionProxy, EventProxy, LockProxy, SemaphoreProxy};
 
 use crate::error::Error;
