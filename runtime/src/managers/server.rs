@@ -6,7 +6,8 @@
 //! fork server) receives its token as the task's arguments. It listens on an abstract Unix
 //! socket named after its own pid and the token, so nothing is left on disk even if it is
 //! killed, and serves only peers of its own user (`SO_PEERCRED`). It is daemonic: it dies with
-//! the process that started it.
+//! the process that started it. A manager built to listen on TCP also accepts TCP peers, each
+//! served once it passes the authkey challenge (`auth.rs`) within its time.
 
 use super::auth::{
     AuthKey, ServerHandshake, ServerId, Step, HANDSHAKE_PATIENCE, MAX_HANDSHAKE_FRAME,
