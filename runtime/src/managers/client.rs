@@ -192,6 +192,30 @@ impl ManagerRef {
         Ok(stream)
     }
 
+    /// The manager at `remote`, reached over TCP, as its handshake says who it is; this thread
+    /// keeps the connection for its next calls.
+    pub(crate) fn connect_remote(remote: Remote) -> Result<ManagerRef, ManagerError> {
+        let (fd, id) = auth::connect(remote.addr, &remote.authkey)?;
+        let manager = ManagerRef {
+            pid: id.pid,
+            token: id.token,
+            remote: Some(remote),
+        };
+        manager.keep(fd);
+        Ok(manager)
+    }
+
+    /// Makes `fd`, a connection just opened to the server, this thread's connection to it.
+    fn keep(&self, fd: OwnedFd) {
+        let conn = Connection {
+            pid: owner::pid(),
+            fd,
+            status: self.status(),
+            watch: Watch::default(),
+        };
+        let _ = CONNECTIONS.try_with(|all| all.borrow_mut().insert(self.token, conn));
+    }
+
     /// Waits until the server just started listens, or `alive` says it died, or `patience`
     /// runs out; then this thread holds a connection to it.
     pub(crate) fn wait_until_listening(
@@ -205,11 +229,7 @@ impl ManagerRef {
             let attempt = self.connect(Arc::default());
             match attempt {
                 Ok(conn) => {
-                    let conn = Connection {
-                        status: self.status(),
-                        ..conn
-                    };
-                    let _ = CONNECTIONS.try_with(|all| all.borrow_mut().insert(self.token, conn));
+                    self.keep(conn.fd);
                     return Ok(());
                 }
                 Err(ManagerError::Gone { .. }) if alive() && Instant::now() < deadline => {

@@ -201,12 +201,7 @@ impl Manager {
     ) -> Result<RemoteManager, ManagerError> {
         let addr = addr.into();
         let authkey = AuthKey::new(authkey.as_ref())?;
-        let (_, id) = super::auth::connect(addr, &authkey)?;
-        let manager = ManagerRef {
-            pid: id.pid,
-            token: id.token,
-            remote: Some(Remote { addr, authkey }),
-        };
+        let manager = ManagerRef::connect_remote(Remote { addr, authkey })?;
         Ok(RemoteManager { manager, addr })
     }
 
