@@ -53,6 +53,7 @@ const OUR_PY_SUITES: &[(&str, &str)] = &[
     ("pool_map_kilobytes", "py_warm_map.py"),
     ("pool_create_by_method", "py_pool_start.py"),
     ("manager_set_get", "../py_manager_bench.py"),
+    ("manager_tcp_set_get", "../py_manager_bench.py"),
     ("manager_locked_increment", "../py_manager_bench.py"),
     ("manager_start", "../py_manager_bench.py"),
     ("manager_custom_call", "../py_manager_bench.py"),

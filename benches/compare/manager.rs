@@ -1,6 +1,7 @@
-//! Manager rows: a dict set+get round trip, 8 processes' atomic increments of one key, a
-//! manager's start to its first answered operation, and a method call on a custom object, each
-//! beside CPython's `Manager` (`benches/py_manager_bench.py`).
+//! Manager rows: a dict set+get round trip (over the Unix socket, and over TCP on 127.0.0.1
+//! after the authkey handshake), 8 processes' atomic increments of one key, a manager's start to
+//! its first answered operation, and a method call on a custom object, each beside CPython's
+//! `Manager` (`benches/py_manager_bench.py`).
 
 use crate::harness::{scaled, Ref, Row};
 use multiproc::managers::{manager_object, DictProxy, Manager};
@@ -9,9 +10,26 @@ use std::time::Instant;
 
 /// Microseconds per `insert` then `get` on one dict proxy: the median of 5 runs.
 fn set_get(scale: f64) -> f64 {
-    let n = scaled(20_000.0, scale);
     let manager = Manager::start().expect("manager");
+    insert_get_us(&manager.dict::<u64, u64>().expect("dict"), scale)
+}
+
+/// As [`set_get`], through a proxy looked up by a client connected over TCP.
+fn set_get_tcp(scale: f64) -> f64 {
+    let manager = Manager::builder()
+        .listen(([127, 0, 0, 1], 0))
+        .authkey(b"bench")
+        .start()
+        .expect("manager");
     let d = manager.dict::<u64, u64>().expect("dict");
+    manager.publish("d", &d).expect("publish");
+    let client = Manager::connect(manager.address().expect("address"), b"bench").expect("connect");
+    insert_get_us(&client.lookup("d").expect("lookup"), scale)
+}
+
+/// Microseconds per `insert` then `get` on `d`: the median of 5 runs.
+fn insert_get_us(d: &DictProxy<u64, u64>, scale: f64) -> f64 {
+    let n = scaled(20_000.0, scale);
     let mut runs: Vec<f64> = (0..5)
         .map(|_| {
             let start = Instant::now();
@@ -128,6 +146,14 @@ pub fn rows() -> Vec<Row> {
             higher_is_better: false,
             ours: set_get,
             python: py("manager_set_get"),
+            c_floor: None,
+        },
+        Row {
+            label: "Manager over TCP (127.0.0.1) dict insert+get round trip",
+            unit: "us",
+            higher_is_better: false,
+            ours: set_get_tcp,
+            python: py("manager_tcp_set_get"),
             c_floor: None,
         },
         Row {

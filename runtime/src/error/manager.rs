@@ -60,6 +60,38 @@ pub enum ManagerError {
     /// type.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// The handshake of a TCP connection failed (Python's `AuthenticationError`): the server
+    /// refused this side's authkey, did not prove it knows it, or broke the handshake; or an
+    /// authkey is empty or longer than 32 bytes. The server serves on.
+    #[error("authentication failed: {reason}")]
+    Authentication {
+        /// What failed.
+        reason: String,
+    },
+    /// A manager's address could not be reached over TCP, or listened on.
+    #[error("cannot reach the manager at {addr}: {source}")]
+    Unreachable {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
+    /// A manager may listen on an address other hosts reach only with an authkey.
+    #[error("refusing to listen on {addr}, which is not a loopback address, without an authkey")]
+    InsecureAddress {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+    },
+    /// `lookup` of a name the manager has not published, or published as another proxy type
+    /// (Python's `KeyError` on an unregistered typeid).
+    #[error("the manager publishes no {asked} named {name:?}")]
+    NotPublished {
+        /// The name looked up.
+        name: String,
+        /// The proxy type asked for.
+        asked: String,
+    },
     /// A system call failed while reaching the server.
     #[error("cannot reach the manager (process {pid}): {source}")]
     Io {

@@ -7,6 +7,7 @@
 //! its own, so two processes never interleave requests on one socket (cpython #101320). A
 //! request is one frame and its answer another; the server runs requests one at a time.
 
+use super::auth::{self, AuthKey};
 use super::protocol::{address, ObjId, Op, Reply, Request};
 use super::watch::Watch;
 use super::ManagerError;
@@ -20,17 +21,27 @@ use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, IoSlice};
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Which manager a proxy belongs to: its server's pid and the random token in its socket's
-/// name.
+/// name, and, for a proxy received over TCP, how to reach it from anywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) struct ManagerRef {
     pub(crate) pid: i32,
     pub(crate) token: [u64; 2],
+    pub(crate) remote: Option<Remote>,
+}
+
+/// A manager's TCP address and authkey. The key travels inside the proxy, so that a child
+/// process the proxy is passed to can connect too (Python drops it: cpython #139801).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct Remote {
+    pub(crate) addr: SocketAddr,
+    pub(crate) authkey: AuthKey,
 }
 
 /// What this process knows of a manager: it serves, it is gone, or this process shut it down.
@@ -125,8 +136,30 @@ impl ManagerRef {
             .map_err(|e| gone(io::Error::other(e)))?
     }
 
-    /// A new connection to the server, checked to be the server's and of this user.
+    /// A new connection to the server: over TCP, authenticated, for a remote proxy; else
+    /// over its Unix socket, checked to be the server's and of this user.
     fn connect(&self, status: Arc<AtomicU8>) -> Result<Connection, ManagerError> {
+        let fd = match self.remote {
+            Some(remote) => {
+                let (fd, id) = auth::connect(remote.addr, &remote.authkey)?;
+                if (id.pid, id.token) != (self.pid, self.token) {
+                    return Err(ManagerError::Gone { pid: self.pid });
+                }
+                fd
+            }
+            None => self.connect_local(&status)?,
+        };
+        Ok(Connection {
+            pid: owner::pid(),
+            fd,
+            status,
+            watch: Watch::default(),
+        })
+    }
+
+    /// A new connection to the server's Unix socket, checked to be the server's and of this
+    /// user.
+    fn connect_local(&self, status: &AtomicU8) -> Result<OwnedFd, ManagerError> {
         let fail = |e: io::Error| ManagerError::from_io(self.pid, e);
         let stream = socket::socket(
             AddressFamily::Unix,
@@ -156,12 +189,31 @@ impl ManagerRef {
                 ),
             )));
         }
-        Ok(Connection {
+        Ok(stream)
+    }
+
+    /// The manager at `remote`, reached over TCP, as its handshake says who it is; this thread
+    /// keeps the connection for its next calls.
+    pub(crate) fn connect_remote(remote: Remote) -> Result<ManagerRef, ManagerError> {
+        let (fd, id) = auth::connect(remote.addr, &remote.authkey)?;
+        let manager = ManagerRef {
+            pid: id.pid,
+            token: id.token,
+            remote: Some(remote),
+        };
+        manager.keep(fd);
+        Ok(manager)
+    }
+
+    /// Makes `fd`, a connection just opened to the server, this thread's connection to it.
+    fn keep(&self, fd: OwnedFd) {
+        let conn = Connection {
             pid: owner::pid(),
-            fd: stream,
-            status,
+            fd,
+            status: self.status(),
             watch: Watch::default(),
-        })
+        };
+        let _ = CONNECTIONS.try_with(|all| all.borrow_mut().insert(self.token, conn));
     }
 
     /// Waits until the server just started listens, or `alive` says it died, or `patience`
@@ -177,11 +229,7 @@ impl ManagerRef {
             let attempt = self.connect(Arc::default());
             match attempt {
                 Ok(conn) => {
-                    let conn = Connection {
-                        status: self.status(),
-                        ..conn
-                    };
-                    let _ = CONNECTIONS.try_with(|all| all.borrow_mut().insert(self.token, conn));
+                    self.keep(conn.fd);
                     return Ok(());
                 }
                 Err(ManagerError::Gone { .. }) if alive() && Instant::now() < deadline => {

@@ -14,6 +14,7 @@
 //! as well. If the server dies, every call on every proxy, in every process, fails with
 //! [`ManagerError::Gone`]; nothing hangs and nothing reconnects.
 
+mod auth;
 mod barrier;
 mod client;
 mod condition;
@@ -23,7 +24,10 @@ mod list;
 mod namespace;
 mod protocol;
 mod queue;
+mod remote;
 mod server;
+mod shareable_list;
+mod shared_memory;
 mod store;
 mod sync;
 mod table;
@@ -131,13 +135,16 @@ pub use multiproc_macros::manager_object;
 pub use namespace::NamespaceProxy;
 pub use protocol::{Number, NumberKind};
 pub use queue::QueueProxy;
+pub use remote::{ManagerBuilder, RemoteManager};
+pub use shareable_list::{Item, ShareableList};
+pub use shared_memory::SharedMemoryManager;
 pub use sync::{ConditionProxy, EventProxy, LockProxy, SemaphoreProxy};
 
 use crate::error::Error;
 use crate::process::{Context, ProcessHandle, StartMethod};
 use crate::sys::owner;
 use crate::Process;
-use client::{Handle, ManagerRef};
+use client::{Handle, ManagerRef, Remote};
 use protocol::{ObjId, Op, MANAGER};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -193,6 +200,8 @@ const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(1);
 pub struct Manager {
     manager: ManagerRef,
     server: ProcessHandle<()>,
+    /// The TCP address the server listens on, if it does, and its key.
+    tcp: Option<Remote>,
     /// The process that started it: a forked copy of this value never shuts it down.
     owner: u32,
 }
@@ -206,12 +215,12 @@ impl Manager {
     /// The crate's [`Error`] if the server process cannot start, or [`ManagerError`] inside it
     /// if it dies before it serves.
     pub fn start() -> Result<Manager, Error> {
-        Self::start_by(None)
+        Self::start_by(None, None)
     }
 
-    fn start_by(method: Option<StartMethod>) -> Result<Manager, Error> {
+    fn start_by(method: Option<StartMethod>, tcp: Option<Remote>) -> Result<Manager, Error> {
         let token = [crate::sys::random_u64(), crate::sys::random_u64()];
-        let process = Process::new(ServerTask { token })
+        let process = Process::new(ServerTask { token, tcp })
             .name("Manager")
             .daemon(true);
         let server = match method {
@@ -221,15 +230,25 @@ impl Manager {
         let manager = ManagerRef {
             pid: server.pid(),
             token,
+            remote: None,
         };
-        if let Err(e) = manager.wait_until_listening(|| server.is_alive(), START_PATIENCE) {
-            let _ = server.kill();
-            let _ = server.join();
-            return Err(e.into());
-        }
+        let listening = manager
+            .wait_until_listening(|| server.is_alive(), START_PATIENCE)
+            .and_then(|()| remote::listening_address(manager));
+        let bound = match listening {
+            Ok(bound) => bound,
+            Err(e) => {
+                let _ = server.kill();
+                let _ = server.join();
+                return Err(e.into());
+            }
+        };
         Ok(Manager {
             manager,
             server,
+            tcp: tcp
+                .zip(bound)
+                .map(|(remote, addr)| Remote { addr, ..remote }),
             owner: owner::pid(),
         })
     }
@@ -480,6 +499,6 @@ impl Context {
     /// # }
     /// ```
     pub fn manager(&self) -> Result<Manager, Error> {
-        Manager::start_by(Some(self.start_method()))
+        Manager::start_by(Some(self.start_method()), None)
     }
 }

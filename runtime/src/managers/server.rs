@@ -6,9 +6,15 @@
 //! fork server) receives its token as the task's arguments. It listens on an abstract Unix
 //! socket named after its own pid and the token, so nothing is left on disk even if it is
 //! killed, and serves only peers of its own user (`SO_PEERCRED`). It is daemonic: it dies with
-//! the process that started it.
+//! the process that started it. A manager built to listen on TCP also accepts TCP peers, each
+//! served once it passes the authkey challenge (`auth.rs`) within its time.
 
+use super::auth::{
+    AuthKey, ServerHandshake, ServerId, Step, HANDSHAKE_PATIENCE, MAX_HANDSHAKE_FRAME,
+};
+use super::client::Remote;
 use super::protocol::{address, Op, Reply, Request, MANAGER, MAX_REQUEST};
+use super::remote::{ADDRESS_OBJ, REGISTRY_OBJ};
 use super::table::Table;
 use super::waiting::Caller;
 use super::ServerError;
@@ -20,6 +26,7 @@ use crate::wire::{self, HEADER_LEN};
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
 use std::io::{self, IoSlice};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::Instant;
 
@@ -29,10 +36,12 @@ const CHUNK: usize = 64 * 1024;
 /// The most read from a client at a time.
 const MAX_READ: usize = 16 << 20;
 
-/// The server's body and its one argument, the random token that names its socket.
+/// The server's body and its arguments: the random token that names its socket, and the TCP
+/// address and authkey it also listens with, if any.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct ServerTask {
     pub(crate) token: [u64; 2],
+    pub(crate) tcp: Option<Remote>,
 }
 
 impl Task for ServerTask {
@@ -41,7 +50,7 @@ impl Task for ServerTask {
     type Output = ();
 
     fn call(task: ServerTask) {
-        serve(task.token)
+        serve(task.token, task.tcp)
     }
 }
 
@@ -64,9 +73,16 @@ impl Target for ServerTask {
 }
 
 /// Listens, then serves until asked to shut down; exits 1 if it cannot listen.
-fn serve(token: [u64; 2]) {
-    let listener = match listen(token) {
-        Ok(listener) => listener,
+fn serve(token: [u64; 2], tcp: Option<Remote>) {
+    let mut table = Table::default();
+    let listening = listen(token).and_then(|listener| {
+        let tcp = tcp.map(listen_tcp).transpose()?;
+        let bound = tcp.as_ref().map(|(_, addr, _)| *addr);
+        make_named_objects(&mut table, bound)?;
+        Ok((listener, tcp.map(|(fd, _, key)| (fd, key))))
+    });
+    let (listener, tcp) = match listening {
+        Ok(listening) => listening,
         Err(e) => {
             eprintln!("multiproc manager: cannot listen: {e}");
             crate::exit(1);
@@ -74,12 +90,43 @@ fn serve(token: [u64; 2]) {
     };
     let mut server = Server {
         listener,
+        tcp,
+        id: ServerId {
+            pid: std::process::id() as i32,
+            token,
+        },
         clients: Vec::new(),
-        table: Table::default(),
+        table,
         stopping: false,
         last_client: 0,
     };
     server.run();
+}
+
+/// Listens on `remote`'s address, non-blocking: the listener, the address it listens on (its
+/// port, if 0 was asked for), and the key its clients must know.
+fn listen_tcp(remote: Remote) -> io::Result<(OwnedFd, SocketAddr, AuthKey)> {
+    let listener = TcpListener::bind(remote.addr)?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    Ok((listener.into(), bound, remote.authkey))
+}
+
+/// Makes the objects every manager starts with, at their known numbers: the TCP address it
+/// listens on, if any, and the table of published names.
+fn make_named_objects(table: &mut Table, bound: Option<SocketAddr>) -> io::Result<()> {
+    let bound = wire::encode(&bound).map_err(io::Error::other)?;
+    let made = [
+        (ADDRESS_OBJ, Op::NewNamespace { value: bound }),
+        (REGISTRY_OBJ, Op::NewDict),
+    ];
+    for (obj, op) in made {
+        let reply = table.apply(Caller { id: 0, pid: 0 }, Request { obj: MANAGER, op });
+        if reply.and_then(Result::ok) != wire::encode(&obj).ok() {
+            return Err(io::Error::other("the object table did not start empty"));
+        }
+    }
+    Ok(())
 }
 
 /// This process's socket, non-blocking.
@@ -100,6 +147,10 @@ fn listen(token: [u64; 2]) -> io::Result<OwnedFd> {
 
 struct Server {
     listener: OwnedFd,
+    /// The TCP listener and the key its clients must know, if the server listens on TCP.
+    tcp: Option<(OwnedFd, AuthKey)>,
+    /// Who this server is, as a TCP client is told once it passed the handshake.
+    id: ServerId,
     clients: Vec<Client>,
     table: Table,
     /// A shutdown was asked for: answer it, then return.
@@ -111,7 +162,9 @@ struct Server {
 impl Server {
     fn run(&mut self) {
         while !self.stopping {
-            let mut fds: Vec<libc::pollfd> = std::iter::once(&self.listener)
+            let listeners = std::iter::once(&self.listener).chain(self.tcp.as_ref().map(|t| &t.0));
+            let first_client = 1 + usize::from(self.tcp.is_some());
+            let mut fds: Vec<libc::pollfd> = listeners
                 .map(|fd| (fd, libc::POLLIN))
                 .chain(self.clients.iter().map(|c| (&c.fd, c.interest())))
                 .map(|(fd, events)| libc::pollfd {
@@ -120,16 +173,24 @@ impl Server {
                     revents: 0,
                 })
                 .collect();
-            if wait_for_work(&mut fds, self.table.next_deadline()).is_err() {
+            let deadline = earliest(self.table.next_deadline(), self.handshake_deadline());
+            if wait_for_work(&mut fds, deadline).is_err() {
                 return;
             }
-            self.table.expire(Instant::now());
+            let now = Instant::now();
+            self.table.expire(now);
             if fds[0].revents != 0 {
                 self.accept_all();
             }
-            for (client, fd) in self.clients.iter_mut().zip(&fds[1..]) {
+            if first_client > 1 && fds[1].revents != 0 {
+                self.accept_tcp();
+            }
+            for (client, fd) in self.clients.iter_mut().zip(&fds[first_client..]) {
                 if fd.revents != 0 {
                     client.serve(&mut self.table, &mut self.stopping);
+                }
+                if client.handshake_expired(now) {
+                    client.open = false;
                 }
             }
             for gone in self.clients.iter().filter(|c| !c.open) {
@@ -177,6 +238,49 @@ impl Server {
             }
         }
     }
+
+    /// Takes every waiting TCP connection, and challenges it: it is served once it answers.
+    fn accept_tcp(&mut self) {
+        let Some((listener, key)) = &self.tcp else {
+            return;
+        };
+        let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+        while let Ok(raw) = socket::accept4(listener.as_raw_fd(), flags) {
+            // SAFETY: accept4 just returned this descriptor; nothing else owns it.
+            let stream = TcpStream::from(unsafe { OwnedFd::from_raw_fd(raw) });
+            // Requests and answers are small: send each at once.
+            let _ = stream.set_nodelay(true);
+            let fd = OwnedFd::from(stream);
+            let Ok((handshake, challenge)) = ServerHandshake::start(*key, self.id) else {
+                continue;
+            };
+            self.last_client += 1;
+            // A TCP peer's pid is unknown: a lock it held is reported as held by pid 0.
+            let caller = Caller {
+                id: self.last_client,
+                pid: 0,
+            };
+            let mut client = Client::new(fd, caller);
+            client.handshake = Some((handshake, Instant::now() + HANDSHAKE_PATIENCE));
+            client.output = challenge;
+            client.flush();
+            self.clients.push(client);
+        }
+    }
+
+    /// When the oldest handshake still waiting for its answer runs out of time.
+    fn handshake_deadline(&self) -> Option<Instant> {
+        let deadlines = self.clients.iter().filter_map(|c| c.handshake.as_ref());
+        deadlines.map(|(_, deadline)| *deadline).min()
+    }
+}
+
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Waits until one of `fds` is ready. The next request is usually a client's turn away, so the
@@ -205,6 +309,8 @@ struct Client {
     output: Vec<u8>,
     /// Set when the client hung up, or sent what cannot be answered; it is dropped.
     open: bool,
+    /// A TCP client that has not answered its challenge yet, and until when it may.
+    handshake: Option<(ServerHandshake, Instant)>,
 }
 
 impl Client {
@@ -215,7 +321,15 @@ impl Client {
             input: Vec::new(),
             output: Vec::new(),
             open: true,
+            handshake: None,
         }
+    }
+
+    /// Whether the client is still to answer its challenge at `now`, too late.
+    fn handshake_expired(&self, now: Instant) -> bool {
+        self.handshake
+            .as_ref()
+            .is_some_and(|(_, deadline)| now >= *deadline)
     }
 
     /// What to wait for: room to send while answers are pending (and nothing read meanwhile,
@@ -239,18 +353,46 @@ impl Client {
     fn read(&mut self, table: &mut Table, stopping: &mut bool) {
         let have = self.input.len();
         let want = wire::frame_len(&self.input).map_or(CHUNK, |total| total.saturating_sub(have));
-        // The buffer grows as a large request arrives, not as its header announces.
-        self.input.resize(have + want.clamp(CHUNK, MAX_READ), 0);
+        // The buffer grows as a large request arrives, not as its header announces; before the
+        // handshake, only as far as a handshake frame may go.
+        let most = match self.handshake {
+            Some(_) => (MAX_HANDSHAKE_FRAME as usize).saturating_sub(have).max(1),
+            None => want.clamp(CHUNK, MAX_READ),
+        };
+        self.input.resize(have + most, 0);
         let read = sys::read_some(self.fd.as_fd(), &mut self.input[have..]);
         self.input
             .truncate(have + read.as_ref().map_or(0, |n| n.unwrap_or(0)));
         match read {
             Ok(Some(0)) | Err(_) => self.open = false,
+            Ok(_) if !self.authenticated() => {}
             Ok(_) => {
                 let answered = answer_requests(self.caller, &self.input, table, &mut self.output);
                 self.input.drain(..answered.consumed);
                 *stopping |= answered.stop;
                 self.open &= !answered.hang_up;
+            }
+        }
+    }
+
+    /// Whether the client passed its handshake, if it had one: judges the answer read so far,
+    /// queues the verdict, and hangs up on a client that failed.
+    fn authenticated(&mut self) -> bool {
+        let Some((handshake, _)) = &self.handshake else {
+            return true;
+        };
+        match handshake.step(&self.input) {
+            Step::Incomplete => false,
+            Step::Refused { verdict } => {
+                self.output.extend_from_slice(&verdict);
+                self.open = false;
+                false
+            }
+            Step::Accepted { consumed, verdict } => {
+                self.output.extend_from_slice(&verdict);
+                self.input.drain(..consumed);
+                self.handshake = None;
+                true
             }
         }
     }

@@ -70,6 +70,25 @@ pub enum ShmError {
         /// The number of values given.
         got: usize,
     },
+    /// A value too long for its `ShareableList` slot, whose size was fixed when the list was
+    /// made (Python's `ValueError: exceeds available storage`).
+    #[error("item {index} holds at most {capacity} bytes, not {len}")]
+    ItemTooLarge {
+        /// The item's index.
+        index: usize,
+        /// Its slot's size in bytes.
+        capacity: usize,
+        /// The encoded value's size.
+        len: usize,
+    },
+    /// A block that does not hold a `ShareableList`, or an item torn by writers racing on it.
+    #[error("shared memory `{name}` does not hold a valid ShareableList: {reason}")]
+    NotAShareableList {
+        /// The block's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A byte range that does not lie inside a `SharedMemory` block (Python's `IndexError`
     /// or `ValueError` on `buf[a:b]`).
     #[error("bytes {offset}.. ({len} of them) lie outside the block of {size} bytes")]
