@@ -20,8 +20,7 @@ use super::waiting::Caller;
 use super::ServerError;
 use crate::sys;
 use crate::sys::backoff::{Backoff, Patience};
-use crate::task::registry::TaskEntry;
-use crate::task::{Target, Task};
+use crate::task::Task;
 use crate::wire::{self, HEADER_LEN};
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
@@ -54,23 +53,7 @@ impl Task for ServerTask {
     }
 }
 
-inventory::submit! { TaskEntry::of::<ServerTask>() }
-
-impl Target for ServerTask {
-    type Output = ();
-
-    fn task_name(&self) -> Option<&'static str> {
-        Some(Self::NAME)
-    }
-
-    fn invoke(self) {
-        Self::call(self)
-    }
-
-    fn encode_args(&self) -> Option<Result<Vec<u8>, crate::wire::CodecError>> {
-        Some(wire::encode(self))
-    }
-}
+crate::task::internal_task!(ServerTask);
 
 /// Listens, then serves until asked to shut down; exits 1 if it cannot listen.
 fn serve(token: [u64; 2], tcp: Option<Remote>) {

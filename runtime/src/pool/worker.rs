@@ -17,7 +17,7 @@ use crate::process::ProcessHandle;
 use crate::sys::backoff::{watch, Patience};
 use crate::sys::transfer::Descriptor;
 use crate::task::registry::{self, TaskEntry};
-use crate::task::{Target, Task};
+use crate::task::Task;
 use crate::wire;
 use crate::wire::frame::ReadBuf;
 use crate::{Process, StartMethod};
@@ -145,23 +145,7 @@ impl Task for WorkerTask {
     }
 }
 
-inventory::submit! { TaskEntry::of::<WorkerTask>() }
-
-impl Target for WorkerTask {
-    type Output = ();
-
-    fn task_name(&self) -> Option<&'static str> {
-        Some(Self::NAME)
-    }
-
-    fn invoke(self) {
-        Self::call(self)
-    }
-
-    fn encode_args(&self) -> Option<Result<Vec<u8>, crate::wire::CodecError>> {
-        Some(wire::encode(self))
-    }
-}
+crate::task::internal_task!(WorkerTask);
 
 /// The worker's loop: read frames, run chunks, publish results; return to exit.
 fn run(config: WorkerConfig, tasks: OwnedFd, ring: &Ring) {

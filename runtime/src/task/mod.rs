@@ -195,6 +195,32 @@ pub trait Target: Send + 'static {
     }
 }
 
+/// Registers a crate-internal task whose arguments are the value itself (a pool's worker, a
+/// manager's server), and makes the value a [`Target`], so `Process::new(value)` starts it by name
+/// under every start method.
+macro_rules! internal_task {
+    ($ty:ty) => {
+        inventory::submit! { $crate::task::registry::TaskEntry::of::<$ty>() }
+
+        impl $crate::task::Target for $ty {
+            type Output = ();
+
+            fn task_name(&self) -> Option<&'static str> {
+                Some(<$ty as $crate::task::Task>::NAME)
+            }
+
+            fn invoke(self) {
+                <$ty as $crate::task::Task>::call(self)
+            }
+
+            fn encode_args(&self) -> Option<Result<Vec<u8>, $crate::wire::CodecError>> {
+                Some($crate::wire::encode(self))
+            }
+        }
+    };
+}
+pub(crate) use internal_task;
+
 /// The task `T` with no arguments bound: what `task!(f)` gives.
 ///
 /// Bind arguments with [`TaskRef::bind`] or `Process::args`; pass it unbound to `Pool::map`
